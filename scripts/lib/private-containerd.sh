@@ -1,0 +1,80 @@
+# Shell helpers for a private containerd (own root, state, socket, config; CRI off) and a busybox image built
+# from Debian's busybox-static. Sourced by the demo and the benchmarks; they never touch the system containerd.
+#
+#   dk_containerd_start DIR     starts containerd under DIR, sets DK_SOCK and DK_CONTAINERD_PID
+#   dk_containerd_stop          stops it (by pid) and unmounts anything left under DIR
+#   dk_busybox_image            builds DIR/busybox-oci.tar and imports it as $DK_IMAGE into namespace $DK_NS
+#   dkctr ARGS…                 ctr against the private instance, namespace $DK_NS
+
+DK_NS=${DK_NS:-dk}
+DK_IMAGE=${DK_IMAGE:-docker.io/library/dk-busybox:latest}
+
+dkctr() { ctr -a "$DK_SOCK" -n "$DK_NS" "$@"; }
+
+dk_containerd_start() {
+  DK_DIR=$1
+  mkdir -p "$DK_DIR/root" "$DK_DIR/state" "$DK_DIR/bin"
+  DK_SOCK=$DK_DIR/containerd.sock
+  cat >"$DK_DIR/config.toml" <<TOML
+version = 2
+root = "$DK_DIR/root"
+state = "$DK_DIR/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$DK_SOCK"
+[ttrpc]
+  address = "$DK_SOCK.ttrpc"
+TOML
+  # The shim under test is found on containerd's PATH.
+  if [ -n "${DIFFKEEPER_BIN_DIR:-}" ]; then
+    ln -sf "$DIFFKEEPER_BIN_DIR/containerd-shim-diffkeeper-v1" "$DK_DIR/bin/containerd-shim-diffkeeper-v1"
+  fi
+  PATH="$DK_DIR/bin:$PATH" containerd --config "$DK_DIR/config.toml" >"$DK_DIR/containerd.log" 2>&1 &
+  DK_CONTAINERD_PID=$!
+  for _ in $(seq 1 100); do
+    ctr -a "$DK_SOCK" version >/dev/null 2>&1 && return 0
+    kill -0 "$DK_CONTAINERD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "containerd did not come up; its log:" >&2; tail -20 "$DK_DIR/containerd.log" >&2
+  return 1
+}
+
+dk_containerd_stop() {
+  [ -n "${DK_DIR:-}" ] || return 0
+  set +e   # best effort: a cleanup step that fails must not skip the others
+  if [ -n "${DK_SOCK:-}" ] && [ -n "${DK_CONTAINERD_PID:-}" ] && kill -0 "$DK_CONTAINERD_PID" 2>/dev/null; then
+    for t in $(dkctr task ls -q 2>/dev/null); do dkctr task kill -s SIGKILL "$t" >/dev/null 2>&1; done
+    sleep 0.3
+    for t in $(dkctr task ls -q 2>/dev/null); do dkctr task rm -f "$t" >/dev/null 2>&1; done
+    for c in $(dkctr container ls -q 2>/dev/null); do dkctr container rm "$c" >/dev/null 2>&1; done
+    kill "$DK_CONTAINERD_PID" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$DK_CONTAINERD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$DK_CONTAINERD_PID" 2>/dev/null
+  fi
+  # Anything still mounted below our directory (deepest first).
+  awk -v d="$DK_DIR" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  rm -rf "$DK_DIR"
+}
+
+dk_busybox_image() {
+  local w=$DK_DIR/image
+  rm -rf "$w"; mkdir -p "$w/rootfs/bin" "$w/rootfs/tmp" "$w/rootfs/etc" "$w/rootfs/proc" "$w/rootfs/sys" "$w/rootfs/dev" "$w/oci/blobs/sha256"
+  cp /bin/busybox "$w/rootfs/bin/busybox"
+  for a in $("$w/rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$w/rootfs/bin/$a"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$w/rootfs/etc/passwd"
+  tar -C "$w/rootfs" --numeric-owner --owner=0 --group=0 --sort=name -cf "$w/layer.tar" .
+  local ld; ld=$(sha256sum "$w/layer.tar" | cut -d' ' -f1); local ls; ls=$(stat -c %s "$w/layer.tar")
+  mv "$w/layer.tar" "$w/oci/blobs/sha256/$ld"
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$ld" >"$w/config.json"
+  local cd; cd=$(sha256sum "$w/config.json" | cut -d' ' -f1); local cs; cs=$(stat -c %s "$w/config.json")
+  mv "$w/config.json" "$w/oci/blobs/sha256/$cd"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' "$cd" "$cs" "$ld" "$ls" >"$w/manifest.json"
+  local md; md=$(sha256sum "$w/manifest.json" | cut -d' ' -f1); local ms; ms=$(stat -c %s "$w/manifest.json")
+  mv "$w/manifest.json" "$w/oci/blobs/sha256/$md"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' "$md" "$ms" "$DK_IMAGE" >"$w/oci/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$w/oci/oci-layout"
+  tar -C "$w/oci" -cf "$DK_DIR/busybox-oci.tar" .
+  dkctr image import "$DK_DIR/busybox-oci.tar" >/dev/null
+  rm -rf "$w"
+}

@@ -1,0 +1,106 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace DiffKeeper.Ttrpc.Framing;
+
+/// <summary>
+/// Reads frames from a socket through one pooled receive buffer, so a run of small frames costs one receive
+/// call rather than two per frame. Payloads go into buffers the caller rents; big ones bypass the receive buffer.
+/// </summary>
+internal sealed class FrameReader(Socket socket) : IDisposable
+{
+    private const int ReceiveBufferSize = 64 * 1024;
+
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferSize);
+    private int _start; // first unread byte in _buffer
+    private int _end;   // one past the last received byte
+
+    private int Buffered => _end - _start;
+
+    /// <summary>
+    /// The next header, or null if the peer closed the connection cleanly between frames.
+    /// Throws EndOfStreamException if it closed inside a header.
+    /// </summary>
+    public async ValueTask<TtrpcFrameHeader?> ReadHeaderAsync(CancellationToken ct)
+    {
+        while (Buffered < TtrpcFrame.HeaderSize)
+        {
+            if (!await FillAsync(ct).ConfigureAwait(false))
+            {
+                if (Buffered == 0) return null;
+                throw new EndOfStreamException($"connection closed after {Buffered} of {TtrpcFrame.HeaderSize} header bytes");
+            }
+        }
+        var header = TtrpcFrame.ReadHeader(_buffer.AsSpan(_start, TtrpcFrame.HeaderSize));
+        _start += TtrpcFrame.HeaderSize;
+        return header;
+    }
+
+    /// <summary>Fills <paramref name="destination"/> completely; EndOfStreamException if the peer closes first.</summary>
+    public async ValueTask ReadPayloadAsync(Memory<byte> destination, CancellationToken ct)
+    {
+        int copied = TakeBuffered(destination.Span);
+        destination = destination[copied..];
+        while (destination.Length > 0)
+        {
+            if (destination.Length >= _buffer.Length)
+            {
+                // Large payload: receive straight into the destination, skipping a copy.
+                int n = await socket.ReceiveAsync(destination, SocketFlags.None, ct).ConfigureAwait(false);
+                if (n == 0) throw HalfPayload(destination.Length);
+                destination = destination[n..];
+                continue;
+            }
+            if (!await FillAsync(ct).ConfigureAwait(false)) throw HalfPayload(destination.Length);
+            destination = destination[TakeBuffered(destination.Span)..];
+        }
+    }
+
+    /// <summary>Reads and discards <paramref name="count"/> bytes (the payload of a frame we refuse).</summary>
+    public async ValueTask SkipAsync(long count, CancellationToken ct)
+    {
+        while (count > 0)
+        {
+            if (Buffered == 0 && !await FillAsync(ct).ConfigureAwait(false)) throw HalfPayload(count);
+            int n = (int)Math.Min(count, Buffered);
+            _start += n;
+            count -= n;
+        }
+    }
+
+    private int TakeBuffered(Span<byte> destination)
+    {
+        int n = Math.Min(destination.Length, Buffered);
+        _buffer.AsSpan(_start, n).CopyTo(destination);
+        _start += n;
+        return n;
+    }
+
+    /// <summary>Receives more bytes after what is buffered. False at end of stream.</summary>
+    private async ValueTask<bool> FillAsync(CancellationToken ct)
+    {
+        if (_start == _end)
+        {
+            _start = _end = 0;
+        }
+        else if (_start > 0 && _end == _buffer.Length)
+        {
+            // Move the unread tail to the front to make room; at most one header's worth in practice.
+            _buffer.AsSpan(_start, Buffered).CopyTo(_buffer);
+            _end = Buffered;
+            _start = 0;
+        }
+        int n = await socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, ct).ConfigureAwait(false);
+        _end += n;
+        return n > 0;
+    }
+
+    private static EndOfStreamException HalfPayload(long missing) =>
+        new($"connection closed with {missing} payload bytes still expected");
+
+    public void Dispose()
+    {
+        var buffer = Interlocked.Exchange(ref _buffer, []);
+        if (buffer.Length > 0) ArrayPool<byte>.Shared.Return(buffer);
+    }
+}

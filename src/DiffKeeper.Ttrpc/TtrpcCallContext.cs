@@ -1,0 +1,27 @@
+namespace DiffKeeper.Ttrpc;
+
+/// <summary>What a server handler knows about the call it is serving.</summary>
+public sealed class TtrpcCallContext
+{
+    internal TtrpcCallContext(string service, string method, IReadOnlyList<KeyValuePair<string, string>> metadata,
+        TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        Service = service;
+        Method = method;
+        Metadata = metadata;
+        Timeout = timeout;
+        CancellationToken = cancellationToken;
+    }
+
+    public string Service { get; }
+    public string Method { get; }
+
+    /// <summary>Request metadata in arrival order; a key may repeat (ttrpc sends one KeyValue per value).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Metadata { get; }
+
+    /// <summary>The client's deadline (timeout_nano), if it sent one.</summary>
+    public TimeSpan? Timeout { get; }
+
+    /// <summary>Cancelled when the timeout expires, the connection closes or the server is disposed.</summary>
+    public CancellationToken CancellationToken { get; }
+}
