@@ -1,0 +1,78 @@
+using DiffKeeper.Shim.Diagnostics;
+using DiffKeeper.Shim.Mounts;
+using DiffKeeper.Shim.Processes;
+using DiffKeeper.Shim.Protos.Task;
+using DiffKeeper.Shim.Recording;
+using DiffKeeper.Shim.Runc;
+using DiffKeeper.Shim.Service;
+using Google.Protobuf;
+
+namespace DiffKeeper.Shim.Cli;
+
+/// <summary>
+/// <c>delete</c>: containerd's cleanup after every shim connection closes (and after a shim died).
+/// <c>runc delete --force</c>, the recorder's window, unmount the rootfs, remove a dead shim's socket, and print a
+/// raw DeleteResponse {pid, 137, now}. Must finish within containerd's 5 s and never stop a live grouped shim.
+/// </summary>
+internal static class DeleteCommand
+{
+    private static readonly TimeSpan RuncBound = TimeSpan.FromSeconds(3);
+
+    public static async Task<int> RunAsync(ShimFlags flags, IRecorderHook hook)
+    {
+        var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
+        var state = BundleState.Load(bundle, flags.Namespace);
+        var reaper = new Reaper();
+        reaper.Start();
+        var runc = new RuncCommand(new RuncSettings(state.RuncBinary, state.RuncRoot, Path.Combine(bundle, "log.json"), state.SystemdCgroup), reaper);
+
+        int pid = 0;
+        try { pid = int.Parse(File.ReadAllText(Path.Combine(bundle, "init.pid")).Trim()); }
+        catch (Exception e) when (e is IOException or FormatException) { }
+
+        try
+        {
+            var delete = runc.DeleteAsync(flags.Id, force: true);
+            if (await Task.WhenAny(delete, Task.Delay(RuncBound)) == delete) await delete;
+            else ShimLog.Warn($"runc delete --force {flags.Id} timed out");
+        }
+        catch (RuncException e)
+        {
+            ShimLog.Warn($"runc delete --force {flags.Id}: {e.Message}");
+        }
+
+        var rootfs = Path.Combine(bundle, "rootfs");
+        var info = new ContainerRecordInfo(flags.Namespace, flags.Id, bundle, rootfs, state.UpperDir, pid);
+        await new BoundedRecorderHook(hook, TimeSpan.FromSeconds(1)).ExitedBeforeUnmountAsync(info, 137);
+        if (!RootfsMounter.UnmountAll(rootfs)) ShimLog.Warn($"failed to unmount {rootfs}");
+
+        RemoveDeadSocket(bundle);
+
+        var response = new DeleteResponse
+        {
+            Pid = (uint)pid, ExitStatus = 137, ExitedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.UtcNow),
+        };
+        using var stdout = Console.OpenStandardOutput();
+        response.WriteTo(stdout);
+        stdout.Flush();
+        return 0;
+    }
+
+    /// <summary>A shim killed with SIGKILL leaves its socket file; remove it only if nothing answers there.</summary>
+    private static void RemoveDeadSocket(string bundle)
+    {
+        try
+        {
+            var addressFile = Path.Combine(bundle, "address");
+            if (!File.Exists(addressFile)) return;
+            var socketPath = ShimAddress.SocketPath(File.ReadAllText(addressFile).Trim());
+            if (socketPath.StartsWith(ShimAddress.SocketDirectory + "/", StringComparison.Ordinal) &&
+                File.Exists(socketPath) && !StartCommand.IsLive(socketPath))
+                File.Delete(socketPath);
+        }
+        catch (Exception e)
+        {
+            ShimLog.Warn($"removing dead shim socket: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Net.Sockets;
+using DiffKeeper.Shim.Cgroups;
+using DiffKeeper.Shim.Diagnostics;
+using DiffKeeper.Shim.Events;
+using DiffKeeper.Shim.Native;
+using DiffKeeper.Shim.Processes;
+using DiffKeeper.Shim.Recording;
+using DiffKeeper.Shim.Service;
+using DiffKeeper.Ttrpc;
+
+namespace DiffKeeper.Shim.Cli;
+
+/// <summary>
+/// The serving shim (no action): spawned by <c>start</c> with the listening socket on fd 3, in the bundle
+/// directory. Logs to the bundle's <c>log</c> FIFO, serves the task API until Shutdown finds no container left,
+/// then flushes events, removes its socket and exits.
+/// </summary>
+internal static class ServeCommand
+{
+    private const int ListenerFd = 3;
+
+    public static async Task<int> RunAsync(ShimFlags flags, IRecorderHook hook)
+    {
+        RedirectStderrToLogFifo();
+        ShimLog.Debug = flags.Debug;
+
+        var listener = new Socket(new SafeSocketHandle(ListenerFd, ownsHandle: true));
+        string? socketPath = (listener.LocalEndPoint as UnixDomainSocketEndPoint)?.ToString();
+        // Nothing below uses relative paths; do not pin the first container's bundle as our working directory.
+        LibC.chdir("/");
+
+        var reaper = new Reaper();
+        var exits = new ExitRouter();
+        reaper.UnownedExit += exits.Dispatch;
+        reaper.Start();
+
+        await using var events = new EventPublisher(Environment.GetEnvironmentVariable("TTRPC_ADDRESS"), flags.Namespace);
+        TaskService? service = null;
+        using var oom = new OomWatcher(id => service?.OnOom(id));
+        var shim = new ShimContext(flags.Namespace, reaper, exits, events, oom,
+            new BoundedRecorderHook(hook, BoundedRecorderHook.DefaultBound));
+        service = new TaskService(shim);
+
+        var server = new TtrpcServer();
+        service.Register(server);
+        using var stop = new CancellationTokenSource();
+        var serving = server.ServeAsync(listener, stop.Token);
+        ShimLog.Info($"serving {flags.Namespace}/{flags.Id} on {socketPath}");
+
+        await Task.WhenAny(service.ShutdownRequested, serving);
+        if (serving.IsFaulted) ShimLog.Error($"ttrpc server stopped: {serving.Exception?.GetBaseException().Message}");
+
+        // Let the Shutdown reply leave, then deliver what is queued (TaskDelete of the last container).
+        await Task.Delay(20);
+        await events.FlushAsync(TimeSpan.FromSeconds(3));
+        if (socketPath != null) { try { File.Delete(socketPath); } catch (IOException) { } }
+        stop.Cancel();
+        var disposing = server.DisposeAsync().AsTask();
+        await Task.WhenAny(disposing, Task.Delay(500));
+        Environment.Exit(0);
+        return 0;
+    }
+
+    /// <summary>
+    /// containerd created the <c>log</c> FIFO and holds it open for reading; make it our stderr. Non-blocking, so
+    /// a full or reader-less FIFO (containerd restarting) costs a log line, never a stuck shim.
+    /// </summary>
+    private static void RedirectStderrToLogFifo()
+    {
+        int fd = LibC.open("log", LibC.O_WRONLY | LibC.O_NONBLOCK | LibC.O_CLOEXEC, 0);
+        if (fd < 0) return;
+        LibC.dup2(fd, 2);
+        LibC.close(fd);
+    }
+}

@@ -1,0 +1,178 @@
+using System.Runtime.InteropServices;
+
+namespace DiffKeeper.Shim.Native;
+
+/// <summary>
+/// The few libc calls the shim needs, bound with source-generated P/Invoke (Native AOT safe, no reflection).
+/// Everything that touches processes goes through here: System.Diagnostics.Process must never be used because
+/// the shim owns every wait4 (a second reaper makes the runtime fail-fast).
+/// </summary>
+internal static unsafe partial class LibC
+{
+    private const string Lib = "libc";
+
+    // open(2) flags (x86_64 / aarch64 generic values).
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_NOCTTY = 0x100,
+        O_TRUNC = 0x200, O_APPEND = 0x400, O_NONBLOCK = 0x800, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+
+    public const int F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030;
+    public const int WNOHANG = 1;
+    public const int PR_SET_CHILD_SUBREAPER = 36;
+    public const int SIGKILL = 9, SIGTERM = 15, SIGCHLD = 17;
+    public const int EINTR = 4, EAGAIN = 11, ECHILD = 10, ESRCH = 3, EIO = 5, EINVAL = 22, ENOENT = 2,
+        EBUSY = 16, EPIPE = 32, EADDRINUSE = 98, ECONNREFUSED = 111, ENXIO = 6, EWOULDBLOCK = 11;
+    public const int MNT_DETACH = 2;
+    public const int LOCK_EX = 2, LOCK_UN = 8;
+    public const short POLLIN = 0x1, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
+    public const int EFD_CLOEXEC = 0x80000;
+    public const int IN_CLOEXEC = 0x80000, IN_MODIFY = 0x2;
+    public const ulong TIOCSWINSZ = 0x5414;
+
+    public const short POSIX_SPAWN_SETPGROUP = 0x02, POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08,
+        POSIX_SPAWN_SETSID = 0x80;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd { public int Fd; public short Events; public short Revents; }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct WinSize { public ushort Row, Col, XPixel, YPixel; }
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint read(int fd, byte* buf, nint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint write(int fd, byte* buf, nint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int dup2(int oldFd, int newFd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int pipe2(int* fds, int flags);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint nfds, int timeoutMs);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int wait4(int pid, int* status, int options, void* rusage);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int kill(int pid, int sig);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mount(string? source, string target, string? fsType, ulong flags, string? data);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int umount2(string target, int flags);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int chdir(string path);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int inotify_init1(int flags);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int inotify_add_watch(int fd, string path, uint mask);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int ioctl(int fd, ulong request, void* arg);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint recvmsg(int fd, MsgHdr* msg, int flags);
+
+    // posix_spawn family. The opaque glibc structs are allocated by the caller with room to spare.
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int posix_spawnp(int* pid, string file, void* fileActions, void* attr, byte** argv, byte** envp);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawn_file_actions_init(void* actions);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawn_file_actions_destroy(void* actions);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int posix_spawn_file_actions_addchdir_np(void* actions, string path);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawnattr_init(void* attr);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawnattr_destroy(void* attr);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawnattr_setflags(void* attr, short flags);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawnattr_setsigmask(void* attr, void* sigset);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawnattr_setsigdefault(void* attr, void* sigset);
+
+    [LibraryImport(Lib)]
+    public static partial int posix_spawnattr_setpgroup(void* attr, int pgroup);
+
+    [LibraryImport(Lib)]
+    public static partial int sigemptyset(void* set);
+
+    [LibraryImport(Lib)]
+    public static partial int sigfillset(void* set);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec { public void* Base; public nuint Len; }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public void* Name; public uint NameLen; public IoVec* Iov; public nuint IovLen;
+        public void* Control; public nuint ControlLen; public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct CmsgHdr { public nuint Len; public int Level; public int Type; }
+
+    public const int SOL_SOCKET = 1, SCM_RIGHTS = 1, MSG_CMSG_CLOEXEC = 0x40000000;
+
+    public static int LastErrno => Marshal.GetLastPInvokeError();
+
+    /// <summary>Throws an <see cref="ErrnoException"/> for a failed call (result &lt; 0).</summary>
+    public static int Check(int result, string what)
+    {
+        if (result < 0) throw new ErrnoException(LastErrno, what);
+        return result;
+    }
+
+    /// <summary>Turns a wait4 status word into the containerd exit status (128+signal when signalled).</summary>
+    public static int DecodeWaitStatus(int status)
+    {
+        int termSig = status & 0x7f;
+        if (termSig == 0) return (status >> 8) & 0xff;      // exited
+        return 128 + termSig;                               // killed by a signal
+    }
+}
+
+/// <summary>A failed system call, with the errno and what was attempted.</summary>
+internal sealed class ErrnoException(int errno, string what)
+    : IOException($"{what}: {Marshal.GetPInvokeErrorMessage(errno)}")
+{
+    public int Errno { get; } = errno;
+}

@@ -1,0 +1,56 @@
+using DiffKeeper.Shim.Cli;
+using DiffKeeper.Shim.Recording;
+
+namespace DiffKeeper.Shim;
+
+/// <summary>containerd-shim-diffkeeper-v1: the containerd runtime-v2 shim (see docs in /work/shared/SHIM-CONTRACT.md).</summary>
+internal static class Program
+{
+    public const string Version = "0.1.0";
+
+    public static async Task<int> Main(string[] args)
+    {
+        ShimFlags flags;
+        try
+        {
+            flags = ShimFlags.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+
+        if (flags.Version)
+        {
+            Console.WriteLine($"{Path.GetFileName(Environment.ProcessPath)}:");
+            Console.WriteLine($"  Version:  {Version}");
+            Console.WriteLine($"  Runtime:  .NET {Environment.Version}");
+            return 0;
+        }
+
+        // The recorder plugs in here; until then the no-op hook.
+        IRecorderHook hook = new NoopRecorderHook();
+        try
+        {
+            return flags.Action switch
+            {
+                "start" => StartCommand.Run(flags),
+                "delete" => await DeleteCommand.RunAsync(flags, hook),
+                null => await ServeCommand.RunAsync(flags, hook),
+                _ => Usage(flags.Action),
+            };
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"{flags.Action ?? "serve"}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Usage(string action)
+    {
+        Console.Error.WriteLine($"unknown action {action}; expected start, delete or none");
+        return 2;
+    }
+}

@@ -1,0 +1,81 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using DiffKeeper.Store.Model;
+using ZstdSharp;
+
+namespace DiffKeeper.Store.Chunking;
+
+/// <summary>
+/// Stored chunk value: 1 byte codec (0 raw, 1 zstd) + 4 bytes raw length (LE) + payload.
+/// One instance per thread: it keeps a zstd context and buffers for reuse.
+/// </summary>
+public sealed class ChunkCodec : IDisposable
+{
+    public const byte Raw = 0, Zstd = 1;
+    public const int HeaderSize = 5;
+    public const int Level = 1; // DESIGN: compression is the bottleneck; level 1 ≈ 330 MB/s per core.
+
+    private readonly Compressor _compressor = new(Level);
+    private readonly Decompressor _decompressor = new();
+    private byte[] _out = new byte[HeaderSize + Compressor.GetCompressBound(FastCdc.DefaultMax)];
+
+    public static Hash256 HashOf(ReadOnlySpan<byte> raw)
+    {
+        Span<byte> h = stackalloc byte[32];
+        SHA256.HashData(raw, h);
+        return new Hash256(h);
+    }
+
+    /// <summary>Encodes a chunk for storage; the span is valid until the next call.</summary>
+    public ReadOnlySpan<byte> Encode(ReadOnlySpan<byte> raw)
+    {
+        int bound = HeaderSize + Compressor.GetCompressBound(raw.Length);
+        if (_out.Length < bound) _out = new byte[bound];
+        int n = _compressor.Wrap(raw, _out.AsSpan(HeaderSize));
+        BinaryPrimitives.WriteInt32LittleEndian(_out.AsSpan(1), raw.Length);
+        // Incompressible data is stored raw: saves the decompression on every read.
+        if (n >= raw.Length - raw.Length / 32)
+        {
+            _out[0] = Raw;
+            if (_out.Length < HeaderSize + raw.Length) _out = new byte[HeaderSize + raw.Length];
+            raw.CopyTo(_out.AsSpan(HeaderSize));
+            return _out.AsSpan(0, HeaderSize + raw.Length);
+        }
+        _out[0] = Zstd;
+        return _out.AsSpan(0, HeaderSize + n);
+    }
+
+    /// <summary>Decodes a stored chunk into <paramref name="dest"/> and verifies its SHA-256.</summary>
+    /// <returns>The raw length.</returns>
+    public int DecodeVerified(Hash256 expected, ReadOnlySpan<byte> stored, Span<byte> dest)
+    {
+        if (stored.Length < HeaderSize) throw new CorruptDataException($"chunk {expected} is truncated");
+        int rawLen = BinaryPrimitives.ReadInt32LittleEndian(stored[1..]);
+        if (rawLen < 0 || rawLen > dest.Length) throw new CorruptDataException($"chunk {expected} has a bad length");
+        var payload = stored[HeaderSize..];
+        int n;
+        switch (stored[0])
+        {
+            case Raw:
+                if (payload.Length != rawLen) throw new CorruptDataException($"chunk {expected} has a bad length");
+                payload.CopyTo(dest);
+                n = rawLen;
+                break;
+            case Zstd:
+                try { n = _decompressor.Unwrap(payload, dest[..rawLen]); }
+                catch (ZstdException e) { throw new CorruptDataException($"chunk {expected} does not decompress: {e.Message}"); }
+                if (n != rawLen) throw new CorruptDataException($"chunk {expected} has a bad length");
+                break;
+            default:
+                throw new CorruptDataException($"chunk {expected} has an unknown codec");
+        }
+        if (HashOf(dest[..n]) != expected) throw new CorruptDataException($"chunk {expected} fails its hash check");
+        return n;
+    }
+
+    public void Dispose()
+    {
+        _compressor.Dispose();
+        _decompressor.Dispose();
+    }
+}

@@ -1,0 +1,186 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using DiffKeeper.Store.Chunking;
+using DiffKeeper.Store.Model;
+using DiffKeeper.Store.Native;
+using DiffKeeper.Store.Serialization;
+using RocksDbSharp;
+
+namespace DiffKeeper.Store.Ingest;
+
+/// <summary>
+/// Reads one regular file into chunks and a version, streaming (memory is bounded by the read buffer and the
+/// pending batch, never by the file size). One instance per worker thread: it owns its buffers and zstd context.
+/// </summary>
+internal sealed unsafe class FileCapture : IDisposable
+{
+    private const int ReadSize = 1 << 20;
+    /// <summary>New chunk bytes that may wait in a batch before it is written (chunks first, version last).</summary>
+    private const int FlushBytes = 8 << 20;
+    private const int Attempts = 3;
+
+    private readonly RecordingStore _store;
+    private readonly ConcurrentDictionary<Hash256, byte> _known;
+    private readonly ChunkCodec _codec = new();
+    private readonly byte[] _buf = ArrayPool<byte>.Shared.Rent(ReadSize + FastCdc.DefaultMax);
+    private readonly List<Hash256> _pendingKnown = [];
+    private WriteBatch _batch = new();
+    private long _batchBytes;
+
+    public long BytesRead, BytesStored;
+
+    public FileCapture(RecordingStore store, ConcurrentDictionary<Hash256, byte> known)
+    {
+        _store = store;
+        _known = known;
+    }
+
+    public enum Outcome { Written, Unchanged, Raced, Vanished }
+
+    /// <summary>
+    /// Captures the file at <paramref name="absPathZ"/> as a version of <paramref name="path"/> at <paramref name="time"/>.
+    /// Writes chunks and (unless identical to <paramref name="previous"/>) the version in one batch.
+    /// </summary>
+    public Outcome Capture(ulong rec, byte[] path, byte[] absPathZ, long time, FileVersion? previous, bool force, out FileVersion? version, out string? problem)
+    {
+        version = null;
+        problem = null;
+        int fd;
+        fixed (byte* p = absPathZ)
+        {
+            fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOATIME, 0);
+            if (fd < 0 && Libc.Errno == Libc.EPERM) fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        }
+        if (fd < 0)
+        {
+            int e = Libc.Errno;
+            if (e == Libc.ENOENT) return Outcome.Vanished;
+            problem = "cannot open: " + Libc.ErrorText(e);
+            return Outcome.Raced;
+        }
+        try
+        {
+            for (int attempt = 0; attempt < Attempts; attempt++)
+            {
+                var before = StatInfo.Fstat(fd);
+                if (!before.IsRegular) { problem = "not a regular file any more"; return Outcome.Raced; }
+                var v = EntryMetadata.FromStat(path, time, before);
+                EntryMetadata.ApplyXattrs(v, Xattrs.Read(fd, null));
+                ReadContent(fd, before, v.Chunks);
+                var after = StatInfo.Fstat(fd);
+                // A write during the read would change size, mtime or ctime: that copy is not a real state.
+                if (after.Size != before.Size || after.MtimeNs != before.MtimeNs || after.CtimeNs != before.CtimeNs)
+                {
+                    _batch.Clear();
+                    _batchBytes = 0;
+                    _pendingKnown.Clear();
+                    continue;
+                }
+                version = v;
+                bool same = previous != null && !force && previous.SameState(v) && previous.HardLinkTo.Length == 0;
+                if (!same) _batch.Put(Keys.Version(rec, path, time), Records.Encode(v), _store.Versions);
+                Commit();
+                return same ? Outcome.Unchanged : Outcome.Written;
+            }
+            problem = "file kept changing while it was read";
+            return Outcome.Raced;
+        }
+        finally { Libc.close(fd); }
+    }
+
+    private void ReadContent(int fd, in StatInfo st, List<ChunkRef> chunks)
+    {
+        long size = (long)st.Size;
+        // Fewer allocated blocks than the size needs: there are holes. Keep them as holes, not as zero chunks.
+        if ((long)st.Blocks * 512 < size)
+        {
+            long pos = 0;
+            while (pos < size)
+            {
+                long data = Libc.lseek(fd, pos, Libc.SEEK_DATA);
+                if (data < 0 || data >= size) { chunks.Add(ChunkRef.Hole(size - pos)); break; }
+                long hole = Libc.lseek(fd, data, Libc.SEEK_HOLE);
+                if (hole < 0 || hole > size) hole = size;
+                if (data > pos) chunks.Add(ChunkRef.Hole(data - pos));
+                ReadExtent(fd, data, hole, chunks);
+                pos = hole;
+            }
+        }
+        else
+        {
+            ReadExtent(fd, 0, size, chunks);
+        }
+    }
+
+    private void ReadExtent(int fd, long start, long end, List<ChunkRef> chunks)
+    {
+        var cdc = FastCdc.Default;
+        int filled = 0, head = 0;
+        long off = start;
+        fixed (byte* b = _buf)
+        {
+            while (true)
+            {
+                bool final = off >= end;
+                // Cut every chunk the buffered bytes decide.
+                while (filled - head > 0)
+                {
+                    int cut = cdc.NextCut(_buf.AsSpan(head, filled - head), final);
+                    if (cut == 0) break;
+                    EmitChunk(_buf.AsSpan(head, cut), chunks);
+                    head += cut;
+                }
+                if (final) break;
+                if (head > 0)
+                {
+                    Buffer.MemoryCopy(b + head, b, _buf.Length, filled - head);
+                    filled -= head;
+                    head = 0;
+                }
+                int want = (int)Math.Min(_buf.Length - filled, end - off);
+                nint n = Libc.pread(fd, b + filled, want, off);
+                if (n < 0)
+                {
+                    if (Libc.Errno == Libc.EINTR) continue;
+                    throw new IOException("read: " + Libc.ErrorText(Libc.Errno));
+                }
+                if (n == 0) end = off; // shrank under us: the stat check after the read notices
+                filled += (int)n;
+                off += n;
+                BytesRead += n;
+            }
+        }
+    }
+
+    private void EmitChunk(ReadOnlySpan<byte> raw, List<ChunkRef> chunks)
+    {
+        var h = ChunkCodec.HashOf(raw);
+        chunks.Add(new ChunkRef(h, raw.Length));
+        if (_known.ContainsKey(h) || _store.HasChunk(h)) return;
+        var stored = _codec.Encode(raw);
+        Span<byte> key = stackalloc byte[32];
+        h.CopyTo(key);
+        _batch.Put(key, stored, _store.Chunks);
+        _pendingKnown.Add(h);
+        BytesStored += stored.Length;
+        _batchBytes += stored.Length;
+        if (_batchBytes >= FlushBytes) Commit(); // chunks before their version: a crash leaves orphans, never a half version
+    }
+
+    /// <summary>Writes the pending batch; only then are its chunks known to exist.</summary>
+    public void Commit()
+    {
+        if (_batch.Count() > 0) _store.Db.Write(_batch, _store.Write);
+        _batch.Clear();
+        _batchBytes = 0;
+        foreach (var h in _pendingKnown) _known.TryAdd(h, 0);
+        _pendingKnown.Clear();
+    }
+
+    public void Dispose()
+    {
+        _codec.Dispose();
+        _batch.Dispose();
+        ArrayPool<byte>.Shared.Return(_buf);
+    }
+}

@@ -1,0 +1,328 @@
+using System.Collections.Concurrent;
+using System.Text;
+using DiffKeeper.Store.Model;
+using DiffKeeper.Store.Native;
+using DiffKeeper.Store.Query;
+using DiffKeeper.Store.Serialization;
+using RocksDbSharp;
+
+namespace DiffKeeper.Store.Ingest;
+
+/// <summary>
+/// Writes captured state into a recording: a whole overlay upper directory at a moment, one changed path at a
+/// moment, or a deletion. Unchanged entries are skipped by their lstat fingerprint (inode, size, mtime, ctime),
+/// then by content (chunk dedup). Regular files are read, chunked, hashed and compressed on worker threads;
+/// each version goes to RocksDB in one atomic batch with its chunks (or after them, for big files).
+/// </summary>
+public sealed unsafe class Ingester
+{
+    private readonly RecordingStore _store;
+    /// <summary>Chunks this process has seen written: saves a RocksDB lookup per repeated chunk.</summary>
+    private readonly ConcurrentDictionary<Hash256, byte> _known = new();
+    private const int KnownLimit = 2_000_000;
+
+    public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount);
+
+    public Ingester(RecordingStore store)
+    {
+        if (store.ReadOnly) throw new InvalidOperationException("store is open read-only");
+        _store = store;
+    }
+
+    /// <summary>Makes <paramref name="dir"/> (read like an overlay upper layer) the recording's state at <paramref name="time"/>.</summary>
+    public IngestSummary IngestTree(RecordingInfo rec, string dir, long time, Action<IngestSummary>? progress = null)
+    {
+        if (_known.Count > KnownLimit) _known.Clear();
+        var run = new TreeRun(this, rec, dir, time, StateQuery.At(_store, rec.Id, time));
+        run.Execute(progress);
+        Finish(rec, time, run.Summary, run.Gaps);
+        return run.Summary;
+    }
+
+    /// <summary>Captures one path (relative to <paramref name="root"/>) as it is now, as its state at <paramref name="time"/>.</summary>
+    public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time)
+    {
+        var prevState = new RecordingState { At = time };
+        var prev = _store.LatestVersionOf(rec.Id, path, time, withChunks: true);
+        if (prev != null)
+        {
+            if (prev.IsDeleted) prevState.Tombstones[RawPath.Key(path)] = prev;
+            else prevState.Entries[RawPath.Key(path)] = prev;
+        }
+        var run = new TreeRun(this, rec, root, time, prevState);
+        run.ExecuteOne(path);
+        Finish(rec, time, run.Summary, run.Gaps);
+        return run.Summary;
+    }
+
+    /// <summary>Records that a path is gone at <paramref name="time"/> (a whiteout version).</summary>
+    public void RecordDeleted(RecordingInfo rec, byte[] path, long time)
+    {
+        var v = new FileVersion { Path = path, Time = time, Type = EntryType.Whiteout };
+        _store.Db.Put(Keys.Version(rec.Id, path, time), Records.Encode(v), _store.Versions, _store.Write);
+        Finish(rec, time, new IngestSummary { Changed = 1 }, []);
+    }
+
+    private void Finish(RecordingInfo rec, long time, IngestSummary s, IReadOnlyCollection<RecordedEvent> gaps)
+    {
+        if (time > rec.LastMoment) rec.LastMoment = time;
+        rec.StoredBytes += s.BytesStored;
+        if (gaps.Count > 0) _store.AddEvents(rec, gaps);
+        else _store.SaveRecording(rec);
+    }
+
+    /// <summary>One ingest of a tree (or of one path of it).</summary>
+    private sealed class TreeRun
+    {
+        private readonly Ingester _owner;
+        private readonly RecordingStore _store;
+        private readonly RecordingInfo _rec;
+        private readonly byte[] _root;
+        private readonly long _time;
+        private readonly RecordingState _prev;
+        private readonly WriteBatch _metaBatch = new();
+        private int _metaCount;
+        private BlockingCollection<FileJob>? _queue;
+        private readonly Dictionary<(uint, uint, ulong), byte[]> _firstLink = [];
+        private readonly List<FileJob> _laterLinks = [];
+        private readonly ConcurrentDictionary<string, FileVersion> _captured = new(StringComparer.Ordinal);
+
+        public IngestSummary Summary { get; } = new();
+        public ConcurrentQueue<RecordedEvent> Gaps { get; } = new();
+
+        private sealed record FileJob(byte[] Path, byte[] AbsZ, StatInfo Stat, FileVersion? Prev, bool Force, byte[]? LinkTo);
+
+        public TreeRun(Ingester owner, RecordingInfo rec, string root, long time, RecordingState prev)
+        {
+            _owner = owner;
+            _store = owner._store;
+            _rec = rec;
+            _root = Encoding.UTF8.GetBytes(root.TrimEnd('/'));
+            _time = time;
+            _prev = prev;
+        }
+
+        public void Execute(Action<IngestSummary>? progress)
+        {
+            var rootZ = Libc.CString(_root);
+            int rootFd;
+            fixed (byte* p = rootZ) rootFd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (rootFd < 0)
+            {
+                int e = Libc.Errno;
+                if (e == Libc.ENOENT || e == Libc.ENOTDIR) throw new NotFoundException($"{Encoding.UTF8.GetString(_root)}: no such directory");
+                throw new IOException($"{Encoding.UTF8.GetString(_root)}: {Libc.ErrorText(e)}");
+            }
+            _queue = new BlockingCollection<FileJob>(boundedCapacity: 256);
+            var workers = new Thread[_owner.Workers];
+            Exception? failure = null;
+            for (int i = 0; i < workers.Length; i++)
+            {
+                workers[i] = new Thread(() =>
+                {
+                    using var cap = new FileCapture(_store, _owner._known);
+                    // Keep consuming after a failure so the walker never blocks on a full queue.
+                    foreach (var job in _queue.GetConsumingEnumerable())
+                    {
+                        if (failure != null) continue;
+                        try { CaptureFile(cap, job); }
+                        catch (Exception e) { failure ??= e; }
+                    }
+                }) { IsBackground = true, Name = "ingest-" + i };
+                workers[i].Start();
+            }
+            try
+            {
+                Walk(rootFd, [], force: false, progress);
+            }
+            finally
+            {
+                Libc.close(rootFd);
+                _queue.CompleteAdding();
+                foreach (var w in workers) w.Join();
+            }
+            if (failure != null) throw new IOException("ingest failed: " + failure.Message, failure);
+            foreach (var job in _laterLinks) CaptureLink(job);
+            FlushMeta();
+        }
+
+        public void ExecuteOne(byte[] path)
+        {
+            var parent = RawPath.Parent(path).ToArray();
+            var nameZ = Libc.CString(RawPath.Name(path));
+            var parentZ = Libc.CString(Join(_root, parent));
+            int dirfd;
+            fixed (byte* p = parentZ) dirfd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            try
+            {
+                if (dirfd < 0 || !StatInfo.TryLstat(dirfd, nameZ, out var st, out _))
+                {
+                    // Gone from the upper directory: deleted (created and removed within the container).
+                    var key = RawPath.Key(path);
+                    if (_prev.Entries.ContainsKey(key))
+                    {
+                        var wv = new FileVersion { Path = path, Time = _time, Type = EntryType.Whiteout };
+                        PutMeta(wv);
+                    }
+                    FlushMeta();
+                    return;
+                }
+                Summary.Files++;
+                if (st.IsRegular)
+                {
+                    using var cap = new FileCapture(_store, _owner._known);
+                    CaptureFile(cap, new FileJob(path, Libc.CString(Join(_root, path)), st, _prev.Get(path), false, null));
+                    return;
+                }
+                CaptureOther(dirfd, nameZ, path, st, force: false, recurse: false, progress: null);
+                FlushMeta();
+            }
+            finally
+            {
+                if (dirfd >= 0) Libc.close(dirfd);
+            }
+        }
+
+        private static byte[] Join(byte[] root, byte[] rel) =>
+            rel.Length == 0 ? root : [.. root, (byte)'/', .. rel];
+
+        private void Walk(int dirfd, byte[] relDir, bool force, Action<IngestSummary>? progress)
+        {
+            foreach (var name in Native.DirectoryReader.ReadNames(dirfd))
+            {
+                var path = RawPath.Join(relDir, name);
+                var nameZ = Libc.CString(name);
+                if (!StatInfo.TryLstat(dirfd, nameZ, out var st, out var errno))
+                {
+                    if (errno != Libc.ENOENT) Gap(path, "cannot stat: " + Libc.ErrorText(errno));
+                    continue;
+                }
+                Summary.Files++;
+                if (progress != null && (Summary.Files & 1023) == 0) progress(Summary);
+                if (st.IsRegular)
+                {
+                    var prev = _prev.Get(path);
+                    if (!force && Unchanged(prev, st)) continue;
+                    var job = new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null);
+                    if (st.Nlink > 1)
+                    {
+                        var id = (st.DevMajor, st.DevMinor, st.Inode);
+                        if (_firstLink.TryGetValue(id, out var first)) { _laterLinks.Add(job with { LinkTo = first }); continue; }
+                        _firstLink[id] = path;
+                    }
+                    _queue!.Add(job);
+                    continue;
+                }
+                CaptureOther(dirfd, nameZ, path, st, force, recurse: true, progress);
+            }
+        }
+
+        /// <summary>Fingerprint match with the previous version: same inode, size, mtime and ctime (ctime moves on chmod, chown, xattr and link changes).</summary>
+        private static bool Unchanged(FileVersion? prev, in StatInfo st) =>
+            prev != null && prev.Inode == st.Inode && prev.CtimeNs == st.CtimeNs && prev.MtimeNs == st.MtimeNs &&
+            prev.Type == EntryMetadata.TypeOf(st) && (prev.Type != EntryType.File || prev.Size == (long)st.Size);
+
+        private void CaptureOther(int dirfd, byte[] nameZ, byte[] path, in StatInfo st, bool force, bool recurse, Action<IngestSummary>? progress)
+        {
+            var prev = _prev.Get(path);
+            if (st.IsWhiteout)
+            {
+                // Already deleted at this moment: nothing new. A whiteout over a path the recording never saw still
+                // counts: it deletes a file of the image's lower layers.
+                if (prev == null && _prev.Tombstones.ContainsKey(RawPath.Key(path))) return;
+                PutMeta(EntryMetadata.FromStat(path, _time, st));
+                return;
+            }
+            if (st.IsDirectory)
+            {
+                int fd;
+                fixed (byte* p = nameZ) fd = Libc.openat(dirfd, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                if (fd < 0)
+                {
+                    if (Libc.Errno != Libc.ENOENT) Gap(path, "cannot open directory: " + Libc.ErrorText(Libc.Errno));
+                    return;
+                }
+                try
+                {
+                    bool below = force;
+                    if (force || !Unchanged(prev, st))
+                    {
+                        var v = EntryMetadata.FromStat(path, _time, st);
+                        EntryMetadata.ApplyXattrs(v, Xattrs.Read(fd, null));
+                        // Turning opaque (or opaque and new) hides everything older below it: re-capture all of it.
+                        v.ReplacesBelow = v.Opaque && (prev == null || prev.Type != EntryType.Directory || !prev.Opaque || prev.Inode != st.Inode);
+                        below |= v.ReplacesBelow;
+                        if (force || v.ReplacesBelow || prev == null || !prev.SameState(v) || prev.Inode != v.Inode) PutMeta(v);
+                        else PutMetaFingerprint(v);
+                    }
+                    if (recurse) Walk(fd, path, below, progress);
+                }
+                finally { Libc.close(fd); }
+                return;
+            }
+            if (!force && Unchanged(prev, st)) return;
+            var ov = EntryMetadata.FromStat(path, _time, st);
+            try
+            {
+                if (st.IsSymlink) ov.SymlinkTarget = EntryMetadata.ReadLink(dirfd, nameZ, (long)st.Size);
+                EntryMetadata.ApplyXattrs(ov, Xattrs.Read(-1, Libc.CString(Join(_root, path))));
+            }
+            catch (IOException e)
+            {
+                Gap(path, e.Message);
+                return;
+            }
+            if (!force && prev != null && prev.SameState(ov)) return;
+            PutMeta(ov);
+        }
+
+        private void PutMeta(FileVersion v)
+        {
+            _metaBatch.Put(Keys.Version(_rec.Id, v.Path, v.Time), Records.Encode(v), _store.Versions);
+            Summary.Changed++;
+            if (++_metaCount >= 512) FlushMeta();
+        }
+
+        /// <summary>Same state, new fingerprint (e.g. ctime moved): nothing to record; the next run re-checks it.</summary>
+        private static void PutMetaFingerprint(FileVersion v) { }
+
+        private void FlushMeta()
+        {
+            if (_metaCount > 0) _store.Db.Write(_metaBatch, _store.Write);
+            _metaBatch.Clear();
+            _metaCount = 0;
+        }
+
+        private void CaptureFile(FileCapture cap, FileJob job)
+        {
+            long read0 = cap.BytesRead, stored0 = cap.BytesStored;
+            var outcome = cap.Capture(_rec.Id, job.Path, job.AbsZ, _time, job.Prev, job.Force, out var v, out var problem);
+            Interlocked.Add(ref Summary.BytesRead, cap.BytesRead - read0);
+            Interlocked.Add(ref Summary.BytesStored, cap.BytesStored - stored0);
+            if (outcome == FileCapture.Outcome.Written) Interlocked.Increment(ref Summary.Changed);
+            if (outcome == FileCapture.Outcome.Raced) Gap(job.Path, problem ?? "read raced a write");
+            if (v != null && job.Stat.Nlink > 1) _captured[RawPath.Key(job.Path)] = v;
+        }
+
+        /// <summary>A second name of an inode seen earlier in this snapshot: same content, recorded as a hard link.</summary>
+        private void CaptureLink(FileJob job)
+        {
+            var first = _captured.GetValueOrDefault(RawPath.Key(job.LinkTo!))
+                        ?? _store.LatestVersionOf(_rec.Id, job.LinkTo!, _time, withChunks: true);
+            if (first == null || first.Type != EntryType.File) return;
+            var v = EntryMetadata.FromStat(job.Path, _time, job.Stat);
+            v.Xattrs = first.Xattrs;
+            v.Chunks = first.Chunks;
+            v.Size = first.Size;
+            v.HardLinkTo = job.LinkTo!;
+            if (!job.Force && job.Prev != null && job.Prev.SameState(v)) return;
+            PutMeta(v);
+        }
+
+        private void Gap(byte[] path, string detail)
+        {
+            Interlocked.Increment(ref Summary.Gaps);
+            Gaps.Enqueue(new RecordedEvent { Time = _time, Kind = EventKinds.Gap, Path = path, Detail = detail });
+        }
+    }
+}

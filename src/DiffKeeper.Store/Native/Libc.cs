@@ -1,0 +1,63 @@
+using System.Runtime.InteropServices;
+
+namespace DiffKeeper.Store.Native;
+
+/// <summary>
+/// The few libc calls the store needs that .NET does not expose with raw-byte paths, uid/gid or xattrs.
+/// Every path argument is a NUL-terminated byte string: names are never decoded.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc";
+
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200;
+    public const int O_NOFOLLOW = 0x20000, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000, O_NOATIME = 0x40000;
+    public const int O_PATH = 0x200000;
+    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
+    public const int SEEK_SET = 0, SEEK_END = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
+    public const int ENOENT = 2, EINTR = 4, EEXIST = 17, ENOTDIR = 20, ENXIO = 6, ERANGE = 34, ENODATA = 61, ENOTSUP = 95, EPERM = 1, ELOOP = 40;
+    public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000,
+        S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
+
+    [LibraryImport(Lib, SetLastError = true)] public static partial int openat(int dirfd, byte* path, int flags, uint mode);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int close(int fd);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint read(int fd, byte* buf, nint count);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint write(int fd, byte* buf, nint count);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint pread(int fd, byte* buf, nint count, long offset);
+    [LibraryImport(Lib, SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int ftruncate(int fd, long length);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint getdents64(int fd, byte* buf, nint count);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint readlinkat(int dirfd, byte* path, byte* buf, nint size);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint flistxattr(int fd, byte* list, nint size);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint fgetxattr(int fd, byte* name, byte* value, nint size);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fsetxattr(int fd, byte* name, byte* value, nint size, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint llistxattr(byte* path, byte* list, nint size);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint lgetxattr(byte* path, byte* name, byte* value, nint size);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int lsetxattr(byte* path, byte* name, byte* value, nint size, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int mkdirat(int dirfd, byte* path, uint mode);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int symlinkat(byte* target, int dirfd, byte* path);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fchmod(int fd, uint mode);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int utimensat(int dirfd, byte* path, long* times, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int geteuid();
+
+    public static int Errno => Marshal.GetLastPInvokeError();
+
+    public static string ErrorText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    public static ulong MakeDev(uint major, uint minor) =>
+        ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |
+        ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
+
+    /// <summary>Copies a path into a NUL-terminated buffer (stackalloc or pooled by the caller).</summary>
+    public static byte[] CString(ReadOnlySpan<byte> path)
+    {
+        var b = new byte[path.Length + 1];
+        path.CopyTo(b);
+        return b;
+    }
+}

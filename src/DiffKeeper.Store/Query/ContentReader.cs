@@ -1,0 +1,92 @@
+using DiffKeeper.Store.Chunking;
+using DiffKeeper.Store.Model;
+
+namespace DiffKeeper.Store.Query;
+
+/// <summary>
+/// Streams a version's content chunk by chunk. Every chunk is checked against its SHA-256 as it is read: a
+/// missing or damaged chunk throws <see cref="CorruptDataException"/> — a wrong file is never presented as right.
+/// </summary>
+public sealed class ContentReader : Stream
+{
+    private readonly RecordingStore _store;
+    private readonly FileVersion _version;
+    private readonly ChunkCodec _codec = new();
+    private readonly byte[] _chunk = new byte[FastCdc.DefaultMax * 2];
+    private int _index = -1, _chunkLen, _chunkPos;
+    private long _holeLeft, _position;
+
+    public ContentReader(RecordingStore store, FileVersion version)
+    {
+        _store = store;
+        _version = version;
+    }
+
+    /// <summary>The next piece: either data (returned span) or a hole of <paramref name="holeLength"/> bytes.</summary>
+    public bool NextPiece(out ReadOnlySpan<byte> data, out long holeLength)
+    {
+        data = default;
+        holeLength = 0;
+        if (++_index >= _version.Chunks.Count) return false;
+        var c = _version.Chunks[_index];
+        if (c.IsHole) { holeLength = c.Length; _position += c.Length; return true; }
+        int n = Load(c);
+        data = _chunk.AsSpan(0, n);
+        _position += n;
+        return true;
+    }
+
+    private int Load(ChunkRef c)
+    {
+        var stored = _store.GetStoredChunk(c.Hash)
+                     ?? throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} is missing from the store");
+        int n = _codec.DecodeVerified(c.Hash, stored, _chunk);
+        if (n != c.Length) throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} has the wrong length");
+        return n;
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        while (true)
+        {
+            if (_holeLeft > 0)
+            {
+                int n = (int)Math.Min(buffer.Length, _holeLeft);
+                buffer[..n].Clear();
+                _holeLeft -= n;
+                _position += n;
+                return n;
+            }
+            if (_chunkPos < _chunkLen)
+            {
+                int n = Math.Min(buffer.Length, _chunkLen - _chunkPos);
+                _chunk.AsSpan(_chunkPos, n).CopyTo(buffer);
+                _chunkPos += n;
+                _position += n;
+                return n;
+            }
+            if (++_index >= _version.Chunks.Count) return 0;
+            var c = _version.Chunks[_index];
+            if (c.IsHole) { _holeLeft = c.Length; continue; }
+            _chunkLen = Load(c);
+            _chunkPos = 0;
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => _version.Size;
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _codec.Dispose();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,283 @@
+using System.Security.Cryptography;
+using DiffKeeper.Store.Serialization;
+using DiffKeeper.Store.Model;
+using DiffKeeper.Store.Native;
+using RocksDbSharp;
+
+namespace DiffKeeper.Store;
+
+/// <summary>
+/// The recording store: one RocksDB directory with four column families (see docs/store.md).
+/// One writer process at a time (RocksDB's LOCK file); any number of read-only openers.
+/// </summary>
+public sealed class RecordingStore : IDisposable
+{
+    public const string ChunksCf = "chunks", VersionsCf = "versions", EventsCf = "events", RecordingsCf = "recordings";
+
+    internal readonly RocksDb Db;
+    internal readonly ColumnFamilyHandle Chunks, Versions, Events, Recordings;
+    internal readonly WriteOptions Write = new WriteOptions().SetSync(false); // WAL on, no fsync per batch
+    private readonly string? _deleteOnDispose;
+    private static long _eventSeq = RandomNumberGenerator.GetInt32(int.MaxValue) * 65536L;
+
+    public string Directory { get; }
+    public bool ReadOnly { get; }
+
+    private RecordingStore(RocksDb db, string dir, bool readOnly, string? deleteOnDispose)
+    {
+        Db = db;
+        Directory = dir;
+        ReadOnly = readOnly;
+        _deleteOnDispose = deleteOnDispose;
+        Chunks = db.GetColumnFamily(ChunksCf);
+        Versions = db.GetColumnFamily(VersionsCf);
+        Events = db.GetColumnFamily(EventsCf);
+        Recordings = db.GetColumnFamily(RecordingsCf);
+    }
+
+    public static bool Exists(string dir) => File.Exists(Path.Combine(dir, "CURRENT"));
+
+    /// <summary>Opens (creating when writable) the store. Throws <see cref="StoreLockedException"/> when another writer has it.</summary>
+    public static RecordingStore Open(string dir, bool readOnly = false, string? deleteOnDispose = null, bool bulkLoad = false)
+    {
+        if (readOnly && !Exists(dir)) throw new NotFoundException($"no store at {dir}");
+        if (!readOnly) System.IO.Directory.CreateDirectory(dir);
+        var db = new DbOptions()
+            .SetCreateIfMissing(!readOnly)
+            .SetCreateMissingColumnFamilies(!readOnly)
+            .SetMaxOpenFiles(512)
+            .SetKeepLogFileNum(3)
+            .SetInfoLogLevel(InfoLogLevel.Warn);
+        var cfs = new ColumnFamilies
+        {
+            { ChunksCf, ChunkOptions() },
+            { VersionsCf, MetaOptions(8) },
+            { EventsCf, MetaOptions(4) },
+            { RecordingsCf, MetaOptions(1) },
+        };
+        try
+        {
+            var rdb = readOnly ? RocksDb.OpenReadOnly(db, dir, cfs, false) : RocksDb.Open(db, dir, cfs);
+            return new RecordingStore(rdb, dir, readOnly, deleteOnDispose);
+        }
+        catch (RocksDbException e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StoreLockedException($"store {dir} is locked by another process (is diffkeeperd or another diffkeeper running?)");
+        }
+        catch (RocksDbException e) when (e.Message.Contains("Corruption", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CorruptDataException($"store {dir} is corrupt: {e.Message}");
+        }
+        catch (RocksDbException e) when (e.Message.Contains("Column family not found", StringComparison.OrdinalIgnoreCase) ||
+                                         e.Message.Contains("Invalid argument", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CorruptDataException($"{dir} is not a diffkeeper store: {e.Message}");
+        }
+    }
+
+    private static ColumnFamilyOptions ChunkOptions()
+    {
+        // Chunks are already zstd-compressed and written once: no block compression, large values go to blob files
+        // (BlobDB keeps them out of compaction, which otherwise rewrote them and doubled the size for a while).
+        var o = new ColumnFamilyOptions()
+            .SetCompression(Compression.No)
+            .SetWriteBufferSize(16UL << 20)
+            .SetMaxWriteBufferNumber(3)
+            .SetTargetFileSizeBase(64UL << 20);
+        var table = new BlockBasedTableOptions().SetFilterPolicy(BloomFilterPolicy.Create(10, false)).SetWholeKeyFiltering(true);
+        o.SetBlockBasedTableFactory(table);
+        RocksBlobOptions.TryEnable(o.Handle, minBlobSize: 256, blobFileSize: 256UL << 20);
+        return o;
+    }
+
+    private static ColumnFamilyOptions MetaOptions(ulong writeBufferMiB) =>
+        new ColumnFamilyOptions()
+            .SetCompression(Compression.Lz4)
+            .SetWriteBufferSize(writeBufferMiB << 20);
+
+    // ---- recordings -------------------------------------------------------------------------------------------
+
+    public List<RecordingInfo> ListRecordings()
+    {
+        var list = new List<RecordingInfo>();
+        using var it = Db.NewIterator(Recordings);
+        for (it.SeekToFirst(); it.Valid(); it.Next()) list.Add(Records.DecodeRecording(it.GetValueSpan()));
+        list.Sort((a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.Id.CompareTo(b.Id));
+        return list;
+    }
+
+    public RecordingInfo? GetRecording(ulong id)
+    {
+        var v = Db.Get(Keys.Recording(id), Recordings);
+        return v == null ? null : Records.DecodeRecording(v);
+    }
+
+    public RecordingInfo CreateRecording(RecordingInfo info)
+    {
+        Span<byte> id = stackalloc byte[8];
+        do { RandomNumberGenerator.Fill(id); info.Id = BitConverter.ToUInt64(id) & 0x7fff_ffff_ffff_ffffUL; }
+        while (info.Id == 0 || GetRecording(info.Id) != null);
+        if (info.LastMoment < info.Start) info.LastMoment = info.Start;
+        SaveRecording(info);
+        return info;
+    }
+
+    public void SaveRecording(RecordingInfo info) => Db.Put(Keys.Recording(info.Id), Records.Encode(info), Recordings, Write);
+
+    /// <summary>
+    /// A recording by id, by container id (its latest recording) or by name (the latest with that name).
+    /// </summary>
+    public RecordingInfo Resolve(string name)
+    {
+        if (RecordingInfo.TryParseId(name, out var id) && GetRecording(id) is { } byId) return byId;
+        RecordingInfo? best = null;
+        foreach (var r in ListRecordings())
+        {
+            if (r.ContainerId != name && r.Name != name) continue;
+            if (best == null || r.Start >= best.Start) best = r;
+        }
+        return best ?? throw new NotFoundException($"no recording named {name}");
+    }
+
+    public RecordingInfo? FindByName(string name)
+    {
+        try { return Resolve(name); } catch (NotFoundException) { return null; }
+    }
+
+    // ---- events -----------------------------------------------------------------------------------------------
+
+    /// <summary>Appends events (lifecycle, change, gap) to a recording; an exit event sets the exit status and time.</summary>
+    public void AddEvents(RecordingInfo rec, IEnumerable<RecordedEvent> events)
+    {
+        using var batch = new WriteBatch();
+        foreach (var e in events)
+        {
+            if (e.Seq == 0) e.Seq = (ulong)Interlocked.Increment(ref _eventSeq);
+            batch.Put(Keys.Event(rec.Id, e.Time, e.Seq), Records.Encode(e), Events);
+            if (e.Time > rec.LastMoment) rec.LastMoment = e.Time;
+            if (e.Kind == EventKinds.Exit)
+            {
+                rec.ExitTime = e.Time;
+                if (e.Detail != null && int.TryParse(e.Detail, out var status)) rec.ExitStatus = status;
+            }
+        }
+        batch.Put(Keys.Recording(rec.Id), Records.Encode(rec), Recordings);
+        Db.Write(batch, Write);
+    }
+
+    public void AddEvent(RecordingInfo rec, RecordedEvent e) => AddEvents(rec, [e]);
+
+    public IEnumerable<RecordedEvent> ReadEvents(ulong rec, long from = long.MinValue, long to = long.MaxValue)
+    {
+        var start = Keys.Event(rec, from, 0);
+        var prefixEnd = Keys.PrefixEnd(Keys.Recording(rec));
+        var ro = new ReadOptions();
+        if (prefixEnd != null) ro.SetIterateUpperBound(prefixEnd);
+        using var it = Db.NewIterator(Events, ro);
+        for (it.Seek(start); it.Valid(); it.Next())
+        {
+            var k = it.GetKeySpan();
+            long t = Keys.TimeFromBits(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(k[8..]));
+            if (t > to) yield break;
+            yield return Records.DecodeEvent(t, System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(k[16..]), it.GetValueSpan());
+        }
+    }
+
+    // ---- versions ---------------------------------------------------------------------------------------------
+
+    /// <summary>Every version of a recording (optionally only below a directory), in path then time order.</summary>
+    public IEnumerable<(byte[] Key, byte[] Value)> RawVersions(ulong rec, ReadOnlySpan<byte> subtree = default)
+    {
+        var prefix = Keys.VersionSubtreePrefix(rec, subtree);
+        return RawRange(Versions, prefix);
+    }
+
+    internal IEnumerable<(byte[] Key, byte[] Value)> RawRange(ColumnFamilyHandle cf, byte[] prefix)
+    {
+        var end = Keys.PrefixEnd(prefix);
+        var ro = new ReadOptions();
+        if (end != null) ro.SetIterateUpperBound(end);
+        using var it = Db.NewIterator(cf, ro);
+        for (it.Seek(prefix); it.Valid(); it.Next()) yield return (it.Key(), it.Value());
+    }
+
+    public IEnumerable<FileVersion> ReadVersions(ulong rec, bool withChunks = false)
+    {
+        foreach (var (k, v) in RawVersions(rec))
+        {
+            var (path, time) = Keys.SplitVersion(k);
+            yield return Records.DecodeVersion(path, time, v, withChunks);
+        }
+    }
+
+    /// <summary>The versions of one path with time &lt;= <paramref name="at"/>, oldest first.</summary>
+    public List<FileVersion> VersionsOf(ulong rec, ReadOnlySpan<byte> path, long at, bool withChunks)
+    {
+        var list = new List<FileVersion>();
+        var prefix = Keys.VersionPathPrefix(rec, path);
+        var end = Keys.PrefixEnd(prefix);
+        var ro = new ReadOptions();
+        if (end != null) ro.SetIterateUpperBound(end);
+        using var it = Db.NewIterator(Versions, ro);
+        for (it.Seek(prefix); it.Valid(); it.Next())
+        {
+            var k = it.GetKeySpan();
+            long t = Keys.VersionKeyTime(k);
+            if (t > at) break;
+            list.Add(Records.DecodeVersion(path, t, it.GetValueSpan(), withChunks));
+        }
+        return list;
+    }
+
+    /// <summary>The newest version of a path at or before <paramref name="at"/> (ignores parent deletions).</summary>
+    public FileVersion? LatestVersionOf(ulong rec, ReadOnlySpan<byte> path, long at, bool withChunks = true)
+    {
+        var key = Keys.Version(rec, path, at);
+        var prefix = Keys.VersionPathPrefix(rec, path);
+        using var it = Db.NewIterator(Versions);
+        it.SeekForPrev(key);
+        if (!it.Valid()) return null;
+        var k = it.GetKeySpan();
+        if (!k.StartsWith(prefix) || k.Length != prefix.Length + 8) return null;
+        return Records.DecodeVersion(path, Keys.VersionKeyTime(k), it.GetValueSpan(), withChunks);
+    }
+
+    // ---- chunks -----------------------------------------------------------------------------------------------
+
+    public bool HasChunk(Hash256 h)
+    {
+        Span<byte> k = stackalloc byte[32];
+        h.CopyTo(k);
+        return Db.HasKey(k, Chunks);
+    }
+
+    public byte[]? GetStoredChunk(Hash256 h)
+    {
+        Span<byte> k = stackalloc byte[32];
+        h.CopyTo(k);
+        return Db.Get(k, Chunks);
+    }
+
+    public long ApproximateSize(ColumnFamilyHandle cf)
+    {
+        long.TryParse(Db.GetProperty("rocksdb.total-sst-files-size", cf), out var sst);
+        long.TryParse(Db.GetProperty("rocksdb.total-blob-file-size", cf), out var blob);
+        return sst + blob;
+    }
+
+    public void Flush()
+    {
+        if (ReadOnly) return;
+        var fo = new FlushOptions().SetWaitForFlush(true);
+        Db.Flush(fo);
+    }
+
+    public void Dispose()
+    {
+        Db.Dispose();
+        if (_deleteOnDispose != null)
+        {
+            try { System.IO.Directory.Delete(_deleteOnDispose, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+using DiffKeeper.Ttrpc.Framing;
+
+namespace DiffKeeper.Ttrpc;
+
+public sealed class TtrpcServerOptions
+{
+    /// <summary>Largest frame payload accepted or sent. Bigger requests are skipped and answered ResourceExhausted.</summary>
+    public int MaxMessageSize { get; init; } = TtrpcFrame.DefaultMaxMessageSize;
+
+    /// <summary>
+    /// A frame claiming more than this is not skipped but taken as garbage (no ttrpc peer sends it), and the
+    /// connection is closed instead of reading gigabytes that may never come.
+    /// </summary>
+    public long MaxSkippableSize { get; init; } = 64L << 20;
+
+    /// <summary>How long DisposeAsync lets calls in flight finish (and their replies go out) before closing.</summary>
+    public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Diagnostics: protocol errors, closed connections, handler failures. Null = silent.</summary>
+    public Action<string>? Log { get; init; }
+}
