@@ -1,6 +1,8 @@
 using DiffKeeper.Shim.Cli;
 using DiffKeeper.Shim.Recording;
 
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace DiffKeeper.Shim;
 
 /// <summary>containerd-shim-diffkeeper-v1: the containerd runtime-v2 shim (see docs in /work/shared/SHIM-CONTRACT.md).</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using DiffKeeper.Ttrpc.Client;
 using DiffKeeper.Ttrpc.Framing;
 using DiffKeeper.Ttrpc.Protocol;
@@ -17,6 +18,9 @@ public sealed class TtrpcClient : IAsyncDisposable
     private readonly Socket _socket;
     private readonly FrameReader _reader;
     private readonly FrameWriter _writer;
+    /// <summary>Bigger frames are not skipped but end the connection: no ttrpc server sends them.</summary>
+    private const long MaxSkippableSize = 64L << 20;
+
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Response>> _pending = new();
     private readonly Task _readLoop;
     private readonly int _maxMessageSize;
@@ -105,6 +109,7 @@ public sealed class TtrpcClient : IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendAsync(PooledFrame frame, CancellationToken ct)
     {
         try
@@ -128,6 +133,11 @@ public sealed class TtrpcClient : IAsyncDisposable
                 if (!header.HasKnownType)
                 {
                     reason = $"server sent a non-ttrpc frame (type 0x{(byte)header.Type:x2})";
+                    break;
+                }
+                if (header.Length > MaxSkippableSize)
+                {
+                    reason = $"server sent a frame of {header.Length} bytes, beyond any ttrpc limit";
                     break;
                 }
                 if (header.Length > _maxMessageSize)
@@ -158,6 +168,7 @@ public sealed class TtrpcClient : IAsyncDisposable
     }
 
     /// <summary>The decoded envelope of a response frame; null for other frame types or one that does not decode.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Response?> ReadResponseAsync(TtrpcFrameHeader header)
     {
         int length = (int)header.Length;

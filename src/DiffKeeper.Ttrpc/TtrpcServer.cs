@@ -57,6 +57,11 @@ public sealed class TtrpcServer : IAsyncDisposable
             {
                 break;
             }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.InvalidArgument
+                                                or SocketError.NotSocket or SocketError.Shutdown)
+            {
+                break; // the listener was closed under us
+            }
             catch (SocketException e) when (!accepting.IsCancellationRequested)
             {
                 // E.g. out of file descriptors: keep the server alive and try again shortly.
@@ -69,8 +74,28 @@ public sealed class TtrpcServer : IAsyncDisposable
             {
                 break; // the listener was closed under us
             }
+            if (_options.RequireSameUser && !IsSameUser(socket))
+            {
+                socket.Dispose();
+                continue;
+            }
             Start(socket);
         }
+    }
+
+    private bool IsSameUser(Socket socket)
+    {
+        try
+        {
+            var peer = PeerCredentials.Of(socket);
+            if (peer.IsSameUserAsThisProcess()) return true;
+            _options.Log?.Invoke($"ttrpc server: refused pid {peer.Pid} (uid {peer.Uid}, gid {peer.Gid}): not our user");
+        }
+        catch (SocketException e)
+        {
+            _options.Log?.Invoke($"ttrpc server: refused a peer whose credentials are unreadable: {e.Message}");
+        }
+        return false;
     }
 
     private void Start(Socket socket)
@@ -83,11 +108,18 @@ public sealed class TtrpcServer : IAsyncDisposable
         if (_stopping.IsCancellationRequested) connection.Close(); // accepted while disposing
         _ = Task.Run(async () =>
         {
-            await connection.RunAsync().ConfigureAwait(false);
-            _connections.TryRemove(connection, out _);
-            connection.Dispose();
-            int open = Interlocked.Decrement(ref _openConnections);
-            done.SetResult();
+            int open;
+            try
+            {
+                await connection.RunAsync().ConfigureAwait(false); // never throws, but the bookkeeping must happen
+            }
+            finally
+            {
+                _connections.TryRemove(connection, out _);
+                connection.Dispose();
+                open = Interlocked.Decrement(ref _openConnections);
+                done.SetResult();
+            }
             try
             {
                 ConnectionClosed?.Invoke(open);

@@ -16,6 +16,12 @@ public sealed class TtrpcServerOptions
     /// <summary>How long DisposeAsync lets calls in flight finish (and their replies go out) before closing.</summary>
     public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Accept only peers whose effective uid and gid (SO_PEERCRED) equal this process's, as containerd's runc shim
+    /// does. Others are disconnected before a single frame is read.
+    /// </summary>
+    public bool RequireSameUser { get; init; }
+
     /// <summary>Diagnostics: protocol errors, closed connections, handler failures. Null = silent.</summary>
     public Action<string>? Log { get; init; }
 }

@@ -49,7 +49,7 @@ cleanup() {
   for envf in /proc/[0-9]*/environ; do
     pid=${envf#/proc/}; pid=${pid%/environ}
     [ "$pid" = $$ ] && continue
-    if tr '\0' '\n' <"$envf" 2>/dev/null | grep -qx "TTRPC_ADDRESS=$ROOT/.*"; then kill -9 "$pid" 2>/dev/null; fi
+    if { tr '\0' '\n' <"$envf"; } 2>/dev/null | grep -qx "TTRPC_ADDRESS=$ROOT/.*"; then kill -9 "$pid" 2>/dev/null; fi
   done
   for dir in /run/containerd/runc/$DK_NS/*-"$TOKEN"; do
     [ -d "$dir" ] && runc --root "/run/containerd/runc/$DK_NS" delete --force "$(basename "$dir")" >/dev/null 2>&1

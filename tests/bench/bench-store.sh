@@ -144,8 +144,11 @@ bench_tree() {
     drop_caches
     restore "$tool" "$repo" "$src" w1 1 "$out"
     R[$tool.restore_mbs]=$(awk -v b="$src_bytes" -v s="$ELAPSED" 'BEGIN{printf "%.1f", b/1e6/s}')
-    # A fast restore of the wrong bytes is worth nothing: compare the restored tree with the source.
-    if diff -r -q "$src" "$(restored_root "$tool" "$out" "$src")" >"$WORK/diff.log" 2>&1; then
+    # A fast restore of the wrong bytes is worth nothing: compare our restored tree with the source (the peers
+    # are trusted, and comparing 1 GiB costs several seconds each).
+    if [ "$tool" != diffkeeper ]; then
+      R[$tool.restore_ok]=trusted
+    elif diff -r -q "$src" "$(restored_root "$tool" "$out" "$src")" >"$WORK/diff.log" 2>&1; then
       R[$tool.restore_ok]=yes
     else
       R[$tool.restore_ok]=NO; log "$tool: restored tree differs: $(head -n 3 "$WORK/diff.log")"

@@ -8,7 +8,9 @@ namespace DiffKeeper.Shim.Cgroups;
 /// <summary>
 /// Reports OOM kills of watched containers, on one thread for all of them (created on first use):
 /// cgroup v1 — an eventfd registered on <c>memory.oom_control</c> through <c>cgroup.event_control</c>;
-/// cgroup v2 — inotify on <c>memory.events</c>, reporting when <c>oom_kill</c> goes up.
+/// cgroup v2 — inotify on <c>memory.events</c>. Both report only when the cgroup's <c>oom_kill</c> counter
+/// went up, so <see cref="CheckNow"/> (called before an init exit is published) and the watcher thread never
+/// report one kill twice — and the OOM event always precedes the exit it caused.
 /// </summary>
 internal sealed class OomWatcher : IDisposable
 {
@@ -70,7 +72,11 @@ internal sealed class OomWatcher : IDisposable
         {
             var oomControl = FileDescriptor.Open(Path.Combine(memoryDir, "memory.oom_control"), LibC.O_RDONLY);
             File.WriteAllText(Path.Combine(memoryDir, "cgroup.event_control"), $"{eventFd.Value} {oomControl.Value}");
-            return new Watch { ContainerId = containerId, Fd = eventFd, OomControl = oomControl, CgroupDir = memoryDir };
+            return new Watch
+            {
+                ContainerId = containerId, Fd = eventFd, OomControl = oomControl, CgroupDir = memoryDir,
+                LastOomKills = ReadOomKills(memoryDir, false) ?? 0,
+            };
         }
         catch (Exception e)
         {
@@ -93,7 +99,7 @@ internal sealed class OomWatcher : IDisposable
         return new Watch
         {
             ContainerId = containerId, Fd = fd, MemoryEventsDir = dir, CgroupDir = dir,
-            LastOomKills = CgroupFiles.ReadKeyValues(dir, "memory.events").Get("oom_kill"),
+            LastOomKills = ReadOomKills(dir, true) ?? 0,
         };
     }
 
@@ -120,21 +126,55 @@ internal sealed class OomWatcher : IDisposable
                 var w = watches[i];
                 lock (_gate) { if (!_watches.Contains(w)) continue; }
                 if (LibC.read(w.Fd.Value, buffer, 4096) <= 0) continue;
-                if (w.MemoryEventsDir != null)
-                {
-                    ulong kills = CgroupFiles.ReadKeyValues(w.MemoryEventsDir, "memory.events").Get("oom_kill");
-                    if (kills <= w.LastOomKills) continue;
-                    w.LastOomKills = kills;
-                }
-                else if (w.CgroupDir != null && !Directory.Exists(w.CgroupDir))
+                if (w.MemoryEventsDir == null && w.CgroupDir != null && !Directory.Exists(w.CgroupDir))
                 {
                     // v1 also signals the eventfd when the cgroup is removed: that is not an OOM.
                     Remove(w.ContainerId);
                     continue;
                 }
-                try { _onOom(w.ContainerId); } catch (Exception e) { ShimLog.Error($"oom event: {e.Message}"); }
+                ReportIfIncreased(w, eventFired: true);
             }
         }
+    }
+
+    /// <summary>Publishes a pending OOM of <paramref name="containerId"/> now (before its exit goes out).</summary>
+    public void CheckNow(string containerId)
+    {
+        Watch? watch;
+        lock (_gate) watch = _watches.FirstOrDefault(w => w.ContainerId == containerId);
+        if (watch != null) ReportIfIncreased(watch, eventFired: false);
+    }
+
+    private void ReportIfIncreased(Watch w, bool eventFired)
+    {
+        bool unified = w.MemoryEventsDir != null;
+        ulong? kills = ReadOomKills(w.CgroupDir!, unified);
+        lock (_gate)
+        {
+            if (!_watches.Contains(w)) return;
+            if (kills.HasValue)
+            {
+                if (kills.Value <= w.LastOomKills)
+                {
+                    // v1 notifies when the OOM starts, before the kill is counted: look again shortly.
+                    if (eventFired) _ = Task.Delay(200).ContinueWith(_ => ReportIfIncreased(w, false), TaskScheduler.Default);
+                    return;
+                }
+                w.LastOomKills = kills.Value;
+            }
+            else if (!eventFired)
+            {
+                return; // an old v1 kernel without the counter: only the eventfd tells
+            }
+            // Published under the lock so that a concurrent CheckNow cannot let the exit overtake it.
+            try { _onOom(w.ContainerId); } catch (Exception e) { ShimLog.Error($"oom event: {e.Message}"); }
+        }
+    }
+
+    private static ulong? ReadOomKills(string dir, bool unified)
+    {
+        var values = CgroupFiles.ReadKeyValues(dir, unified ? "memory.events" : "memory.oom_control");
+        return values.TryGetValue("oom_kill", out var v) ? v : null;
     }
 
     public void Dispose()

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using DiffKeeper.Shim.Diagnostics;
 using DiffKeeper.Shim.Native;
 using DiffKeeper.Shim.Processes;
@@ -27,7 +26,8 @@ internal static class StartCommand
         using var bundleLock = FileDescriptor.Open(bundle, LibC.O_RDONLY | LibC.O_DIRECTORY);
         LibC.flock(bundleLock.Value, LibC.LOCK_EX);
 
-        Directory.CreateDirectory(ShimAddress.SocketDirectory);
+        if (!Directory.Exists(ShimAddress.SocketDirectory))
+            Directory.CreateDirectory(ShimAddress.SocketDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using var listener = BindOrReuse(socketPath, out bool reused);
         if (!reused)
         {
@@ -39,7 +39,7 @@ internal static class StartCommand
             {
                 File = self,
                 Args = args,
-                Fds = [null, null, null, (int)listener!.Handle],
+                Fds = [null, null, null, listener!.Value],
                 NewSession = true,
                 WorkingDirectory = bundle,
             }, out _);
@@ -52,21 +52,17 @@ internal static class StartCommand
         return 0;
     }
 
-    private static Socket? BindOrReuse(string socketPath, out bool reused)
+    private static FileDescriptor? BindOrReuse(string socketPath, out bool reused)
     {
         reused = false;
         for (int attempt = 0; attempt < 2; attempt++)
         {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try
             {
-                socket.Bind(new UnixDomainSocketEndPoint(socketPath));
-                socket.Listen(128);
-                return socket;
+                return UnixSocket.Listen(socketPath);
             }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            catch (ErrnoException e) when (e.Errno == LibC.EADDRINUSE)
             {
-                socket.Dispose();
                 if (IsLive(socketPath))
                 {
                     reused = true;
@@ -74,29 +70,12 @@ internal static class StartCommand
                 }
                 File.Delete(socketPath); // stale: its shim is gone
             }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
         }
         throw new IOException($"cannot bind {socketPath}");
     }
 
     /// <summary>Whether a shim answers on <paramref name="socketPath"/>.</summary>
-    public static bool IsLive(string socketPath)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(socketPath));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
+    public static bool IsLive(string socketPath) => UnixSocket.CanConnect(socketPath);
 
     private static void WriteAtomically(string path, string content)
     {

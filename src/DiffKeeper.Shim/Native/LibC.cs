@@ -176,3 +176,60 @@ internal sealed class ErrnoException(int errno, string what)
 {
     public int Errno { get; } = errno;
 }
+
+/// <summary>Unix stream sockets by path, with plain syscalls (.NET's Socket unlinks a bound path on Dispose,
+/// which the <c>start</c> process must never do: the socket belongs to the server it hands it to).</summary>
+internal static unsafe partial class UnixSocket
+{
+    private const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int bind(int fd, byte* addr, int len);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int connect(int fd, byte* addr, int len);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int listen(int fd, int backlog);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int chmod(string path, int mode);
+
+    private static int Fill(byte* addr, string path)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path);
+        if (bytes.Length >= 108) throw new ArgumentException($"socket path too long: {path}");
+        new Span<byte>(addr, 110).Clear();
+        *(ushort*)addr = AF_UNIX;
+        bytes.CopyTo(new Span<byte>(addr + 2, 108));
+        return 2 + bytes.Length + 1;
+    }
+
+    /// <summary>A bound, listening socket; throws <see cref="ErrnoException"/> (e.g. EADDRINUSE).</summary>
+    public static FileDescriptor Listen(string path, int backlog = 128)
+    {
+        var fd = new FileDescriptor(LibC.Check(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket"));
+        byte* addr = stackalloc byte[112];
+        int len = Fill(addr, path);
+        // Owner-only: whoever can connect can run and kill containers.
+        if (bind(fd.Value, addr, len) < 0 || chmod(path, 0x180 /* 0600 */) < 0 || listen(fd.Value, backlog) < 0)
+        {
+            var error = new ErrnoException(LibC.LastErrno, $"listen on {path}");
+            fd.Dispose();
+            throw error;
+        }
+        return fd;
+    }
+
+    /// <summary>Whether something accepts connections on <paramref name="path"/>.</summary>
+    public static bool CanConnect(string path)
+    {
+        using var fd = new FileDescriptor(LibC.Check(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket"));
+        byte* addr = stackalloc byte[112];
+        int len = Fill(addr, path);
+        return connect(fd.Value, addr, len) == 0;
+    }
+}

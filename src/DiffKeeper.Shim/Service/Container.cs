@@ -253,6 +253,7 @@ internal sealed class Container
 
     private void FinishInitExit(ProcessExit exit)
     {
+        _shim.Oom.CheckNow(Id); // an OOM kill must be reported before the exit it caused
         if (!Init.SetExited(exit)) return;
         _shim.Events.Publish(EventTopics.TaskExit, new TaskExit
         {

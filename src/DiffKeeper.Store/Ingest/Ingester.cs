@@ -4,7 +4,7 @@ using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Native;
 using DiffKeeper.Store.Query;
 using DiffKeeper.Store.Serialization;
-using RocksDbSharp;
+using DiffKeeper.Store.Rocks;
 
 namespace DiffKeeper.Store.Ingest;
 

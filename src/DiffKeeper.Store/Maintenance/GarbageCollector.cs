@@ -1,6 +1,6 @@
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Serialization;
-using RocksDbSharp;
+using DiffKeeper.Store.Rocks;
 
 namespace DiffKeeper.Store.Maintenance;
 
@@ -80,7 +80,7 @@ public static class GarbageCollector
                 if (key.Length != 32 || live.Contains(new Hash256(key))) { result.ChunksKept++; continue; }
                 result.ChunksRemoved++;
                 result.BytesFreed += it.GetValueSpan().Length;
-                if (!policy.DryRun) batch.Delete(key.ToArray(), store.Chunks);
+                if (!policy.DryRun) batch.Delete(key, store.Chunks);
                 if (batch.Count() >= 4096) { store.Db.Write(batch, store.Write); batch.Clear(); }
             }
         }
@@ -91,9 +91,9 @@ public static class GarbageCollector
             if (result.ChunksRemoved > 0 || result.Dropped.Count > 0)
             {
                 store.Flush();
-                store.Db.CompactRange((byte[]?)null!, null!, store.Chunks);
-                store.Db.CompactRange((byte[]?)null!, null!, store.Versions);
-                store.Db.CompactRange((byte[]?)null!, null!, store.Events);
+                store.Db.CompactRange(store.Chunks);
+                store.Db.CompactRange(store.Versions);
+                store.Db.CompactRange(store.Events);
             }
         }
         batch.Dispose();
@@ -105,8 +105,8 @@ public static class GarbageCollector
         var prefix = Keys.Recording(rec);
         var end = Keys.PrefixEnd(prefix)!;
         using var batch = new WriteBatch();
-        batch.DeleteRange(prefix, (ulong)prefix.Length, end, (ulong)end.Length, store.Versions);
-        batch.DeleteRange(prefix, (ulong)prefix.Length, end, (ulong)end.Length, store.Events);
+        batch.DeleteRange(prefix, end, store.Versions);
+        batch.DeleteRange(prefix, end, store.Events);
         batch.Delete(prefix, store.Recordings);
         store.Db.Write(batch, store.Write);
     }

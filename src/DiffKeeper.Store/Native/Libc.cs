@@ -6,7 +6,7 @@ namespace DiffKeeper.Store.Native;
 /// The few libc calls the store needs that .NET does not expose with raw-byte paths, uid/gid or xattrs.
 /// Every path argument is a NUL-terminated byte string: names are never decoded.
 /// </summary>
-internal static unsafe partial class Libc
+public static unsafe partial class Libc
 {
     private const string Lib = "libc";
 
@@ -24,6 +24,8 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static partial nint read(int fd, byte* buf, nint count);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint write(int fd, byte* buf, nint count);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint pread(int fd, byte* buf, nint count, long offset);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint pwrite(int fd, byte* buf, nint count, long offset);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fchown(int fd, uint uid, uint gid);
     [LibraryImport(Lib, SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
     [LibraryImport(Lib, SetLastError = true)] public static partial int ftruncate(int fd, long length);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint getdents64(int fd, byte* buf, nint count);

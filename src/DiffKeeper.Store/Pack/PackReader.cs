@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Serialization;
-using RocksDbSharp;
+using DiffKeeper.Store.Rocks;
 
 namespace DiffKeeper.Store.Pack;
 
@@ -71,7 +71,7 @@ public static class PackReader
         fs.Seek(PackFormat.HeaderSize, SeekOrigin.Begin);
         var reader = new RecordReader(fs, sha, payloadEnd);
         var batch = new WriteBatch();
-        var noWal = new WriteOptions().DisableWal(1);
+        var noWal = new WriteOptions().DisableWal(true);
         RecordingInfo? rec = null;
         long storedBytes = 0;
         bool ended = false;

@@ -1,6 +1,6 @@
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Serialization;
-using RocksDbSharp;
+using DiffKeeper.Store.Rocks;
 
 namespace DiffKeeper.Store.Query;
 

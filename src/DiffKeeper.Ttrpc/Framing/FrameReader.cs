@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace DiffKeeper.Ttrpc.Framing;
 
@@ -21,6 +22,7 @@ internal sealed class FrameReader(Socket socket) : IDisposable
     /// The next header, or null if the peer closed the connection cleanly between frames.
     /// Throws EndOfStreamException if it closed inside a header.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TtrpcFrameHeader?> ReadHeaderAsync(CancellationToken ct)
     {
         while (Buffered < TtrpcFrame.HeaderSize)
@@ -37,6 +39,7 @@ internal sealed class FrameReader(Socket socket) : IDisposable
     }
 
     /// <summary>Fills <paramref name="destination"/> completely; EndOfStreamException if the peer closes first.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadPayloadAsync(Memory<byte> destination, CancellationToken ct)
     {
         int copied = TakeBuffered(destination.Span);
@@ -57,6 +60,7 @@ internal sealed class FrameReader(Socket socket) : IDisposable
     }
 
     /// <summary>Reads and discards <paramref name="count"/> bytes (the payload of a frame we refuse).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask SkipAsync(long count, CancellationToken ct)
     {
         while (count > 0)
@@ -77,6 +81,7 @@ internal sealed class FrameReader(Socket socket) : IDisposable
     }
 
     /// <summary>Receives more bytes after what is buffered. False at end of stream.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FillAsync(CancellationToken ct)
     {
         if (_start == _end)

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace DiffKeeper.Ttrpc.Framing;
 
@@ -13,6 +14,7 @@ internal sealed class FrameWriter(Socket socket)
     /// Sends one complete frame. <paramref name="ct"/> only bounds the wait for our turn: once bytes start going
     /// out the frame is finished, because a frame cut short would corrupt every frame after it.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
         await _gate.WaitAsync(ct).ConfigureAwait(false);

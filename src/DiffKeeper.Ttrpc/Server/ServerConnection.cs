@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using DiffKeeper.Ttrpc.Framing;
 using DiffKeeper.Ttrpc.Protocol;
 using Google.Protobuf;
@@ -53,6 +54,11 @@ internal sealed class ServerConnection : IDisposable
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
         {
             // Closed by us (server disposal) or reset by the peer: nothing more to say.
+        }
+        catch (Exception e)
+        {
+            // A bug of ours must cost this connection only, never the process.
+            Log($"closing after unexpected error: {e}");
         }
         finally
         {
@@ -121,6 +127,7 @@ internal sealed class ServerConnection : IDisposable
     }
 
     /// <summary>The decoded envelope, or null after answering InvalidArgument for one that does not decode.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Request?> ReadRequestAsync(TtrpcFrameHeader header, CancellationToken ct)
     {
         int length = (int)header.Length;
@@ -147,21 +154,23 @@ internal sealed class ServerConnection : IDisposable
         try
         {
             var timeout = request.TimeoutNano > 0 ? TimeSpan.FromTicks(request.TimeoutNano / 100) : (TimeSpan?)null;
-            using var call = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
-            if (timeout is { } t) call.CancelAfter(t);
-            var context = new TtrpcCallContext(request.Service, request.Method, MetadataOf(request), timeout, call.Token);
+            // Only a call with a deadline needs a token of its own; the others share the connection's.
+            using var deadline = timeout is { } t ? CancellationTokenSource.CreateLinkedTokenSource(_closing.Token) : null;
+            deadline?.CancelAfter(timeout!.Value);
+            var callToken = deadline?.Token ?? _closing.Token;
+            var context = new TtrpcCallContext(request.Service, request.Method, MetadataOf(request), timeout, callToken);
 
             PooledFrame reply;
             try
             {
                 var invoke = _methods.Find(request.Service, request.Method)(request.Payload, context);
                 // With a deadline, stop waiting when it passes even if the handler ignores its token.
-                var result = timeout is null
+                var result = deadline is null
                     ? await invoke.ConfigureAwait(false)
-                    : await invoke.AsTask().WaitAsync(call.Token).ConfigureAwait(false);
+                    : await invoke.AsTask().WaitAsync(callToken).ConfigureAwait(false);
                 reply = EncodeSuccess(streamId, result);
             }
-            catch (OperationCanceledException) when (call.IsCancellationRequested)
+            catch (OperationCanceledException) when (callToken.IsCancellationRequested)
             {
                 if (_closing.IsCancellationRequested) return; // connection gone: nobody to answer
                 reply = Envelope.EncodeError(streamId, TtrpcStatusCode.DeadlineExceeded,
@@ -183,6 +192,10 @@ internal sealed class ServerConnection : IDisposable
         {
             // The connection closed while the call ran; the client has already failed it.
         }
+        catch (Exception e)
+        {
+            Log($"stream {streamId}: reply not sent: {e}");
+        }
         finally
         {
             Interlocked.Decrement(ref _callsInFlight);
@@ -201,6 +214,7 @@ internal sealed class ServerConnection : IDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendErrorAsync(uint streamId, TtrpcStatusCode code, string message)
     {
         using var reply = Envelope.EncodeError(streamId, code, message);
@@ -215,5 +229,9 @@ internal sealed class ServerConnection : IDisposable
         return pairs;
     }
 
-    private void Log(string message) => _options.Log?.Invoke($"ttrpc server connection {_id}: {message}");
+    private void Log(string message)
+    {
+        try { _options.Log?.Invoke($"ttrpc server connection {_id}: {message}"); }
+        catch { /* a failing log sink must not take the connection down */ }
+    }
 }

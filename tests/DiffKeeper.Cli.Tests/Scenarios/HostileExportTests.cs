@@ -123,8 +123,7 @@ public sealed class HostileExportTests(CliBinary binary, ITestOutputHelper outpu
                 foreach (var (rel, n) in TreeReader.Read(outDir).Entries.Where(e => e.Value.Kind == NodeKind.File))
                 {
                     byte[] want = rel switch { "big.bin" => big, "small.txt" => "hello pack"u8.ToArray(), "sub/other.txt" => "x"u8.ToArray().SelectMany(x => Enumerable.Repeat(x, 5000)).ToArray(), _ => [] };
-                    if (!n.Content.AsSpan().SequenceEqual(want) && n.Content.Length == want.Length)
-                        problems.Add($"{name}: export left a wrong /{rel}");
+                    if (!n.Content.AsSpan().SequenceEqual(want)) problems.Add($"{name}: export left a wrong /{rel} behind");
                 }
             if (export.ExitCode != 0) try { AssertCleanError(export); } catch (Exception e) { problems.Add($"{name}: {e.Message}"); }
         }

@@ -27,6 +27,7 @@ public static class ExpectedDiff
         var all = new SortedSet<string>(from.Entries.Keys.Concat(to.Entries.Keys).Concat(actual.Keys), StringComparer.Ordinal);
         foreach (var p in all)
         {
+            if (p.Length == 0) continue; // the root: its own metadata comes from the snapshotted directory; not judged
             var got = actual.TryGetValue(p, out var l) ? l : [];
             var (allowed, required) = Expect(from, to, p);
             string shown = "/" + RawPath.Display(p);

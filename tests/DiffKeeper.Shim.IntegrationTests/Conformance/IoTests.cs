@@ -42,6 +42,9 @@ public sealed class IoTests(ContainerdFixture fixture) : ChecklistTest(fixture)
         Fx.Require(runtime);
         var id = NewId("i23", runtime);
         using var ctr = new BackgroundProcess("ctr", Containerd.CtrArgs("run", "--rm", "--runtime", runtime, Image, id, "cat"), redirectStdin: true);
+        // Write only once the task runs: an EOF that reaches the stdin FIFO before the shim opened its own
+        // keep-alive write end (in Create) is a genuine EOF, also with the stock shim.
+        await Fx.WaitForStatusAsync(id, "RUNNING");
         await ctr.StandardInput.WriteAsync("x\n");
         await ctr.StandardInput.FlushAsync();
         ctr.StandardInput.Close();

@@ -86,6 +86,37 @@ public class ClientTests
     }
 
     [Fact]
+    public async Task Oversized_reply_fails_that_call_only_and_garbage_closes_the_connection()
+    {
+        using var rawServer = new RawServer();
+        await using var client = await TtrpcClient.ConnectAsync(rawServer.SocketPath);
+        using var peer = await rawServer.AcceptAsync();
+        var big = client.CallAsync("svc", "Big", new Empty(), Empty.Parser);
+        var other = client.CallAsync("svc", "Other", new Empty(), Empty.Parser);
+        uint bigId = 0;
+        for (int i = 0; i < 2; i++)
+        {
+            var frame = await TtrpcFrame.ReadAsync(peer) ?? throw new EndOfStreamException();
+            if (Request.Parser.ParseFrom(frame.Payload).Method == "Big") bigId = frame.Header.StreamId;
+        }
+
+        var oversized = new byte[TtrpcFrame.HeaderSize + TtrpcFrame.DefaultMaxMessageSize + 1];
+        TtrpcFrame.WriteHeader(oversized, new TtrpcFrameHeader((uint)(oversized.Length - TtrpcFrame.HeaderSize), bigId, TtrpcMessageType.Response));
+        await peer.SendAsync(oversized);
+
+        var e = await Assert.ThrowsAsync<TtrpcException>(() => big.WaitAsync(Patience));
+        Assert.Equal(TtrpcStatusCode.ResourceExhausted, e.Code);
+        Assert.False(other.IsCompleted);
+        Assert.True(client.IsConnected);
+
+        await peer.SendAsync("garbage!!!"u8.ToArray());
+        var lost = await Assert.ThrowsAsync<TtrpcException>(() => other.WaitAsync(Patience));
+        Assert.Equal(TtrpcStatusCode.Unavailable, lost.Code);
+        Assert.Contains("non-ttrpc", lost.Message);
+        Assert.False(client.IsConnected);
+    }
+
+    [Fact]
     public async Task Cancellation_abandons_only_that_call()
     {
         await using var server = new TestServer();

@@ -34,10 +34,16 @@ public sealed class TestServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _stop.Cancel();
-        await _serving;
-        await Server.DisposeAsync();
-        _listener.Dispose();
-        Directory.Delete(_directory, recursive: true);
+        try
+        {
+            _stop.Cancel();
+            await _serving;
+            await Server.DisposeAsync();
+        }
+        finally
+        {
+            _listener.Dispose();
+            Directory.Delete(_directory, recursive: true);
+        }
     }
 }

@@ -17,10 +17,10 @@ public class ServerWireTests
         using var raw = await server.ConnectRawAsync();
 
         await raw.SendRequestAsync(0x0b, "Empty", new Empty());
-        await raw.SendRequestAsync(0x0d, "Echo", new StringValue { Value = "next" });
-
         Assert.Equal(new byte[] { 0, 0, 0, 0, 0, 0, 0, 0x0b, 0x02, 0x00 }, await raw.ReadBytesAsync(10));
-        // Nothing hides after it: the next bytes are the next frame's header.
+
+        // Nothing hides after it: the next bytes are the next call's header.
+        await raw.SendRequestAsync(0x0d, "Echo", new StringValue { Value = "next" });
         var (header, response) = await raw.ReadResponseAsync();
         Assert.Equal(0x0du, header.StreamId);
         Assert.Equal("next", StringValue.Parser.ParseFrom(response.Payload).Value);

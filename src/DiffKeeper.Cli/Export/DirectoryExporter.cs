@@ -1,0 +1,314 @@
+using DiffKeeper.Cli.Output;
+using DiffKeeper.Store;
+using DiffKeeper.Store.Model;
+using DiffKeeper.Store.Native;
+using DiffKeeper.Store.Query;
+
+namespace DiffKeeper.Cli.Export;
+
+/// <summary>
+/// Restores a state into a directory without ever writing outside it: every parent is opened component by
+/// component with O_NOFOLLOW relative to the root fd, files are created with O_CREAT|O_EXCL|O_NOFOLLOW, hard links
+/// come after files and symlinks last, so nothing is ever written through a link. Directory modes and times are
+/// applied at the end, deepest first, so read-only directories do not block their own contents.
+/// </summary>
+public sealed unsafe class DirectoryExporter : IDisposable
+{
+    private readonly RecordingStore _store;
+    private readonly Progress _progress;
+    private readonly bool _root = Libc.geteuid() == 0;
+    private readonly int _rootFd;
+    private readonly ExportSummary _summary = new();
+    private readonly DirCache _dirs;
+    private readonly byte[] _zeros = new byte[64 * 1024];
+
+    public DirectoryExporter(RecordingStore store, string outDir, Progress progress)
+    {
+        _store = store;
+        _progress = progress;
+        if (Directory.Exists(outDir))
+        {
+            if (Directory.EnumerateFileSystemEntries(outDir).Any()) throw new UsageException($"{outDir} is not empty (export needs an empty or absent directory)");
+        }
+        else if (File.Exists(outDir)) throw new UsageException($"{outDir} exists and is not a directory");
+        else Directory.CreateDirectory(outDir);
+        var z = Libc.CString(System.Text.Encoding.UTF8.GetBytes(outDir));
+        fixed (byte* p = z) _rootFd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        if (_rootFd < 0) throw new IOException($"{outDir}: {Libc.ErrorText(Libc.Errno)}");
+        _dirs = new DirCache(_rootFd);
+    }
+
+    public ExportSummary Export(RecordingState state)
+    {
+        var entries = state.Sorted();
+        var links = new List<FileVersion>();
+        var symlinks = new List<FileVersion>();
+        var dirs = new List<FileVersion>();
+        var exportedFiles = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var v in entries)
+        {
+            if (!SafePath.IsSafe(v.Path)) { _summary.Unsafe.Add(SafePath.Describe(v.Path)); continue; }
+            switch (v.Type)
+            {
+                case EntryType.Directory: if (MakeDir(v)) dirs.Add(v); break;
+                case EntryType.Symlink: symlinks.Add(v); break;
+                case EntryType.File when v.HardLinkTo.Length > 0 && state.Get(v.HardLinkTo) is { HardLinkTo.Length: 0 } && SafePath.IsSafe(v.HardLinkTo):
+                    links.Add(v);
+                    break;
+                case EntryType.File: if (WriteFile(v)) exportedFiles.Add(RawPath.Key(v.Path)); break;
+                case EntryType.Whiteout: break;
+                default: MakeNode(v); break;
+            }
+        }
+        foreach (var v in links)
+        {
+            if (!exportedFiles.Contains(RawPath.Key(v.HardLinkTo)) || !Link(v)) WriteFile(v);
+        }
+        foreach (var v in symlinks) MakeSymlink(v);
+        for (int i = dirs.Count - 1; i >= 0; i--) FinishDir(dirs[i]);
+        _progress.Done();
+        return _summary;
+    }
+
+    private (int Fd, byte[] Name)? Parent(FileVersion v)
+    {
+        var parent = RawPath.Parent(v.Path).ToArray();
+        int fd = _dirs.Open(parent, create: true);
+        if (fd < 0) { _summary.Warnings.Add($"{SafePath.Describe(v.Path)}: parent directory is not usable"); return null; }
+        return (fd, Libc.CString(RawPath.Name(v.Path)));
+    }
+
+    private bool MakeDir(FileVersion v)
+    {
+        if (Parent(v) is not var (pfd, name)) return false;
+        int r;
+        fixed (byte* n = name) r = Libc.mkdirat(pfd, n, 0x1c0); // 0700 until FinishDir
+        if (r != 0 && Libc.Errno != Libc.EEXIST) { Warn(v, "mkdir"); return false; }
+        _summary.Entries++;
+        return true;
+    }
+
+    private bool WriteFile(FileVersion v)
+    {
+        if (Parent(v) is not var (pfd, name)) return false;
+        int fd;
+        fixed (byte* n = name) fd = Libc.openat(pfd, n, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
+        if (fd < 0) { Warn(v, "create"); return false; }
+        try
+        {
+            long off = 0;
+            using (var reader = new ContentReader(_store, v))
+            {
+                while (reader.NextPiece(out var data, out var hole))
+                {
+                    if (data.IsEmpty) { off += hole; continue; } // a hole stays a hole: skip over it
+                    WriteAll(fd, data, off);
+                    off += data.Length;
+                    _summary.Bytes += data.Length;
+                    _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
+                }
+            }
+            if (Libc.ftruncate(fd, off) != 0) Warn(v, "truncate");
+            if (_root && Libc.fchown(fd, v.Uid, v.Gid) != 0) Warn(v, "chown");
+            if (Libc.fchmod(fd, v.Mode) != 0) Warn(v, "chmod");
+            SetXattrs(fd, v);
+            SetTimes(fd, null, v.MtimeNs, 0);
+            _summary.Entries++;
+            return true;
+        }
+        finally { Libc.close(fd); }
+    }
+
+    private static readonly byte[] DotZ = [(byte)'.', 0];
+
+    private static void WriteAll(int fd, ReadOnlySpan<byte> data, long off)
+    {
+        fixed (byte* p = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = Libc.pwrite(fd, p + done, data.Length - done, off + done);
+                if (n < 0)
+                {
+                    if (Libc.Errno == Libc.EINTR) continue;
+                    throw new IOException("write: " + Libc.ErrorText(Libc.Errno));
+                }
+                done += (int)n;
+            }
+        }
+    }
+
+    private bool Link(FileVersion v)
+    {
+        if (Parent(v) is not var (pfd, name)) return false;
+        var target = v.HardLinkTo;
+        int gen = _dirs.Generation;
+        int tfd = _dirs.Open(RawPath.Parent(target).ToArray(), create: false);
+        if (tfd < 0) return false;
+        if (gen != _dirs.Generation)
+        {
+            // The cache was emptied while opening the target's directory: the parent fd is stale, reopen it.
+            var again = Parent(v);
+            if (again == null) return false;
+            pfd = again.Value.Fd;
+        }
+        var tname = Libc.CString(RawPath.Name(target));
+        int r;
+        fixed (byte* t = tname)
+        fixed (byte* n = name)
+            r = Libc.linkat(tfd, t, pfd, n, 0); // flags 0: a symlink as the old name is linked, never followed
+        if (r != 0) return false;
+        _summary.Entries++;
+        return true;
+    }
+
+    private void MakeNode(FileVersion v)
+    {
+        uint type = v.Type switch
+        {
+            EntryType.Fifo => Libc.S_IFIFO,
+            EntryType.CharDevice => Libc.S_IFCHR,
+            EntryType.BlockDevice => Libc.S_IFBLK,
+            _ => Libc.S_IFSOCK,
+        };
+        if (!_root && v.Type is EntryType.CharDevice or EntryType.BlockDevice)
+        {
+            _summary.Warnings.Add($"{SafePath.Describe(v.Path)}: device nodes need root; skipped");
+            return;
+        }
+        if (Parent(v) is not var (pfd, name)) return;
+        int r;
+        fixed (byte* n = name) r = Libc.mknodat(pfd, n, type | v.Mode, Libc.MakeDev(v.RdevMajor, v.RdevMinor));
+        if (r != 0) { Warn(v, "mknod"); return; }
+        fixed (byte* n = name)
+        {
+            if (_root) Libc.fchownat(pfd, n, v.Uid, v.Gid, Libc.AT_SYMLINK_NOFOLLOW);
+            Libc.fchmodat(pfd, n, v.Mode, 0);
+        }
+        SetTimes(pfd, name, v.MtimeNs, Libc.AT_SYMLINK_NOFOLLOW);
+        _summary.Entries++;
+    }
+
+    private void MakeSymlink(FileVersion v)
+    {
+        if (Parent(v) is not var (pfd, name)) return;
+        var target = Libc.CString(v.SymlinkTarget);
+        int r;
+        fixed (byte* t = target)
+        fixed (byte* n = name)
+            r = Libc.symlinkat(t, pfd, n);
+        if (r != 0) { Warn(v, "symlink"); return; }
+        fixed (byte* n = name)
+            if (_root) Libc.fchownat(pfd, n, v.Uid, v.Gid, Libc.AT_SYMLINK_NOFOLLOW);
+        SetTimes(pfd, name, v.MtimeNs, Libc.AT_SYMLINK_NOFOLLOW);
+        _summary.Entries++;
+    }
+
+    private void FinishDir(FileVersion v)
+    {
+        int fd = _dirs.Open(v.Path, create: false);
+        if (fd < 0) return;
+        // The cached fd is O_PATH; metadata calls need a real one.
+        int real;
+        fixed (byte* d = DotZ) real = Libc.openat(fd, d, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        if (real < 0) { Warn(v, "open directory"); return; }
+        try
+        {
+            if (_root && Libc.fchown(real, v.Uid, v.Gid) != 0) Warn(v, "chown");
+            SetXattrs(real, v);
+            if (Libc.fchmod(real, v.Mode) != 0) Warn(v, "chmod");
+            SetTimes(real, null, v.MtimeNs, 0);
+        }
+        finally { Libc.close(real); }
+    }
+
+    private void SetXattrs(int fd, FileVersion v)
+    {
+        foreach (var x in v.Xattrs)
+        {
+            var name = x.Key.AsSpan();
+            // user.* always; trusted.* and security.* only as root (others would fail anyway).
+            if (!name.StartsWith("user."u8) && !_root) continue;
+            var nz = Libc.CString(name);
+            int r;
+            fixed (byte* n = nz)
+            fixed (byte* val = x.Value)
+                r = Libc.fsetxattr(fd, n, val, x.Value.Length, 0);
+            if (r != 0) Warn(v, "setxattr " + RawPath.Escape(x.Key));
+        }
+    }
+
+    private static void SetTimes(int dirfd, byte[]? nameZ, long mtimeNs, int flags)
+    {
+        long* ts = stackalloc long[4];
+        const long UtimeOmit = (1L << 30) - 2;
+        ts[0] = 0; ts[1] = UtimeOmit;
+        ts[2] = Math.DivRem(mtimeNs, Moments.NsPerSecond, out var ns); ts[3] = ns;
+        if (ts[3] < 0) { ts[3] += Moments.NsPerSecond; ts[2]--; }
+        fixed (byte* n = nameZ) Libc.utimensat(dirfd, n, ts, flags);
+    }
+
+    private void Warn(FileVersion v, string what) =>
+        _summary.Warnings.Add($"{SafePath.Describe(v.Path)}: {what}: {Libc.ErrorText(Libc.Errno)}");
+
+    public void Dispose()
+    {
+        _dirs.Dispose();
+        Libc.close(_rootFd);
+    }
+
+    /// <summary>
+    /// O_PATH fds of directories below the root, opened one component at a time with O_NOFOLLOW (a symlink in the
+    /// way fails the open instead of being followed). Creates missing parents when asked.
+    /// </summary>
+    private sealed class DirCache(int rootFd) : IDisposable
+    {
+        private readonly Dictionary<string, int> _open = new(StringComparer.Ordinal);
+        private const int MaxOpen = 4096;
+        private int _depth;
+
+        /// <summary>Changes whenever cached fds were closed (an fd from an earlier call is then stale).</summary>
+        public int Generation { get; private set; }
+
+        public int Open(byte[] dir, bool create)
+        {
+            // Evict only at the start of a top-level call, so the fds one call returns stay valid until the next.
+            if (_depth == 0 && _open.Count >= MaxOpen) { Clear(); Generation++; }
+            _depth++;
+            try { return OpenInner(dir, create); }
+            finally { _depth--; }
+        }
+
+        private int OpenInner(byte[] dir, bool create)
+        {
+            if (dir.Length == 0) return rootFd;
+            var key = RawPath.Key(dir);
+            if (_open.TryGetValue(key, out var cached)) return cached;
+            int parent = Open(RawPath.Parent(dir).ToArray(), create);
+            if (parent < 0) return -1;
+            var nameZ = Libc.CString(RawPath.Name(dir));
+            int fd;
+            fixed (byte* n = nameZ)
+            {
+                fd = Libc.openat(parent, n, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                if (fd < 0 && create && Libc.Errno == Libc.ENOENT)
+                {
+                    Libc.mkdirat(parent, n, 0x1ed);
+                    fd = Libc.openat(parent, n, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                }
+            }
+            if (fd < 0) return -1;
+            _open[key] = fd;
+            return fd;
+        }
+
+        private void Clear()
+        {
+            foreach (var fd in _open.Values) Libc.close(fd);
+            _open.Clear();
+        }
+
+        public void Dispose() => Clear();
+    }
+}

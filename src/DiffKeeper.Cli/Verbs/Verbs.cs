@@ -1,0 +1,125 @@
+using System.Text;
+using DiffKeeper.Cli.Arguments;
+using DiffKeeper.Store;
+
+namespace DiffKeeper.Cli;
+
+/// <summary>The verb table: each verb's usage, options, examples and code; help is generated from it.</summary>
+public static class Verbs
+{
+    public const string Version = "diffkeeper 0.1.0";
+
+    private static readonly Dictionary<string, VerbSpec> Table = new VerbSpec[]
+    {
+        new("ls", "diffkeeper ls [--json]", "List recordings: id, name or container id, start, end, exit status, versions, stored bytes.",
+            [], ["diffkeeper ls", "diffkeeper --store /tmp/s ls --json"], LsVerb.Run, 0, 0),
+        new("timeline", "diffkeeper timeline REC [--from T] [--to T] [--path GLOB]",
+            "One row per event, captured version and gap of a recording, in time order.",
+            [
+                new("from", null, true, "start of the time range (default: start)", "T"),
+                new("to", null, true, "end of the time range (default: end)", "T"),
+                new("path", null, true, "only paths matching GLOB (* within a segment, ** across segments)", "GLOB"),
+            ],
+            ["diffkeeper timeline ci-job-42", "diffkeeper timeline ci-job-42 --path '/var/log/**' --from 1s --to 2m"], TimelineVerb.Run, 1, 1),
+        new("show", "diffkeeper show REC PATH [--at T]",
+            "Print a file's content at T (byte-exact); a symlink prints its target, a directory lists its entries. --json prints metadata.",
+            [new("at", null, true, "the moment (default: end)", "T")],
+            ["diffkeeper show ci-job-42 /etc/app.conf --at 1.5s", "diffkeeper show ci-job-42 /etc --json"], ShowVerb.Run, 2, 2),
+        new("diff", "diffkeeper diff REC T1 T2   (or --from T1 --to T2)",
+            "What changed from T1 to T2: A added, M modified, D deleted, R renamed, T metadata only.",
+            [new("from", null, true, "the earlier moment", "T1"), new("to", null, true, "the later moment", "T2")],
+            ["diffkeeper diff ci-job-42 start end", "diffkeeper diff ci-job-42 --from 1s --to 2026-11-23T10:00:00Z"], DiffVerb.Run, 1, 3),
+        new("export", "diffkeeper export REC [--at T] --out DIR|FILE.tar",
+            "Write the whole state at T into a new (empty or absent) directory, or a PAX tar archive if the name ends in .tar.",
+            [new("at", null, true, "the moment (default: end)", "T"), new("out", "o", true, "target directory or .tar file", "DIR|FILE.tar")],
+            ["diffkeeper export ci-job-42 --at end --out /tmp/state", "diffkeeper export ci-job-42 --at 3s --out state.tar"], ExportVerb.Run, 1, 1),
+        new("snapshot", "diffkeeper snapshot DIR --recording NAME [--at T]",
+            "Read DIR as an overlay upper layer (char 0:0 = whiteout, trusted.overlay.opaque=y = opaque) and make it the recording's state at T. Creates the recording on first use.",
+            [new("recording", "r", true, "recording name (or id)", "NAME"), new("at", null, true, "the moment (default: now)", "T")],
+            ["diffkeeper snapshot /var/lib/upper --recording demo", "diffkeeper snapshot ./state2 --recording demo --at 5s"], SnapshotVerb.Run, 1, 1),
+        new("pack", "diffkeeper pack REC -o FILE",
+            "Write one portable checksummed file with the recording and only its chunks; FILE can be used as REC anywhere.",
+            [new("output", "o", true, "the packed file to write", "FILE")],
+            ["diffkeeper pack ci-job-42 -o ci-job-42.dkpack", "diffkeeper show ./ci-job-42.dkpack /etc/app.conf"], PackVerb.Run, 1, 1),
+        new("gc", "diffkeeper gc [--keep-last N] [--max-bytes SIZE] [--keep-failed-only] [--dry-run]",
+            "Drop recordings by the policy, then remove chunks no recording uses (mark and sweep).",
+            [
+                new("keep-last", null, true, "keep only the newest N recordings", "N"),
+                new("max-bytes", null, true, "drop the oldest recordings until the rest fit (e.g. 10G, 500M)", "SIZE"),
+                new("keep-failed-only", null, false, "drop recordings whose container exited with status 0"),
+                new("dry-run", null, false, "only print what would be removed"),
+            ],
+            ["diffkeeper gc --keep-last 20", "diffkeeper gc --keep-failed-only --max-bytes 5G --dry-run"], GcVerb.Run, 0, 0),
+        new("doctor", "diffkeeper doctor",
+            "Check the store: it opens, every referenced chunk exists and hashes right, no orphan metadata. Exit 4 when problems are found.",
+            [], ["diffkeeper doctor", "diffkeeper --store /tmp/s doctor --json"], DoctorVerb.Run, 0, 0),
+    }.ToDictionary(v => v.Name);
+
+    public static int Dispatch(string[] args, Stream stdout)
+    {
+        var p = ArgParser.Parse(args, Table);
+        var ctx = new CliContext(p, stdout);
+        if (p.Flags.Contains("version")) { ctx.Out.Line(Version); return 0; }
+        if (p.Verb == null)
+        {
+            if (p.Flags.Contains("help")) { ctx.Out.Line(GeneralHelp()); return 0; }
+            Console.Error.WriteLine(GeneralHelp());
+            return 2;
+        }
+        var verb = Table[p.Verb];
+        if (p.Flags.Contains("help")) { ctx.Out.Line(VerbHelp(verb)); return 0; }
+        if (p.Positionals.Count < verb.MinPositionals || p.Positionals.Count > verb.MaxPositionals)
+            throw new UsageException($"usage: {verb.Usage}");
+        return verb.Run(p, ctx);
+    }
+
+    private static string GeneralHelp()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("diffkeeper — a flight recorder for containers: see any file as it was at any moment.");
+        sb.AppendLine();
+        sb.AppendLine("usage: diffkeeper [global options] COMMAND [args]");
+        sb.AppendLine();
+        sb.AppendLine("commands:");
+        foreach (var v in Table.Values) sb.AppendLine($"  {v.Name,-9} {FirstSentence(v.Summary)}");
+        sb.AppendLine();
+        AppendOptions(sb, "global options", ArgParser.Global);
+        sb.AppendLine();
+        sb.AppendLine("REC: a recording id, a container id (its latest recording), a name given at snapshot, or a packed file.");
+        sb.AppendLine("T:   an offset from the start (0s, 1.5s, 250ms, 2m3s, 1h), an RFC 3339 time, start, or end.");
+        sb.AppendLine("exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 corrupt data, 5 store locked.");
+        sb.Append("run 'diffkeeper COMMAND --help' for a command's options and examples.");
+        return sb.ToString();
+    }
+
+    private static string VerbHelp(VerbSpec v)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("usage: " + v.Usage);
+        sb.AppendLine();
+        sb.AppendLine(v.Summary);
+        sb.AppendLine();
+        if (v.Options.Length > 0) { AppendOptions(sb, "options", v.Options); sb.AppendLine(); }
+        AppendOptions(sb, "global options", ArgParser.Global);
+        sb.AppendLine();
+        sb.AppendLine("examples:");
+        foreach (var e in v.Examples) sb.AppendLine("  " + e);
+        return sb.ToString().TrimEnd();
+    }
+
+    private static void AppendOptions(StringBuilder sb, string title, OptionSpec[] options)
+    {
+        sb.AppendLine(title + ":");
+        foreach (var o in options)
+        {
+            var name = (o.Short != null ? $"-{o.Short}, " : "    ") + "--" + o.Name + (o.TakesValue ? " " + (o.ValueName ?? "VALUE") : "");
+            sb.AppendLine($"  {name,-28} {o.Help}");
+        }
+    }
+
+    private static string FirstSentence(string s)
+    {
+        int i = s.IndexOf(". ", StringComparison.Ordinal);
+        return (i < 0 ? s : s[..(i + 1)]).TrimEnd('.');
+    }
+}

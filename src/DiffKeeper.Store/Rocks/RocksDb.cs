@@ -1,0 +1,330 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using static DiffKeeper.Store.Rocks.RocksNative;
+
+namespace DiffKeeper.Store.Rocks;
+
+/// <summary>A column family of an open database.</summary>
+public sealed class ColumnFamily(nint handle, string name)
+{
+    internal nint Handle { get; } = handle;
+    public string Name { get; } = name;
+}
+
+/// <summary>Column family options the store chooses per family.</summary>
+public sealed class ColumnFamilyOptions
+{
+    public int Compression;          // 0 none, 4 lz4, 7 zstd
+    public ulong WriteBufferSize = 8UL << 20;
+    public int MaxWriteBufferNumber = 2;
+    public ulong TargetFileSizeBase = 64UL << 20;
+    public double BloomBitsPerKey;   // 0 = no filter
+    public ulong? MinBlobSize;       // set = integrated BlobDB on
+    public ulong BlobFileSize = 256UL << 20;
+    /// <summary>Rewrite blob files that lost values during compaction (only worth it after deletions: gc).</summary>
+    public bool BlobGarbageCollection;
+}
+
+/// <summary>A minimal, allocation-aware RocksDB handle (open, get, put, batches, iterators).</summary>
+public sealed unsafe class RocksDb : IDisposable
+{
+    private nint _db;
+    private readonly Dictionary<string, ColumnFamily> _cfs = new();
+    private readonly List<nint> _options = [];
+    private readonly nint _defaultRead = rocksdb_readoptions_create();
+
+    private RocksDb() { }
+
+    public static RocksDb Open(string path, bool readOnly, (string Name, ColumnFamilyOptions Options)[] families)
+    {
+        var db = new RocksDb();
+        nint dbOpts = rocksdb_options_create();
+        db._options.Add(dbOpts);
+        rocksdb_options_set_create_if_missing(dbOpts, readOnly ? (byte)0 : (byte)1);
+        rocksdb_options_set_create_missing_column_families(dbOpts, readOnly ? (byte)0 : (byte)1);
+        rocksdb_options_increase_parallelism(dbOpts, Math.Max(2, Environment.ProcessorCount));
+        rocksdb_options_set_max_background_jobs(dbOpts, Math.Max(2, Environment.ProcessorCount));
+        rocksdb_options_set_max_open_files(dbOpts, 512);
+        rocksdb_options_set_keep_log_file_num(dbOpts, 3);
+        rocksdb_options_set_info_log_level(dbOpts, 2); // warnings and worse
+
+        var all = new List<(string, ColumnFamilyOptions)> { ("default", new ColumnFamilyOptions()) };
+        all.AddRange(families);
+        int n = all.Count;
+        var names = new byte*[n];
+        var cfOpts = new nint[n];
+        var handles = new nint[n];
+        var nameBufs = new List<nint>();
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                var bytes = Encoding.UTF8.GetBytes(all[i].Item1 + "\0");
+                var p = (byte*)NativeMemory.Alloc((nuint)bytes.Length);
+                bytes.CopyTo(new Span<byte>(p, bytes.Length));
+                nameBufs.Add((nint)p);
+                names[i] = p;
+                cfOpts[i] = db.MakeCfOptions(all[i].Item2);
+            }
+            var pathZ = Encoding.UTF8.GetBytes(path + "\0");
+            byte* err = null;
+            fixed (byte* pp = pathZ)
+            fixed (byte** pn = names)
+            fixed (nint* po = cfOpts)
+            fixed (nint* ph = handles)
+                db._db = readOnly
+                    ? rocksdb_open_for_read_only_column_families(dbOpts, pp, n, pn, po, ph, 0, &err)
+                    : rocksdb_open_column_families(dbOpts, pp, n, pn, po, ph, &err);
+            Check(err);
+        }
+        catch
+        {
+            db.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var p in nameBufs) NativeMemory.Free((void*)p);
+        }
+        for (int i = 0; i < n; i++) db._cfs[all[i].Item1] = new ColumnFamily(handles[i], all[i].Item1);
+        return db;
+    }
+
+    private nint MakeCfOptions(ColumnFamilyOptions o)
+    {
+        nint h = rocksdb_options_create();
+        _options.Add(h);
+        rocksdb_options_set_compression(h, o.Compression);
+        rocksdb_options_set_write_buffer_size(h, (nuint)o.WriteBufferSize);
+        rocksdb_options_set_max_write_buffer_number(h, o.MaxWriteBufferNumber);
+        rocksdb_options_set_target_file_size_base(h, o.TargetFileSizeBase);
+        // Small L0 files (one per flush) are cheap to keep around: do not slow writers down early.
+        rocksdb_options_set_level0_slowdown_writes_trigger(h, 40);
+        rocksdb_options_set_level0_stop_writes_trigger(h, 60);
+        if (o.BloomBitsPerKey > 0)
+        {
+            nint table = rocksdb_block_based_options_create();
+            rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom(o.BloomBitsPerKey));
+            rocksdb_options_set_block_based_table_factory(h, table);
+            rocksdb_block_based_options_destroy(table);
+        }
+        if (o.MinBlobSize is ulong min)
+        {
+            rocksdb_options_set_enable_blob_files(h, 1);
+            rocksdb_options_set_min_blob_size(h, min);
+            rocksdb_options_set_blob_file_size(h, o.BlobFileSize);
+            rocksdb_options_set_enable_blob_gc(h, o.BlobGarbageCollection ? (byte)1 : (byte)0);
+            if (o.BlobGarbageCollection) rocksdb_options_set_blob_gc_age_cutoff(h, 1.0);
+        }
+        return h;
+    }
+
+    public ColumnFamily GetColumnFamily(string name) => _cfs[name];
+
+    public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ColumnFamily cf, WriteOptions wo)
+    {
+        byte* err = null;
+        fixed (byte* k = key)
+        fixed (byte* v = value)
+            rocksdb_put_cf(_db, wo.Handle, cf.Handle, k, (nuint)key.Length, v, (nuint)value.Length, &err);
+        Check(err);
+    }
+
+    public void Remove(ReadOnlySpan<byte> key, ColumnFamily cf, WriteOptions wo)
+    {
+        byte* err = null;
+        fixed (byte* k = key) rocksdb_delete_cf(_db, wo.Handle, cf.Handle, k, (nuint)key.Length, &err);
+        Check(err);
+    }
+
+    public byte[]? Get(ReadOnlySpan<byte> key, ColumnFamily cf)
+    {
+        byte* err = null;
+        nint slice;
+        fixed (byte* k = key) slice = rocksdb_get_pinned_cf(_db, _defaultRead, cf.Handle, k, (nuint)key.Length, &err);
+        Check(err);
+        if (slice == 0) return null;
+        try
+        {
+            nuint len;
+            byte* v = rocksdb_pinnableslice_value(slice, &len);
+            return new ReadOnlySpan<byte>(v, checked((int)len)).ToArray();
+        }
+        finally { rocksdb_pinnableslice_destroy(slice); }
+    }
+
+    public bool HasKey(ReadOnlySpan<byte> key, ColumnFamily cf)
+    {
+        byte* err = null;
+        nint slice;
+        fixed (byte* k = key) slice = rocksdb_get_pinned_cf(_db, _defaultRead, cf.Handle, k, (nuint)key.Length, &err);
+        Check(err);
+        if (slice == 0) return false;
+        rocksdb_pinnableslice_destroy(slice);
+        return true;
+    }
+
+    public void Write(WriteBatch batch, WriteOptions wo)
+    {
+        byte* err = null;
+        rocksdb_write(_db, wo.Handle, batch.Handle, &err);
+        Check(err);
+    }
+
+    public Iterator NewIterator(ColumnFamily cf, ReadOptions? ro = null) =>
+        new(rocksdb_create_iterator_cf(_db, (ro?.Handle) ?? _defaultRead, cf.Handle), ro);
+
+    public string? GetProperty(string name, ColumnFamily cf)
+    {
+        var z = Encoding.UTF8.GetBytes(name + "\0");
+        byte* v;
+        fixed (byte* p = z) v = rocksdb_property_value_cf(_db, cf.Handle, p);
+        if (v == null) return null;
+        var s = Marshal.PtrToStringUTF8((nint)v);
+        rocksdb_free(v);
+        return s;
+    }
+
+    public void CompactRange(ColumnFamily cf) => rocksdb_compact_range_cf(_db, cf.Handle, null, 0, null, 0);
+
+    public void Flush()
+    {
+        nint fo = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(fo, 1);
+        byte* err = null;
+        rocksdb_flush(_db, fo, &err);
+        rocksdb_flushoptions_destroy(fo);
+        Check(err);
+    }
+
+    public void Dispose()
+    {
+        foreach (var cf in _cfs.Values) rocksdb_column_family_handle_destroy(cf.Handle);
+        _cfs.Clear();
+        if (_db != 0) { rocksdb_close(_db); _db = 0; }
+        foreach (var o in _options) rocksdb_options_destroy(o);
+        _options.Clear();
+        rocksdb_readoptions_destroy(_defaultRead);
+    }
+}
+
+public sealed class WriteOptions : IDisposable
+{
+    internal nint Handle { get; } = rocksdb_writeoptions_create();
+    public WriteOptions SetSync(bool sync) { rocksdb_writeoptions_set_sync(Handle, sync ? (byte)1 : (byte)0); return this; }
+    public WriteOptions DisableWal(bool disable) { rocksdb_writeoptions_disable_WAL(Handle, disable ? 1 : 0); return this; }
+    public void Dispose() => rocksdb_writeoptions_destroy(Handle);
+}
+
+/// <summary>Read options; owns a native copy of the iterate upper bound (RocksDB keeps only a pointer to it).</summary>
+public sealed unsafe class ReadOptions : IDisposable
+{
+    private byte* _upper;
+    internal nint Handle { get; } = rocksdb_readoptions_create();
+
+    public ReadOptions SetIterateUpperBound(ReadOnlySpan<byte> key)
+    {
+        if (_upper != null) NativeMemory.Free(_upper);
+        _upper = (byte*)NativeMemory.Alloc((nuint)Math.Max(1, key.Length));
+        key.CopyTo(new Span<byte>(_upper, key.Length));
+        rocksdb_readoptions_set_iterate_upper_bound(Handle, _upper, (nuint)key.Length);
+        return this;
+    }
+
+    public ReadOptions SetFillCache(bool fill) { rocksdb_readoptions_set_fill_cache(Handle, fill ? (byte)1 : (byte)0); return this; }
+
+    public void Dispose()
+    {
+        rocksdb_readoptions_destroy(Handle);
+        if (_upper != null) { NativeMemory.Free(_upper); _upper = null; }
+    }
+}
+
+public sealed unsafe class WriteBatch : IDisposable
+{
+    internal nint Handle { get; private set; } = rocksdb_writebatch_create();
+
+    public WriteBatch Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ColumnFamily cf)
+    {
+        fixed (byte* k = key)
+        fixed (byte* v = value)
+            rocksdb_writebatch_put_cf(Handle, cf.Handle, k, (nuint)key.Length, v, (nuint)value.Length);
+        return this;
+    }
+
+    public WriteBatch Delete(ReadOnlySpan<byte> key, ColumnFamily cf)
+    {
+        fixed (byte* k = key) rocksdb_writebatch_delete_cf(Handle, cf.Handle, k, (nuint)key.Length);
+        return this;
+    }
+
+    public WriteBatch DeleteRange(ReadOnlySpan<byte> start, ReadOnlySpan<byte> end, ColumnFamily cf)
+    {
+        fixed (byte* s = start)
+        fixed (byte* e = end)
+            rocksdb_writebatch_delete_range_cf(Handle, cf.Handle, s, (nuint)start.Length, e, (nuint)end.Length);
+        return this;
+    }
+
+    public int Count() => rocksdb_writebatch_count(Handle);
+    public void Clear() => rocksdb_writebatch_clear(Handle);
+
+    public void Dispose()
+    {
+        if (Handle != 0) { rocksdb_writebatch_destroy(Handle); Handle = 0; }
+    }
+}
+
+/// <summary>An iterator; key/value spans are valid until the next move.</summary>
+public sealed unsafe class Iterator : IDisposable
+{
+    private nint _it;
+    private readonly ReadOptions? _ro;
+
+    internal Iterator(nint it, ReadOptions? ro) { _it = it; _ro = ro; }
+
+    public bool Valid() => rocksdb_iter_valid(_it) != 0;
+    public void SeekToFirst() => rocksdb_iter_seek_to_first(_it);
+    public void Next() => rocksdb_iter_next(_it);
+
+    public void Seek(ReadOnlySpan<byte> key)
+    {
+        fixed (byte* k = key) rocksdb_iter_seek(_it, k, (nuint)key.Length);
+    }
+
+    public void SeekForPrev(ReadOnlySpan<byte> key)
+    {
+        fixed (byte* k = key) rocksdb_iter_seek_for_prev(_it, k, (nuint)key.Length);
+    }
+
+    public ReadOnlySpan<byte> GetKeySpan()
+    {
+        nuint len;
+        byte* p = rocksdb_iter_key(_it, &len);
+        return new ReadOnlySpan<byte>(p, (int)len);
+    }
+
+    public ReadOnlySpan<byte> GetValueSpan()
+    {
+        nuint len;
+        byte* p = rocksdb_iter_value(_it, &len);
+        return new ReadOnlySpan<byte>(p, (int)len);
+    }
+
+    public byte[] Key() => GetKeySpan().ToArray();
+    public byte[] Value() => GetValueSpan().ToArray();
+
+    /// <summary>Throws if the iteration stopped because of an error rather than the end.</summary>
+    public void CheckError()
+    {
+        byte* err = null;
+        rocksdb_iter_get_error(_it, &err);
+        Check(err);
+    }
+
+    public void Dispose()
+    {
+        if (_it != 0) { rocksdb_iter_destroy(_it); _it = 0; }
+        _ro?.Dispose();
+    }
+}
