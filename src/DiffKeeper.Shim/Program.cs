@@ -31,6 +31,19 @@ internal static class Program
             return 0;
         }
 
+        if (flags.Info)
+        {
+            // containerd 2.2+ asks once per runtime name; 1.x never does.
+            var info = new DiffKeeper.Shim.Protos.Types.RuntimeInfo
+            {
+                Name = "io.containerd.diffkeeper.v1",
+                Version = new DiffKeeper.Shim.Protos.Types.RuntimeVersion { Version = Version },
+            };
+            using var stdout = Console.OpenStandardOutput();
+            Google.Protobuf.MessageExtensions.WriteTo(info, stdout);
+            return 0;
+        }
+
         // The recorder plugs in here; until then the no-op hook.
         IRecorderHook hook = new NoopRecorderHook();
         try

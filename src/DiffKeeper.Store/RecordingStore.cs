@@ -78,8 +78,8 @@ public sealed class RecordingStore : IDisposable
     private static ColumnFamilyOptions ChunkOptions(bool forGc) => new()
     {
         Compression = 0,
-        WriteBufferSize = 32UL << 20,
-        MaxWriteBufferNumber = 3,
+        WriteBufferSize = 16UL << 20,
+        MaxWriteBufferNumber = 2,
         BlobGarbageCollection = forGc,
         BloomBitsPerKey = 10,
         MinBlobSize = 256,

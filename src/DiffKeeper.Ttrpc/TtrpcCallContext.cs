@@ -3,7 +3,8 @@ namespace DiffKeeper.Ttrpc;
 /// <summary>What a server handler knows about the call it is serving.</summary>
 public sealed class TtrpcCallContext
 {
-    internal TtrpcCallContext(string service, string method, IReadOnlyList<KeyValuePair<string, string>> metadata,
+    /// <summary>Public so handlers can be unit-tested without a socket.</summary>
+    public TtrpcCallContext(string service, string method, IReadOnlyList<KeyValuePair<string, string>> metadata,
         TimeSpan? timeout, CancellationToken cancellationToken)
     {
         Service = service;

@@ -21,6 +21,9 @@ public sealed class TtrpcClient : IAsyncDisposable
     /// <summary>Bigger frames are not skipped but end the connection: no ttrpc server sends them.</summary>
     private const long MaxSkippableSize = 64L << 20;
 
+    /// <summary>Task.WaitAsync's limit; longer timeouts are only sent to the server.</summary>
+    private static readonly TimeSpan MaxLocalWait = TimeSpan.FromMilliseconds(uint.MaxValue - 2);
+
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Response>> _pending = new();
     private readonly Task _readLoop;
     private readonly int _maxMessageSize;
@@ -72,6 +75,9 @@ public sealed class TtrpcClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(parser);
         ThrowIfClosed();
+        if (timeout == Timeout.InfiniteTimeSpan) timeout = null;
+        if (timeout <= TimeSpan.Zero)
+            throw new TtrpcException(TtrpcStatusCode.DeadlineExceeded, $"{service}/{method}: timeout {timeout} already passed");
 
         uint streamId = (uint)Interlocked.Add(ref _lastStreamId, 2);
         var envelope = Envelope.NewRequest(service, method, timeout, metadata);
@@ -84,7 +90,7 @@ public sealed class TtrpcClient : IAsyncDisposable
             using (var frame = Envelope.EncodeRequest(streamId, envelope, request, _maxMessageSize))
                 await SendAsync(frame, ct).ConfigureAwait(false);
 
-            var response = timeout is { } t
+            var response = timeout is { } t && t < MaxLocalWait
                 ? await reply.Task.WaitAsync(t, ct).ConfigureAwait(false)
                 : await reply.Task.WaitAsync(ct).ConfigureAwait(false);
 

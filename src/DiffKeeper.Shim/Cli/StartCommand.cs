@@ -42,7 +42,8 @@ internal static class StartCommand
                 Fds = [null, null, null, listener!.Value],
                 NewSession = true,
                 WorkingDirectory = bundle,
-            }, out _);
+            }, out int serverPid);
+            AdjustOomScore(serverPid);
         }
 
         WriteAtomically(Path.Combine(bundle, "address"), address);
@@ -76,6 +77,23 @@ internal static class StartCommand
 
     /// <summary>Whether a shim answers on <paramref name="socketPath"/>.</summary>
     public static bool IsLive(string socketPath) => UnixSocket.CanConnect(socketPath);
+
+    /// <summary>
+    /// Like the runc shim: the server's oom_score_adj is containerd's (our parent's) + 1, so under memory pressure
+    /// the kernel picks a shim before containerd itself. Best effort (an unprivileged containerd cannot lower it).
+    /// </summary>
+    private static void AdjustOomScore(int pid)
+    {
+        try
+        {
+            int parent = int.Parse(File.ReadAllText("/proc/self/stat").Split(") ")[1].Split(' ')[1]);
+            int score = int.Parse(File.ReadAllText($"/proc/{parent}/oom_score_adj").Trim());
+            File.WriteAllText($"/proc/{pid}/oom_score_adj", Math.Min(score + 1, 1000).ToString());
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException or IndexOutOfRangeException)
+        {
+        }
+    }
 
     private static void WriteAtomically(string path, string content)
     {

@@ -103,17 +103,24 @@ internal static class RootfsMounter
         return slash <= 0 ? "/" : common[..slash];
     }
 
-    /// <summary>Unmounts everything stacked on <paramref name="target"/>; false if something stayed mounted.</summary>
+    /// <summary>
+    /// Unmounts everything stacked on <paramref name="target"/>; false if something stayed mounted.
+    /// Right after a container's last process exits the kernel is still tearing down its mount namespace, which
+    /// holds the rootfs for a few milliseconds (EBUSY): poll briefly rather than sleeping in big steps, since the
+    /// Delete reply (and so `ctr run --rm`) waits for this. After 2.5 s, detach.
+    /// </summary>
     public static bool UnmountAll(string target)
     {
-        for (int attempt = 0; attempt < 50; attempt++)
+        long deadline = Environment.TickCount64 + 2500;
+        for (int unmounted = 0; unmounted < 50;)
         {
-            if (LibC.umount2(target, 0) == 0) continue;
+            if (LibC.umount2(target, 0) == 0) { unmounted++; continue; }
             int errno = LibC.LastErrno;
             if (errno == LibC.EINVAL || errno == LibC.ENOENT) return true; // not (or no longer) a mount point
-            if (errno == LibC.EBUSY && attempt < 20) { Thread.Sleep(50); continue; }
+            if (errno == LibC.EBUSY && Environment.TickCount64 < deadline) { Thread.Sleep(2); continue; }
             ShimLog.Warn($"unmount {target}: errno {errno}, detaching");
             if (LibC.umount2(target, LibC.MNT_DETACH) != 0) return false;
+            unmounted++;
         }
         return false;
     }

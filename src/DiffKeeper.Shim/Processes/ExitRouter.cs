@@ -8,6 +8,9 @@ namespace DiffKeeper.Shim.Processes;
 internal sealed class ExitRouter
 {
     private const int MaxUnclaimed = 1024;
+    // A legitimate early exit is claimed within the runc call that revealed its pid (seconds at most); an older
+    // one belongs to an earlier process that had the same pid number.
+    private static readonly TimeSpan MaxEarlyExitAge = TimeSpan.FromSeconds(30);
     private readonly object _gate = new();
     private readonly Dictionary<int, Action<ProcessExit>> _owners = new();
     private readonly Dictionary<int, ProcessExit> _unclaimed = new();
@@ -34,7 +37,7 @@ internal sealed class ExitRouter
         ProcessExit early;
         lock (_gate)
         {
-            if (!_unclaimed.Remove(pid, out early))
+            if (!_unclaimed.Remove(pid, out early) || DateTime.UtcNow - early.ExitedAt > MaxEarlyExitAge)
             {
                 _owners[pid] = owner;
                 return;

@@ -205,7 +205,9 @@ internal sealed class InitProcess : ContainerProcess
                     default: throw TaskErrors.NotFound("cannot delete a deleted process");
                 }
             }
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             if (Io != null) await Io.WaitOutputAsync(TimeSpan.FromSeconds(2));
+            Diagnostics.ShimLog.Trace($"delete {Id}: output drained after {clock.ElapsedMilliseconds} ms");
             string? error = null;
             try
             {
@@ -216,9 +218,11 @@ internal sealed class InitProcess : ContainerProcess
                 error = "failed to delete task: " + (_runc.LastLoggedError() ?? e.Message);
             }
             catch (RuncException) { }
+            Diagnostics.ShimLog.Trace($"delete {Id}: runc delete done after {clock.ElapsedMilliseconds} ms");
             Io?.Dispose();
             await beforeUnmount();
             unmount();
+            Diagnostics.ShimLog.Trace($"delete {Id}: unmounted after {clock.ElapsedMilliseconds} ms");
             MarkDeleted();
             if (error != null) throw TaskErrors.Unknown(error);
         }

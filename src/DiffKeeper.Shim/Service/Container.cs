@@ -55,6 +55,7 @@ internal sealed class Container
     {
         if (!string.IsNullOrEmpty(request.Checkpoint))
             throw TaskErrors.Unimplemented("restore from checkpoint");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var options = ParseOptions(request.Options);
         var bundle = request.Bundle;
         string? upperDir = FindUpperDir(request.Rootfs);
@@ -72,6 +73,7 @@ internal sealed class Container
             catch (IOException e) { throw TaskErrors.Unknown("failed to mount rootfs component: " + e.Message); }
         }
 
+        ShimLog.Trace($"create {request.Id}: rootfs mounted after {clock.ElapsedMilliseconds} ms");
         var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
         ProcessIo? io = null;
         int pid;
@@ -92,6 +94,7 @@ internal sealed class Container
             {
                 throw TaskErrors.Unknown("OCI runtime create failed: " + e.Message);
             }
+            ShimLog.Trace($"create {request.Id}: runc create done after {clock.ElapsedMilliseconds} ms");
             io.ReleaseContainerEnds();
             try { io.AttachConsole(); }
             catch (Exception e) when (e is IOException or TimeoutException)

@@ -63,6 +63,11 @@ internal sealed class TaskService
             {
                 throw;
             }
+            catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+            {
+                // The caller went away or its deadline passed (a Wait abandoned by Ctrl-C): not a shim error.
+                throw new TtrpcException(TtrpcStatusCode.Cancelled, $"{method} cancelled");
+            }
             catch (Exception e)
             {
                 ShimLog.Error($"{method}: {e}");

@@ -16,11 +16,15 @@ internal sealed unsafe class FileCapture : IDisposable
 {
     private const int ReadSize = 1 << 20;
     /// <summary>New chunk bytes that may wait in a batch before it is written (chunks first, version last).</summary>
-    private const int FlushBytes = 8 << 20;
+    private const int FlushBytes = 2 << 20;
     private const int Attempts = 3;
 
     private readonly RecordingStore _store;
     private readonly ConcurrentDictionary<Hash256, byte> _known;
+    /// <summary>Chunks another worker is about to write (claimed, not yet committed), with the event set on commit.</summary>
+    private readonly ConcurrentDictionary<Hash256, ManualResetEventSlim> _inflight;
+    private ManualResetEventSlim _batchCommitted = new();
+    private readonly List<ManualResetEventSlim> _dependsOn = [];
     private readonly ChunkCodec _codec = new();
     private readonly byte[] _buf = ArrayPool<byte>.Shared.Rent(ReadSize + FastCdc.DefaultMax);
     private readonly List<Hash256> _pendingKnown = [];
@@ -29,10 +33,11 @@ internal sealed unsafe class FileCapture : IDisposable
 
     public long BytesRead, BytesStored;
 
-    public FileCapture(RecordingStore store, ConcurrentDictionary<Hash256, byte> known)
+    public FileCapture(RecordingStore store, ConcurrentDictionary<Hash256, byte> known, ConcurrentDictionary<Hash256, ManualResetEventSlim> inflight)
     {
         _store = store;
         _known = known;
+        _inflight = inflight;
     }
 
     public enum Outcome { Written, Unchanged, Raced, Vanished }
@@ -71,13 +76,21 @@ internal sealed unsafe class FileCapture : IDisposable
                 // A write during the read would change size, mtime or ctime: that copy is not a real state.
                 if (after.Size != before.Size || after.MtimeNs != before.MtimeNs || after.CtimeNs != before.CtimeNs)
                 {
-                    _batch.Clear();
-                    _batchBytes = 0;
-                    _pendingKnown.Clear();
+                    // Not a real state. Its chunks are still valid content (and others may wait for them): keep them.
+                    Commit();
+                    _dependsOn.Clear();
                     continue;
                 }
                 version = v;
-                bool same = previous != null && !force && previous.SameState(v) && previous.HardLinkTo.Length == 0;
+                bool same = previous != null && !force && previous.SameState(v);
+                if (_dependsOn.Count > 0)
+                {
+                    // Some chunks are being written by another worker: ours first, then wait for theirs, then the
+                    // version — a crash in between leaves unreferenced chunks, never a version missing a chunk.
+                    Commit();
+                    foreach (var e in _dependsOn) e.Wait();
+                    _dependsOn.Clear();
+                }
                 if (!same) _batch.Put(Keys.Version(rec, path, time), Records.Encode(v), _store.Versions);
                 Commit();
                 return same ? Outcome.Unchanged : Outcome.Written;
@@ -156,7 +169,19 @@ internal sealed unsafe class FileCapture : IDisposable
     {
         var h = ChunkCodec.HashOf(raw);
         chunks.Add(new ChunkRef(h, raw.Length));
-        if (_known.ContainsKey(h) || _store.HasChunk(h)) return;
+        if (_known.ContainsKey(h)) return;
+        if (_inflight.TryGetValue(h, out var other))
+        {
+            if (other != _batchCommitted) _dependsOn.Add(other);
+            return;
+        }
+        if (_store.HasChunk(h)) { _known.TryAdd(h, 0); return; }
+        if (!_inflight.TryAdd(h, _batchCommitted))
+        {
+            if (_inflight.TryGetValue(h, out other) && other != _batchCommitted) _dependsOn.Add(other);
+            else if (other == null) EmitChunkRetry(h, raw);
+            return;
+        }
         var stored = _codec.Encode(raw);
         Span<byte> key = stackalloc byte[32];
         h.CopyTo(key);
@@ -167,13 +192,28 @@ internal sealed unsafe class FileCapture : IDisposable
         if (_batchBytes >= FlushBytes) Commit(); // chunks before their version: a crash leaves orphans, never a half version
     }
 
-    /// <summary>Writes the pending batch; only then are its chunks known to exist.</summary>
+    /// <summary>The claim vanished between two lookups (its owner committed): it exists now.</summary>
+    private void EmitChunkRetry(Hash256 h, ReadOnlySpan<byte> raw)
+    {
+        if (!_known.ContainsKey(h) && !_store.HasChunk(h)) throw new InvalidOperationException($"chunk {h} neither claimed nor stored");
+    }
+
+    /// <summary>Writes the pending batch; only then are its chunks known to exist (and waiting workers released).</summary>
     public void Commit()
     {
         if (_batch.Count() > 0) _store.Db.Write(_batch, _store.Write);
         _batch.Clear();
         _batchBytes = 0;
-        foreach (var h in _pendingKnown) _known.TryAdd(h, 0);
+        foreach (var h in _pendingKnown)
+        {
+            _known.TryAdd(h, 0);
+            _inflight.TryRemove(h, out _);
+        }
+        if (_pendingKnown.Count > 0)
+        {
+            _batchCommitted.Set();
+            _batchCommitted = new ManualResetEventSlim();
+        }
         _pendingKnown.Clear();
     }
 

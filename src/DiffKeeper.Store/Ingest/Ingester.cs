@@ -20,6 +20,7 @@ public sealed unsafe class Ingester
     /// <summary>Chunks this process has seen written: saves a RocksDB lookup per repeated chunk.</summary>
     private readonly ConcurrentDictionary<Hash256, byte> _known = new();
     private const int KnownLimit = 2_000_000;
+    private readonly ConcurrentDictionary<Hash256, ManualResetEventSlim> _inflight = new();
 
     public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount);
 
@@ -120,7 +121,7 @@ public sealed unsafe class Ingester
             {
                 workers[i] = new Thread(() =>
                 {
-                    using var cap = new FileCapture(_store, _owner._known);
+                    using var cap = new FileCapture(_store, _owner._known, _owner._inflight);
                     // Keep consuming after a failure so the walker never blocks on a full queue.
                     foreach (var job in _queue.GetConsumingEnumerable())
                     {
@@ -170,7 +171,7 @@ public sealed unsafe class Ingester
                 Summary.Files++;
                 if (st.IsRegular)
                 {
-                    using var cap = new FileCapture(_store, _owner._known);
+                    using var cap = new FileCapture(_store, _owner._known, _owner._inflight);
                     CaptureFile(cap, new FileJob(path, Libc.CString(Join(_root, path)), st, _prev.Get(path), false, null));
                     return;
                 }

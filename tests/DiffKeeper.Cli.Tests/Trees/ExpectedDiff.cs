@@ -32,8 +32,8 @@ public static class ExpectedDiff
             var (allowed, required) = Expect(from, to, p);
             string shown = "/" + RawPath.Display(p);
             foreach (var g in got.Distinct())
-                if (!allowed.Contains(g)) problems.Add($"diff: {shown}: got '{g}', expected {Describe(allowed)}");
-            if (required && got.Count == 0) problems.Add($"diff: {shown}: no row, expected {Describe(allowed)}");
+                if (!allowed.Contains(g)) problems.Add($"wrong row: {shown}: got '{g}', expected {Describe(allowed)}");
+            if (required && got.Count == 0) problems.Add($"missing row: {shown}: expected {Describe(allowed)}");
         }
         return problems;
     }

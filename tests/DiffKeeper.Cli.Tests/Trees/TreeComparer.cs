@@ -3,7 +3,7 @@ using DiffKeeper.Cli.Tests.Native;
 namespace DiffKeeper.Cli.Tests.Trees;
 
 /// <summary>What an export is compared on; a tar extracted by GNU tar does not restore symlink times, for one.</summary>
-public sealed record CompareOptions(bool SymlinkMtime = true, bool Ownership = true, bool HardLinks = true);
+public sealed record CompareOptions(bool SymlinkMtime = true, bool Ownership = true, bool HardLinks = true, bool Mtime = true);
 
 /// <summary>Lists every way an actual tree differs from the expected one, one readable line per difference.</summary>
 public static class TreeComparer
@@ -26,7 +26,7 @@ public static class TreeComparer
                 diffs.Add($"mode: /{p} expected {Convert.ToString(want.Mode, 8)}, got {Convert.ToString(got.Mode, 8)}");
             if (options.Ownership && (got.Uid != want.Uid || got.Gid != want.Gid))
                 diffs.Add($"owner: /{p} expected {want.Uid}:{want.Gid}, got {got.Uid}:{got.Gid}");
-            if ((want.Kind != NodeKind.Symlink || options.SymlinkMtime) && got.MtimeNs != want.MtimeNs)
+            if (options.Mtime && (want.Kind != NodeKind.Symlink || options.SymlinkMtime) && got.MtimeNs != want.MtimeNs)
                 diffs.Add($"mtime: /{p} expected {want.MtimeNs} ns, got {got.MtimeNs} ns");
             if (want.Kind == NodeKind.CharDevice && got.Device != want.Device)
                 diffs.Add($"device: /{p} expected {want.Device}, got {got.Device}");

@@ -36,25 +36,38 @@ public sealed class IoTests(ContainerdFixture fixture) : ChecklistTest(fixture)
         await AssertNothingLeftBehindAsync(id);
     }
 
+    // Item 23 as the contract words it ("echo x | ctr run … cat keeps running") is a race even with the stock
+    // shim: ctr sends CloseIO at stdin EOF, and the reference ignores a CloseIO that arrives before Start but
+    // honours one after it. So it is pinned as two deterministic halves:
+    //  a) the shim holds stdin open by itself: `ctr run -d … cat` keeps running after ctr (and its FIFO ends) left;
+    //  b) stdin reaches the container, and an EOF after start (CloseIO) ends it: cat echoes x and exits 0.
     [SkippableTheory, MemberData(nameof(ShimRuntimes.All), MemberType = typeof(ShimRuntimes))]
-    public async Task Item23_StdinIsHeldOpen_CatEchoesAndKeepsRunning(string runtime)
+    public async Task Item23a_StdinIsHeldOpenByTheShim_CatSurvivesTheClientLeaving(string runtime)
+    {
+        Fx.Require(runtime);
+        var id = NewId("i23", runtime, "d");
+        AssertExit(await Ctr("run", "-d", "--runtime", runtime, Image, id, "cat"), 0);
+        await Task.Delay(1500);
+        Assert.True(await Fx.StatusAsync(id) == "RUNNING", "cat saw EOF once ctr had gone: the shim must keep stdin open until CloseIO\n" + Events.Describe(id));
+        await KillAndRemoveAsync(id);
+        await AssertNothingLeftBehindAsync(id);
+    }
+
+    [SkippableTheory, MemberData(nameof(ShimRuntimes.All), MemberType = typeof(ShimRuntimes))]
+    public async Task Item23b_StdinReachesTheContainer_EofAfterStartClosesIt(string runtime)
     {
         Fx.Require(runtime);
         var id = NewId("i23", runtime);
         using var ctr = new BackgroundProcess("ctr", Containerd.CtrArgs("run", "--rm", "--runtime", runtime, Image, id, "cat"), redirectStdin: true);
-        // Write only once the task runs: an EOF that reaches the stdin FIFO before the shim opened its own
-        // keep-alive write end (in Create) is a genuine EOF, also with the stock shim.
         await Fx.WaitForStatusAsync(id, "RUNNING");
         await ctr.StandardInput.WriteAsync("x\n");
         await ctr.StandardInput.FlushAsync();
-        ctr.StandardInput.Close();
         Assert.True(await ctr.WaitForOutputAsync(l => l == "x", TimeSpan.FromSeconds(10)), "cat did not echo x\n" + ctr);
-        await Task.Delay(1000);
-        Assert.False(ctr.HasExited, "the container saw EOF on stdin; the shim must hold stdin open until CloseIO\n" + ctr);
-        Assert.Equal("RUNNING", await Fx.StatusAsync(id));
-        AssertExit(await Ctr("task", "kill", "-s", "SIGKILL", id), 0);
-        Assert.True(await ctr.WaitForExitAsync(TimeSpan.FromSeconds(15)), "ctr run did not return after SIGKILL\n" + ctr);
-        Assert.Equal(137, ctr.ExitCode);
+        await Task.Delay(500);
+        Assert.False(ctr.HasExited, "cat exited while stdin was still open\n" + ctr);
+        ctr.StandardInput.Close();
+        Assert.True(await ctr.WaitForExitAsync(TimeSpan.FromSeconds(10)), "EOF on stdin (CloseIO) did not reach cat\n" + ctr);
+        Assert.True(ctr.ExitCode == 0, $"exit {ctr.ExitCode}\n{ctr}");
         await AssertNothingLeftBehindAsync(id);
     }
 

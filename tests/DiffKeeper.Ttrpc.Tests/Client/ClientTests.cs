@@ -117,6 +117,22 @@ public class ClientTests
     }
 
     [Fact]
+    public async Task Timeout_that_already_passed_fails_without_sending_and_infinite_means_none()
+    {
+        await using var server = new TestServer();
+        await using var client = await server.ConnectAsync();
+
+        var e = await Assert.ThrowsAsync<TtrpcException>(() =>
+            client.CallAsync(TestService.Name, "Timeout", new Empty(), Int64Value.Parser, timeout: TimeSpan.Zero));
+        var infinite = await client.CallAsync(TestService.Name, "Timeout", new Empty(), Int64Value.Parser, timeout: Timeout.InfiniteTimeSpan);
+        var hundredDays = await client.CallAsync(TestService.Name, "Timeout", new Empty(), Int64Value.Parser, timeout: TimeSpan.FromDays(100));
+
+        Assert.Equal(TtrpcStatusCode.DeadlineExceeded, e.Code);
+        Assert.Equal(-1, infinite.Value);
+        Assert.Equal((long)TimeSpan.FromDays(100).TotalMilliseconds, hundredDays.Value);
+    }
+
+    [Fact]
     public async Task Cancellation_abandons_only_that_call()
     {
         await using var server = new TestServer();

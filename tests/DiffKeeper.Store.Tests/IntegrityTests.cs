@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using DiffKeeper.Store.Maintenance;
+using DiffKeeper.Store.Model;
+using DiffKeeper.Store.Pack;
+using DiffKeeper.Store.Query;
+using Xunit;
+
+namespace DiffKeeper.Store.Tests;
+
+public class IntegrityTests
+{
+    [Fact]
+    public void A_damaged_chunk_is_an_error_on_read_and_in_doctor_never_a_wrong_file()
+    {
+        using var f = new StoreFixture();
+        var up = f.Temp.Sub("up");
+        var data = Tree.Random(100_000, 5);
+        Tree.WriteFile(up, "f.bin"u8, data);
+        var rec = f.NewRecording();
+        f.Snapshot(rec, up, 0);
+        var v = StateQuery.Find(f.Store, rec.Id, "f.bin"u8, f.At(0))!;
+        Assert.Equal(data, f.Read(v));
+        Assert.True(Doctor.Check(f.Store).Healthy);
+
+        // Flip one payload byte of the second chunk as stored (raw or zstd, the hash check must catch it).
+        var h = v.Chunks[1].Hash;
+        var stored = f.Store.GetStoredChunk(h)!;
+        stored[^1] ^= 0x40;
+        f.Store.Db.Put(h.ToArray(), stored, f.Store.Chunks, f.Store.Write);
+
+        var e = Assert.Throws<CorruptDataException>(() => f.Read(v));
+        Assert.Contains(h.ToString(), e.Message);
+        var report = Doctor.Check(f.Store);
+        Assert.False(report.Healthy);
+        Assert.Contains(report.Problems, p => p.Contains(h.ToString()));
+
+        // A missing chunk is reported too.
+        f.Store.Db.Remove(h.ToArray(), f.Store.Chunks, f.Store.Write);
+        Assert.Throws<CorruptDataException>(() => f.Read(v));
+        Assert.Contains(Doctor.Check(f.Store).Problems, p => p.Contains("missing"));
+    }
+
+    [Fact]
+    public void Pack_round_trips_and_a_truncated_or_flipped_pack_is_refused()
+    {
+        using var f = new StoreFixture();
+        var up = f.Temp.Sub("up");
+        var data = Tree.Random(200_000, 9);
+        Tree.WriteFile(up, "f.bin"u8, data);
+        Tree.WriteFile(up, "g.txt", "text");
+        var rec = f.NewRecording("packme");
+        f.Snapshot(rec, up, 1);
+        f.Store.AddEvent(rec, new RecordedEvent { Time = f.At(2), Kind = EventKinds.Exit, Detail = "3" });
+        var other = f.NewRecording("unrelated");
+        var up2 = f.Temp.Sub("up2");
+        Tree.WriteFile(up2, "other.bin"u8, Tree.Random(300_000, 10));
+        f.Snapshot(other, up2, 1);
+
+        var file = Path.Combine(f.Temp.Path, "rec.dkpack");
+        PackWriter.Write(f.Store, f.Store.GetRecording(rec.Id)!, file);
+        Assert.InRange(new FileInfo(file).Length, 150_000, 260_000); // only this recording's chunks
+
+        var (store, packed) = PackReader.Open(file);
+        using (store)
+        {
+            Assert.Equal(rec.Id, packed.Id);
+            Assert.Equal("packme", packed.Name);
+            Assert.Equal(3, packed.ExitStatus);
+            using var r = new ContentReader(store, StateQuery.Find(store, packed.Id, "f.bin"u8, f.At(1))!);
+            var ms = new MemoryStream();
+            r.CopyTo(ms);
+            Assert.Equal(data, ms.ToArray());
+            Assert.Single(store.ListRecordings());
+        }
+
+        var bytes = File.ReadAllBytes(file);
+        var truncated = Path.Combine(f.Temp.Path, "truncated.dkpack");
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+        Assert.Contains("truncated", Assert.Throws<CorruptDataException>(() => PackReader.Open(truncated)).Message);
+
+        var flipped = Path.Combine(f.Temp.Path, "flipped.dkpack");
+        bytes[bytes.Length / 2] ^= 1;
+        File.WriteAllBytes(flipped, bytes);
+        Assert.Throws<CorruptDataException>(() => PackReader.Open(flipped));
+
+        var garbage = Path.Combine(f.Temp.Path, "garbage.dkpack");
+        File.WriteAllBytes(garbage, Tree.Random(5000, 1));
+        Assert.Contains("not a diffkeeper", Assert.Throws<CorruptDataException>(() => PackReader.Open(garbage)).Message);
+    }
+
+    [Fact]
+    public void Gc_drops_by_policy_and_sweeps_only_unused_chunks()
+    {
+        using var f = new StoreFixture();
+        var shared = Tree.Random(200_000, 20);
+        RecordingInfo Make(string name, int exit, int seed, double start)
+        {
+            var rec = f.Store.CreateRecording(new RecordingInfo { Name = name, Start = f.At(start) });
+            var up = f.Temp.Sub(name);
+            Tree.WriteFile(up, "shared.bin"u8, shared);
+            Tree.WriteFile(up, "own.bin"u8, Tree.Random(200_000, seed));
+            new Ingest.Ingester(f.Store).IngestTree(rec, up, f.At(start + 1));
+            f.Store.AddEvent(rec, new RecordedEvent { Time = f.At(start + 2), Kind = EventKinds.Exit, Detail = exit.ToString() });
+            return rec;
+        }
+        var ok = Make("ok", 0, 21, 0);
+        var failed = Make("failed", 1, 22, 10);
+
+        var dry = GarbageCollector.Run(f.Store, new RetentionPolicy { KeepFailedOnly = true, DryRun = true });
+        Assert.Equal(ok.Id, Assert.Single(dry.Dropped).Id);
+        Assert.NotNull(f.Store.GetRecording(ok.Id));
+
+        var result = GarbageCollector.Run(f.Store, new RetentionPolicy { KeepFailedOnly = true });
+        Assert.Equal(ok.Id, Assert.Single(result.Dropped).Id);
+        Assert.Null(f.Store.GetRecording(ok.Id));
+        Assert.InRange(result.BytesFreed, 150_000, 260_000); // ok's own chunks only; shared ones stay
+        Assert.True(Doctor.Check(f.Store).Healthy);
+        var v = StateQuery.Find(f.Store, failed.Id, "shared.bin"u8, f.At(12))!;
+        Assert.Equal(shared, f.Read(v));
+
+        GarbageCollector.Run(f.Store, new RetentionPolicy { KeepLast = 0 });
+        Assert.Empty(f.Store.ListRecordings());
+        var report = Doctor.Check(f.Store);
+        Assert.Equal(0, report.Chunks);
+    }
+
+    [SkippableFact]
+    public void Killed_mid_ingest_the_store_opens_with_no_half_version()
+    {
+        var cli = CliBinary();
+        Skip.If(cli == null && Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") != "1",
+            "the diffkeeper binary is not built (set DIFFKEEPER_BIN_DIR or build src/DiffKeeper.Cli)");
+        Assert.NotNull(cli);
+        using var temp = new TempDir();
+        var up = temp.Sub("up");
+        for (int i = 0; i < 60; i++) Tree.WriteFile(up, System.Text.Encoding.UTF8.GetBytes($"f{i:D3}.bin"), Tree.Random(4 << 20, 100 + i));
+        var storeDir = Path.Combine(temp.Path, "store");
+
+        var psi = new ProcessStartInfo(cli!, ["--store", storeDir, "-q", "snapshot", up, "--recording", "crash"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        try
+        {
+            // Kill once some data is in the store but long before the 240 MiB are ingested.
+            var sw = Stopwatch.StartNew();
+            while (sw.ElapsedMilliseconds < 20_000 && !p.HasExited && DirSize(storeDir) < (24L << 20)) Thread.Sleep(10);
+            Assert.False(p.HasExited, "the snapshot finished before it could be killed; make the tree bigger");
+            Native.Libc.kill(p.Id, 9);
+            p.WaitForExit();
+        }
+        finally
+        {
+            if (!p.HasExited) { p.Kill(); p.WaitForExit(); }
+        }
+
+        using var store = RecordingStore.Open(storeDir);
+        var rec = Assert.Single(store.ListRecordings());
+        var versions = store.ReadVersions(rec.Id, withChunks: true).ToList();
+        Assert.NotEmpty(versions); // something was committed before the kill ...
+        Assert.True(versions.Count < 60, $"{versions.Count} versions: the kill came too late to test anything");
+        var report = Doctor.Check(store);
+        Assert.True(report.Healthy, string.Join("; ", report.Problems)); // ... and every committed version is whole
+        foreach (var v in versions)
+        {
+            using var r = new ContentReader(store, v);
+            r.CopyTo(Stream.Null);
+        }
+    }
+
+    private static long DirSize(string dir) =>
+        Directory.Exists(dir) ? new DirectoryInfo(dir).EnumerateFiles().Sum(f => { try { return f.Length; } catch (IOException) { return 0; } }) : 0;
+
+    /// <summary>The CLI binary: $DIFFKEEPER_BIN_DIR, or the build output of src/DiffKeeper.Cli next to this repo.</summary>
+    private static string? CliBinary()
+    {
+        if (Environment.GetEnvironmentVariable("DIFFKEEPER_BIN_DIR") is { Length: > 0 } bin && File.Exists(Path.Combine(bin, "diffkeeper")))
+            return Path.Combine(bin, "diffkeeper");
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            var cliBin = Path.Combine(dir.FullName, "src", "DiffKeeper.Cli", "bin");
+            if (!Directory.Exists(cliBin)) continue;
+            return Directory.EnumerateFiles(cliBin, "diffkeeper", SearchOption.AllDirectories)
+                .Where(p => p.Contains("Release")).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+        }
+        return null;
+    }
+}

@@ -1,0 +1,173 @@
+using DiffKeeper.Store.Ingest;
+using DiffKeeper.Store.Model;
+using DiffKeeper.Store.Query;
+using Xunit;
+
+namespace DiffKeeper.Store.Tests;
+
+public class StateAndDiffTests
+{
+    [Fact]
+    public void State_at_T_is_each_paths_newest_version_at_or_before_T()
+    {
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var v1 = f.Temp.Sub("v1");
+        Tree.WriteFile(v1, "conf", "one");
+        f.Snapshot(rec, v1, 1);
+        var v2 = f.Temp.Sub("v2");
+        Tree.WriteFile(v2, "conf", "two");
+        Tree.WriteFile(v2, "new", "n");
+        f.Snapshot(rec, v2, 2);
+
+        Assert.Equal("one"u8.ToArray(), f.Read(StateQuery.Find(f.Store, rec.Id, "conf"u8, f.At(1.5))!));
+        Assert.Equal("two"u8.ToArray(), f.Read(StateQuery.Find(f.Store, rec.Id, "conf"u8, f.At(2))!));
+        Assert.Null(StateQuery.Find(f.Store, rec.Id, "new"u8, f.At(1.999)));
+        Assert.Null(StateQuery.Find(f.Store, rec.Id, "conf"u8, f.At(0.5)));
+        Assert.Equal(2, StateQuery.At(f.Store, rec.Id, f.At(2)).Entries.Count);
+    }
+
+    [Fact]
+    public void Absent_is_not_deleted_but_a_whiteout_or_a_deleted_parent_is()
+    {
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var v1 = f.Temp.Sub("v1");
+        Tree.Mkdir(v1, "dir/sub");
+        Tree.WriteFile(v1, "dir/sub/f", "f");
+        Tree.WriteFile(v1, "keep", "k");
+        Tree.WriteFile(v1, "gone", "g");
+        f.Snapshot(rec, v1, 1);
+
+        var v2 = f.Temp.Sub("v2"); // an upper layer holds only changes: "keep" absent = unchanged
+        Tree.WriteFile(v2, "other", "o");
+        f.Snapshot(rec, v2, 2);
+        Assert.NotNull(StateQuery.Find(f.Store, rec.Id, "keep"u8, f.At(2)));
+
+        var ing = new Ingester(f.Store);
+        ing.RecordDeleted(rec, "gone"u8.ToArray(), f.At(3));
+        ing.RecordDeleted(rec, "dir"u8.ToArray(), f.At(3));
+        var s3 = StateQuery.At(f.Store, rec.Id, f.At(3));
+        Assert.Null(s3.Get("gone"u8));
+        Assert.Null(s3.Get("dir/sub/f"u8)); // hidden through its deleted grandparent
+        Assert.Null(StateQuery.Find(f.Store, rec.Id, "dir/sub/f"u8, f.At(3)));
+        Assert.NotNull(StateQuery.At(f.Store, rec.Id, f.At(2.9)).Get("dir/sub/f"u8));
+        Assert.NotNull(s3.Get("keep"u8));
+    }
+
+    [Fact]
+    public void Opaque_directory_hides_what_it_replaced_but_keeps_what_it_holds()
+    {
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var v1 = f.Temp.Sub("v1");
+        Tree.Mkdir(v1, "d");
+        Tree.WriteFile(v1, "d/old", "old");
+        Tree.WriteFile(v1, "d/stays", "same");
+        f.Snapshot(rec, v1, 1);
+
+        // rm -rf d; mkdir d; recreate one file: overlay marks d opaque (user.overlay.* works without root).
+        var v2 = f.Temp.Sub("v2");
+        Tree.Mkdir(v2, "d");
+        Tree.SetXattr(v2, "d", "user.overlay.opaque", "y"u8.ToArray());
+        Tree.WriteFile(v2, "d/stays", "same");
+        f.Snapshot(rec, v2, 2);
+
+        var s2 = StateQuery.At(f.Store, rec.Id, f.At(2));
+        Assert.Null(s2.Get("d/old"u8));
+        Assert.NotNull(s2.Get("d/stays"u8));
+        Assert.True(s2.Get("d"u8)!.Opaque);
+        Assert.Empty(s2.Get("d"u8)!.Xattrs); // overlay plumbing is not a user xattr
+        Assert.NotNull(StateQuery.At(f.Store, rec.Id, f.At(1)).Get("d/old"u8));
+        var rows = TimelineQuery.Rows(f.Store, rec.Id, long.MinValue, long.MaxValue, null);
+        Assert.Contains(rows, r => r.Kind == "opaque" && r.Path.AsSpan().SequenceEqual("d"u8));
+    }
+
+    [SkippableFact]
+    public void Whiteout_device_in_the_upper_dir_deletes_the_path()
+    {
+        Skip.IfNot(Tree.IsRoot || Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1", "a whiteout (char 0:0) needs root");
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var v1 = f.Temp.Sub("v1");
+        Tree.WriteFile(v1, "x", "x");
+        f.Snapshot(rec, v1, 1);
+        var v2 = f.Temp.Sub("v2");
+        Tree.Whiteout(v2, "x");
+        Tree.Whiteout(v2, "from-image");
+        f.Snapshot(rec, v2, 2);
+        Assert.Null(StateQuery.Find(f.Store, rec.Id, "x"u8, f.At(2)));
+        var diff = DiffQuery.Between(f.Store, rec.Id, f.At(1), f.At(2));
+        Assert.Contains(diff, d => d.Change == ChangeKind.Deleted && d.Path.AsSpan().SequenceEqual("x"u8));
+        Assert.Contains(diff, d => d.Change == ChangeKind.Deleted && d.Path.AsSpan().SequenceEqual("from-image"u8));
+    }
+
+    [Fact]
+    public void Diff_reports_added_modified_deleted_renamed_and_metadata()
+    {
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var v1 = f.Temp.Sub("v1");
+        Tree.WriteFile(v1, "mod", "a");
+        Tree.WriteFile(v1, "del", "d");
+        Tree.WriteFile(v1, "chmod", "c");
+        Tree.WriteFile(v1, "old-name", "moving content");
+        f.Snapshot(rec, v1, 1);
+
+        var v2 = f.Temp.Sub("v2");
+        Tree.WriteFile(v2, "mod", "b");
+        Tree.WriteFile(v2, "added", "+");
+        Tree.WriteFile(v2, "chmod"u8, "c"u8, 0x1ff);
+        Tree.WriteFile(v2, "new-name", "moving content");
+        f.Snapshot(rec, v2, 2);
+        var ing = new Ingester(f.Store);
+        ing.RecordDeleted(rec, "del"u8.ToArray(), f.At(2));
+        ing.RecordDeleted(rec, "old-name"u8.ToArray(), f.At(2));
+
+        var rows = DiffQuery.Between(f.Store, rec.Id, f.At(1), f.At(2))
+            .ToDictionary(r => RawPath.Key(r.Path), r => r);
+        Assert.Equal(ChangeKind.Modified, rows["mod"].Change);
+        Assert.Equal(ChangeKind.Added, rows["added"].Change);
+        Assert.Equal(ChangeKind.Deleted, rows["del"].Change);
+        Assert.Equal(ChangeKind.Metadata, rows["chmod"].Change);
+        Assert.Equal(ChangeKind.Renamed, rows["new-name"].Change);
+        Assert.Equal("old-name"u8.ToArray(), rows["new-name"].FromPath);
+        Assert.False(rows.ContainsKey("old-name"));
+        Assert.Empty(DiffQuery.Between(f.Store, rec.Id, f.At(2), f.At(2)));
+    }
+
+    [Fact]
+    public void Timeline_filters_by_glob_and_time_and_shows_events_and_gaps()
+    {
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var v1 = f.Temp.Sub("v1");
+        Tree.Mkdir(v1, "var/log/app");
+        Tree.WriteFile(v1, "var/log/app/a.log", "1");
+        Tree.WriteFile(v1, "etc.conf", "1");
+        f.Snapshot(rec, v1, 1);
+        var v2 = f.Temp.Sub("v2");
+        Tree.Mkdir(v2, "var/log/app");
+        Tree.WriteFile(v2, "var/log/app/a.log", "12");
+        f.Snapshot(rec, v2, 2);
+        f.Store.AddEvents(rec,
+        [
+            new RecordedEvent { Time = f.At(1.5), Kind = "write", Path = "var/log/app/a.log"u8.ToArray(), Pid = 42, Comm = "app" },
+            new RecordedEvent { Time = f.At(1.6), Kind = EventKinds.Gap, Detail = "ring buffer full" },
+            new RecordedEvent { Time = f.At(3), Kind = EventKinds.Exit, Detail = "1" },
+        ]);
+
+        var logs = TimelineQuery.Rows(f.Store, rec.Id, long.MinValue, long.MaxValue, new PathGlob("/var/**/*.log"));
+        Assert.Equal(["version", "write", "version"], logs.Select(r => r.Kind).ToArray());
+        Assert.Equal(42, logs[1].Event!.Pid);
+        var window = TimelineQuery.Rows(f.Store, rec.Id, f.At(1.2), f.At(2), null);
+        Assert.Equal(["write", "gap"], window.Where(r => r.Version == null).Select(r => r.Kind).ToArray());
+        Assert.All(window, r => Assert.InRange(r.Time, f.At(1.2), f.At(2)));
+        Assert.Empty(TimelineQuery.Rows(f.Store, rec.Id, long.MinValue, long.MaxValue, new PathGlob("etc/*.log")));
+        Assert.Single(TimelineQuery.Rows(f.Store, rec.Id, long.MinValue, long.MaxValue, new PathGlob("*.conf")));
+
+        var reread = f.Store.GetRecording(rec.Id)!;
+        Assert.Equal(1, reread.ExitStatus);
+        Assert.Equal(f.At(3), reread.End);
+    }
+}
