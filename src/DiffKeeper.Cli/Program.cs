@@ -19,7 +19,7 @@ catch (Exception e)
     return code;
 }
 try { stdout.Flush(); }
-catch (IOException) { return 0; } // stdout closed early (e.g. piped into head): not an error of ours
+catch (IOException) { return 0; }
 return code;
 
 namespace DiffKeeper.Cli

@@ -45,7 +45,7 @@ public sealed class RecordingStore : IDisposable
         (string, ColumnFamilyOptions)[] families =
         [
             (ChunksCf, ChunkOptions(forGc)),
-            (VersionsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 8UL << 20 }),
+            (VersionsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 4UL << 20 }),
             (EventsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 4UL << 20 }),
             (RecordingsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 1UL << 20 }),
         ];
@@ -78,7 +78,7 @@ public sealed class RecordingStore : IDisposable
     private static ColumnFamilyOptions ChunkOptions(bool forGc) => new()
     {
         Compression = 0,
-        WriteBufferSize = 16UL << 20,
+        WriteBufferSize = 12UL << 20,
         MaxWriteBufferNumber = 2,
         BlobGarbageCollection = forGc,
         BloomBitsPerKey = 10,

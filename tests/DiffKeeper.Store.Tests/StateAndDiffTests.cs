@@ -171,3 +171,26 @@ public class StateAndDiffTests
         Assert.Equal(f.At(3), reread.End);
     }
 }
+
+public class ReplacedDirectoryTests
+{
+    [Fact]
+    public void A_directory_replaced_by_a_symlink_takes_its_old_children_with_it()
+    {
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var v1 = f.Temp.Sub("v1");
+        Tree.Mkdir(v1, "d");
+        Tree.WriteFile(v1, "d/f", "inside");
+        f.Snapshot(rec, v1, 0);
+        var v2 = f.Temp.Sub("v2");
+        File.CreateSymbolicLink(Path.Combine(v2, "d"), "/etc");
+        f.Snapshot(rec, v2, 1);
+
+        var s1 = Query.StateQuery.At(f.Store, rec.Id, f.At(1));
+        Assert.Equal(Model.EntryType.Symlink, s1.Get("d"u8)!.Type);
+        Assert.Null(s1.Get("d/f"u8));
+        Assert.Null(Query.StateQuery.Find(f.Store, rec.Id, "d/f"u8, f.At(1)));
+        Assert.NotNull(Query.StateQuery.At(f.Store, rec.Id, f.At(0)).Get("d/f"u8));
+    }
+}

@@ -44,7 +44,8 @@ public sealed unsafe class DirectoryExporter : IDisposable
         var links = new List<FileVersion>();
         var symlinks = new List<FileVersion>();
         var dirs = new List<FileVersion>();
-        var exportedFiles = new HashSet<string>(StringComparer.Ordinal);
+        var files = new List<FileVersion>();
+        var nodes = new List<FileVersion>();
         foreach (var v in entries)
         {
             if (!SafePath.IsSafe(v.Path)) { _summary.Unsafe.Add(SafePath.Describe(v.Path)); continue; }
@@ -55,14 +56,25 @@ public sealed unsafe class DirectoryExporter : IDisposable
                 case EntryType.File when v.HardLinkTo.Length > 0 && state.Get(v.HardLinkTo) is { HardLinkTo.Length: 0 } && SafePath.IsSafe(v.HardLinkTo):
                     links.Add(v);
                     break;
-                case EntryType.File: if (WriteFile(v)) exportedFiles.Add(RawPath.Key(v.Path)); break;
+                case EntryType.File: files.Add(v); break;
                 case EntryType.Whiteout: break;
-                default: MakeNode(v); break;
+                default: nodes.Add(v); break;
             }
         }
+        // Files are independent once their directories exist: read, verify and write them on every core.
+        var exportedFiles = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
+        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+            () => new DirCache(_rootFd),
+            (v, _, cache) =>
+            {
+                if (WriteFile(v, cache)) exportedFiles.TryAdd(RawPath.Key(v.Path), 0);
+                return cache;
+            },
+            cache => cache.Dispose());
+        foreach (var v in nodes) MakeNode(v);
         foreach (var v in links)
         {
-            if (!exportedFiles.Contains(RawPath.Key(v.HardLinkTo)) || !Link(v)) WriteFile(v);
+            if (!exportedFiles.ContainsKey(RawPath.Key(v.HardLinkTo)) || !Link(v)) WriteFile(v, _dirs);
         }
         foreach (var v in symlinks) MakeSymlink(v);
         for (int i = dirs.Count - 1; i >= 0; i--) FinishDir(dirs[i]);
@@ -70,11 +82,11 @@ public sealed unsafe class DirectoryExporter : IDisposable
         return _summary;
     }
 
-    private (int Fd, byte[] Name)? Parent(FileVersion v)
+    private (int Fd, byte[] Name)? Parent(FileVersion v, DirCache? cache = null)
     {
         var parent = RawPath.Parent(v.Path).ToArray();
-        int fd = _dirs.Open(parent, create: true);
-        if (fd < 0) { _summary.Warnings.Add($"{SafePath.Describe(v.Path)}: parent directory is not usable"); return null; }
+        int fd = (cache ?? _dirs).Open(parent, create: true);
+        if (fd < 0) { AddWarning($"{SafePath.Describe(v.Path)}: parent directory is not usable"); return null; }
         return (fd, Libc.CString(RawPath.Name(v.Path)));
     }
 
@@ -88,9 +100,9 @@ public sealed unsafe class DirectoryExporter : IDisposable
         return true;
     }
 
-    private bool WriteFile(FileVersion v)
+    private bool WriteFile(FileVersion v, DirCache cache)
     {
-        if (Parent(v) is not var (pfd, name)) return false;
+        if (Parent(v, cache) is not var (pfd, name)) return false;
         int fd;
         fixed (byte* n = name) fd = Libc.openat(pfd, n, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
         if (fd < 0) { Warn(v, "create"); return false; }
@@ -104,8 +116,8 @@ public sealed unsafe class DirectoryExporter : IDisposable
                     if (data.IsEmpty) { off += hole; continue; } // a hole stays a hole: skip over it
                     WriteAll(fd, data, off);
                     off += data.Length;
-                    _summary.Bytes += data.Length;
-                    _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
+                    Interlocked.Add(ref _summary.Bytes, data.Length);
+                    lock (_progress) _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
                 }
             }
             if (Libc.ftruncate(fd, off) != 0) Warn(v, "truncate");
@@ -113,7 +125,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
             if (Libc.fchmod(fd, v.Mode) != 0) Warn(v, "chmod");
             SetXattrs(fd, v);
             SetTimes(fd, null, v.MtimeNs, 0);
-            _summary.Entries++;
+            Interlocked.Increment(ref _summary.Entries);
             return true;
         }
         finally { Libc.close(fd); }
@@ -174,7 +186,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
         };
         if (!_root && v.Type is EntryType.CharDevice or EntryType.BlockDevice)
         {
-            _summary.Warnings.Add($"{SafePath.Describe(v.Path)}: device nodes need root; skipped");
+            AddWarning($"{SafePath.Describe(v.Path)}: device nodes need root; skipped");
             return;
         }
         if (Parent(v) is not var (pfd, name)) return;
@@ -249,8 +261,12 @@ public sealed unsafe class DirectoryExporter : IDisposable
         fixed (byte* n = nameZ) Libc.utimensat(dirfd, n, ts, flags);
     }
 
-    private void Warn(FileVersion v, string what) =>
-        _summary.Warnings.Add($"{SafePath.Describe(v.Path)}: {what}: {Libc.ErrorText(Libc.Errno)}");
+    private void Warn(FileVersion v, string what) => AddWarning($"{SafePath.Describe(v.Path)}: {what}: {Libc.ErrorText(Libc.Errno)}");
+
+    private void AddWarning(string w)
+    {
+        lock (_summary.Warnings) _summary.Warnings.Add(w);
+    }
 
     public void Dispose()
     {

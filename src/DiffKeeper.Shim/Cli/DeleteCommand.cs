@@ -43,7 +43,9 @@ internal static class DeleteCommand
 
         var rootfs = Path.Combine(bundle, "rootfs");
         var info = new ContainerRecordInfo(flags.Namespace, flags.Id, bundle, rootfs, state.UpperDir, pid);
-        await new BoundedRecorderHook(hook, TimeSpan.FromSeconds(1)).ExitedBeforeUnmountAsync(info, 137);
+        // Still mounted means the shim never got to Delete(init) (it died): this is the recorder's last chance.
+        if (RootfsMounter.IsMountPoint(rootfs))
+            await new BoundedRecorderHook(hook, TimeSpan.FromSeconds(1)).ExitedBeforeUnmountAsync(info, 137);
         if (!RootfsMounter.UnmountAll(rootfs)) ShimLog.Warn($"failed to unmount {rootfs}");
 
         RemoveDeadSocket(bundle);

@@ -103,6 +103,21 @@ internal static class RootfsMounter
         return slash <= 0 ? "/" : common[..slash];
     }
 
+    /// <summary>Whether <paramref name="path"/> is a mount point (per /proc/self/mountinfo).</summary>
+    public static bool IsMountPoint(string path)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+            {
+                var fields = line.Split(' ', 6);
+                if (fields.Length > 4 && fields[4].Replace("\\040", " ") == path) return true;
+            }
+        }
+        catch (IOException) { }
+        return false;
+    }
+
     /// <summary>
     /// Unmounts everything stacked on <paramref name="target"/>; false if something stayed mounted.
     /// Right after a container's last process exits the kernel is still tearing down its mount namespace, which

@@ -12,7 +12,8 @@ public interface IRecorderHook
     /// <summary>
     /// The safe window: the init process has exited and was reaped, runc delete ran, the rootfs is still mounted
     /// and nothing writes to it any more; called before unmounting, from Delete(init) and from the
-    /// <c>delete</c> subcommand (shim crash path). Freeze quickly (hard links / reflinks), ingest later.
+    /// <c>delete</c> subcommand when the rootfs is still mounted there (the shim died before Delete).
+    /// Freeze quickly (hard links / reflinks), ingest later.
     /// </summary>
     Task OnExitedBeforeUnmountAsync(ContainerRecordInfo container, int exitStatus, CancellationToken ct);
 

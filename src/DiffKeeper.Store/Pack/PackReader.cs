@@ -32,7 +32,15 @@ public static class PackReader
         try
         {
             store = RecordingStore.Open(tempDir, deleteOnDispose: tempDir);
-            var rec = Import(file, store, progress);
+            RecordingInfo rec;
+            try { rec = Import(file, store, progress); }
+            catch (Exception e) when (e is OverflowException or ArgumentException or IndexOutOfRangeException or InvalidOperationException or RocksException
+                                       || (e is CorruptDataException && !e.Message.StartsWith(Path.GetFileName(file), StringComparison.Ordinal)))
+            {
+                // Whatever a damaged record trips over, the answer is the same: the file is corrupt.
+                var what = e is OverflowException ? "a length field is out of range" : e.Message;
+                throw new CorruptDataException($"{Path.GetFileName(file)} is corrupt: {what}");
+            }
             rec.PackedFile = Path.GetFullPath(file);
             return (store, rec);
         }

@@ -52,11 +52,11 @@ public static class PackWriter
                     events++;
                 }
                 long n = 0, bytes = 0;
+                Span<byte> hb = stackalloc byte[32];
                 foreach (var h in order)
                 {
                     var stored = store.GetStoredChunk(h) ?? throw new CorruptDataException($"chunk {h} is missing from the store");
                     buf.Clear();
-                    Span<byte> hb = stackalloc byte[32];
                     h.CopyTo(hb);
                     buf.Raw(hb); buf.Raw(stored);
                     w.Record(PackFormat.Chunk, buf.Span);

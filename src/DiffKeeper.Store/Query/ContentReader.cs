@@ -38,11 +38,14 @@ public sealed class ContentReader : Stream
 
     private int Load(ChunkRef c)
     {
-        var stored = _store.GetStoredChunk(c.Hash)
-                     ?? throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} is missing from the store");
-        int n = _codec.DecodeVerified(c.Hash, stored, _chunk);
-        if (n != c.Length) throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} has the wrong length");
-        return n;
+        Span<byte> key = stackalloc byte[32];
+        c.Hash.CopyTo(key);
+        var state = (Reader: this, Hash: c.Hash, Length: 0);
+        if (!_store.Db.TryUse(key, _store.Chunks, ref state,
+                static (stored, ref st) => st.Length = st.Reader._codec.DecodeVerified(st.Hash, stored, st.Reader._chunk)))
+            throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} is missing from the store");
+        if (state.Length != c.Length) throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} has the wrong length");
+        return state.Length;
     }
 
     public override int Read(Span<byte> buffer)

@@ -13,7 +13,7 @@ public static class StateQuery
     /// <summary>Times at which a directory removed what was below it.</summary>
     private struct KillTimes
     {
-        public long Whiteout;   // an ancestor whiteout at tw hides versions with time <= tw
+        public long Whiteout;   // an ancestor deleted or turned into a non-directory at tw hides versions with time <= tw
         public long Replace;    // an ancestor turning opaque at to hides versions with time < to
     }
 
@@ -64,7 +64,8 @@ public static class StateQuery
                 var value = it.GetValueSpan();
                 candValue = value.ToArray();
                 candTime = t;
-                if (value.Length > 1 && value[1] == (byte)EntryType.Whiteout) curKill.Whiteout = t;
+                // A whiteout, or any non-directory (a symlink or file replacing a directory), ends what was below.
+                if (value.Length > 1 && value[1] != (byte)EntryType.Directory) curKill.Whiteout = t;
                 else if (value.Length > 2 && (value[2] & 2) != 0) curKill.Replace = t;
             }
             FinishPath();
@@ -104,7 +105,7 @@ public static class StateQuery
         var kt = new KillTimes { Whiteout = long.MinValue, Replace = long.MinValue };
         foreach (var v in store.VersionsOf(rec, path, at, withChunks: false))
         {
-            if (v.IsDeleted) kt.Whiteout = v.Time;
+            if (v.Type != EntryType.Directory) kt.Whiteout = v.Time;
             else if (v.ReplacesBelow) kt.Replace = v.Time;
         }
         return kt;

@@ -15,7 +15,7 @@ public sealed class ColumnFamily(nint handle, string name)
 public sealed class ColumnFamilyOptions
 {
     public int Compression;          // 0 none, 4 lz4, 7 zstd
-    public ulong WriteBufferSize = 8UL << 20;
+    public ulong WriteBufferSize = 1UL << 20;
     public int MaxWriteBufferNumber = 2;
     public ulong TargetFileSizeBase = 64UL << 20;
     public double BloomBitsPerKey;   // 0 = no filter
@@ -32,6 +32,16 @@ public sealed unsafe class RocksDb : IDisposable
     private readonly Dictionary<string, ColumnFamily> _cfs = new();
     private readonly List<nint> _options = [];
     private readonly nint _defaultRead = rocksdb_readoptions_create();
+    /// <summary>For chunk reads: no block-cache pollution, no CRC (every chunk is checked against its SHA-256).</summary>
+    private readonly nint _fastRead = MakeFastRead();
+
+    private static nint MakeFastRead()
+    {
+        nint ro = rocksdb_readoptions_create();
+        rocksdb_readoptions_set_fill_cache(ro, 0);
+        rocksdb_readoptions_set_verify_checksums(ro, 0);
+        return ro;
+    }
 
     private RocksDb() { }
 
@@ -47,6 +57,8 @@ public sealed unsafe class RocksDb : IDisposable
         rocksdb_options_set_max_open_files(dbOpts, 512);
         rocksdb_options_set_keep_log_file_num(dbOpts, 3);
         rocksdb_options_set_info_log_level(dbOpts, 2); // warnings and worse
+        // Opening is most of a CLI `show`: do not read every table's properties at open.
+        rocksdb_options_set_skip_stats_update_on_db_open(dbOpts, 1);
 
         var all = new List<(string, ColumnFamilyOptions)> { ("default", new ColumnFamilyOptions()) };
         all.AddRange(families);
@@ -153,6 +165,25 @@ public sealed unsafe class RocksDb : IDisposable
         finally { rocksdb_pinnableslice_destroy(slice); }
     }
 
+    /// <summary>Hands the value to <paramref name="use"/> straight from RocksDB's pinned buffer (no copy).</summary>
+    /// <returns>False when the key is absent.</returns>
+    public bool TryUse<TState>(ReadOnlySpan<byte> key, ColumnFamily cf, ref TState state, SpanUser<TState> use)
+    {
+        byte* err = null;
+        nint slice;
+        fixed (byte* k = key) slice = rocksdb_get_pinned_cf(_db, _fastRead, cf.Handle, k, (nuint)key.Length, &err);
+        Check(err);
+        if (slice == 0) return false;
+        try
+        {
+            nuint len;
+            byte* v = rocksdb_pinnableslice_value(slice, &len);
+            use(new ReadOnlySpan<byte>(v, checked((int)len)), ref state);
+            return true;
+        }
+        finally { rocksdb_pinnableslice_destroy(slice); }
+    }
+
     public bool HasKey(ReadOnlySpan<byte> key, ColumnFamily cf)
     {
         byte* err = null;
@@ -187,14 +218,21 @@ public sealed unsafe class RocksDb : IDisposable
 
     public void CompactRange(ColumnFamily cf) => rocksdb_compact_range_cf(_db, cf.Handle, null, 0, null, 0);
 
+    /// <summary>Flushes every column family's memtable (rocksdb_flush alone flushes only the default one).</summary>
     public void Flush()
     {
         nint fo = rocksdb_flushoptions_create();
         rocksdb_flushoptions_set_wait(fo, 1);
-        byte* err = null;
-        rocksdb_flush(_db, fo, &err);
-        rocksdb_flushoptions_destroy(fo);
-        Check(err);
+        try
+        {
+            foreach (var cf in _cfs.Values)
+            {
+                byte* err = null;
+                rocksdb_flush_cf(_db, fo, cf.Handle, &err);
+                Check(err);
+            }
+        }
+        finally { rocksdb_flushoptions_destroy(fo); }
     }
 
     public void Dispose()
@@ -205,8 +243,11 @@ public sealed unsafe class RocksDb : IDisposable
         foreach (var o in _options) rocksdb_options_destroy(o);
         _options.Clear();
         rocksdb_readoptions_destroy(_defaultRead);
+        rocksdb_readoptions_destroy(_fastRead);
     }
 }
+
+public delegate void SpanUser<TState>(ReadOnlySpan<byte> value, ref TState state);
 
 public sealed class WriteOptions : IDisposable
 {

@@ -20,6 +20,8 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_open_files(nint o, int n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_keep_log_file_num(nint o, nuint n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_info_log_level(nint o, int level);
+    [LibraryImport(Lib)] public static partial void rocksdb_options_set_skip_stats_update_on_db_open(nint o, byte v);
+    [LibraryImport(Lib)] public static partial void rocksdb_options_set_paranoid_checks(nint o, byte v);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_compression(nint o, int type);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_write_buffer_size(nint o, nuint size);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_write_buffer_number(nint o, int n);
@@ -51,6 +53,7 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial byte* rocksdb_property_value_cf(nint db, nint cf, byte* name);
     [LibraryImport(Lib)] public static partial void rocksdb_compact_range_cf(nint db, nint cf, byte* start, nuint sl, byte* limit, nuint ll);
     [LibraryImport(Lib)] public static partial void rocksdb_flush(nint db, nint fo, byte** err);
+    [LibraryImport(Lib)] public static partial void rocksdb_flush_cf(nint db, nint fo, nint cf, byte** err);
     [LibraryImport(Lib)] public static partial nint rocksdb_flushoptions_create();
     [LibraryImport(Lib)] public static partial void rocksdb_flushoptions_set_wait(nint fo, byte v);
     [LibraryImport(Lib)] public static partial void rocksdb_flushoptions_destroy(nint fo);

@@ -14,6 +14,9 @@ namespace DiffKeeper.Ttrpc.Server;
 /// </summary>
 internal sealed class ServerConnection : IDisposable
 {
+    /// <summary>CancelAfter's limit.</summary>
+    private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromMilliseconds(uint.MaxValue - 2);
+
     private readonly Socket _socket;
     private readonly MethodTable _methods;
     private readonly TtrpcServerOptions _options;
@@ -151,42 +154,16 @@ internal sealed class ServerConnection : IDisposable
 
     private async Task ServeCallAsync(uint streamId, Request request)
     {
+        var timeout = request.TimeoutNano > 0 ? TimeSpan.FromTicks(request.TimeoutNano / 100) : (TimeSpan?)null;
+        // Only a call with a deadline needs a token of its own; the others share the connection's. A deadline
+        // beyond what a timer can hold (~49 days) is as good as none.
+        using var deadline = timeout < MaxTimerDelay ? CancellationTokenSource.CreateLinkedTokenSource(_closing.Token) : null;
         try
         {
-            var timeout = request.TimeoutNano > 0 ? TimeSpan.FromTicks(request.TimeoutNano / 100) : (TimeSpan?)null;
-            // Only a call with a deadline needs a token of its own; the others share the connection's.
-            using var deadline = timeout is { } t ? CancellationTokenSource.CreateLinkedTokenSource(_closing.Token) : null;
             deadline?.CancelAfter(timeout!.Value);
-            var callToken = deadline?.Token ?? _closing.Token;
-            var context = new TtrpcCallContext(request.Service, request.Method, MetadataOf(request), timeout, callToken);
-
-            PooledFrame reply;
-            try
-            {
-                var invoke = _methods.Find(request.Service, request.Method)(request.Payload, context);
-                // With a deadline, stop waiting when it passes even if the handler ignores its token.
-                var result = deadline is null
-                    ? await invoke.ConfigureAwait(false)
-                    : await invoke.AsTask().WaitAsync(callToken).ConfigureAwait(false);
-                reply = EncodeSuccess(streamId, result);
-            }
-            catch (OperationCanceledException) when (callToken.IsCancellationRequested)
-            {
-                if (_closing.IsCancellationRequested) return; // connection gone: nobody to answer
-                reply = Envelope.EncodeError(streamId, TtrpcStatusCode.DeadlineExceeded,
-                    $"{request.Service}/{request.Method}: deadline exceeded after {timeout}");
-            }
-            catch (TtrpcException e)
-            {
-                reply = Envelope.EncodeError(streamId, e.Code, e.Message);
-            }
-            catch (Exception e)
-            {
-                Log($"{request.Service}/{request.Method} failed: {e}");
-                reply = Envelope.EncodeError(streamId, TtrpcStatusCode.Unknown, e.Message);
-            }
-
-            using (reply) await _writer.WriteAsync(reply.Memory, _closing.Token).ConfigureAwait(false);
+            var reply = await InvokeAsync(streamId, request, timeout, deadline).ConfigureAwait(false);
+            if (reply is { } frame)
+                using (frame) await _writer.WriteAsync(frame.Memory, _closing.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
         {
@@ -199,6 +176,38 @@ internal sealed class ServerConnection : IDisposable
         finally
         {
             Interlocked.Decrement(ref _callsInFlight);
+        }
+    }
+
+    /// <summary>Runs the handler and encodes its answer, whatever it does; null if nobody is left to answer.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<PooledFrame?> InvokeAsync(uint streamId, Request request, TimeSpan? timeout, CancellationTokenSource? deadline)
+    {
+        var callToken = deadline?.Token ?? _closing.Token;
+        try
+        {
+            var context = new TtrpcCallContext(request.Service, request.Method, MetadataOf(request), timeout, callToken);
+            var invoke = _methods.Find(request.Service, request.Method)(request.Payload, context);
+            // With a deadline, stop waiting when it passes even if the handler ignores its token.
+            var result = deadline is null
+                ? await invoke.ConfigureAwait(false)
+                : await invoke.AsTask().WaitAsync(callToken).ConfigureAwait(false);
+            return EncodeSuccess(streamId, result);
+        }
+        catch (OperationCanceledException) when (callToken.IsCancellationRequested)
+        {
+            if (_closing.IsCancellationRequested) return null; // connection gone
+            return Envelope.EncodeError(streamId, TtrpcStatusCode.DeadlineExceeded,
+                $"{request.Service}/{request.Method}: deadline exceeded after {timeout}");
+        }
+        catch (TtrpcException e)
+        {
+            return Envelope.EncodeError(streamId, e.Code, e.Message);
+        }
+        catch (Exception e)
+        {
+            Log($"{request.Service}/{request.Method} failed: {e}");
+            return Envelope.EncodeError(streamId, TtrpcStatusCode.Unknown, e.Message);
         }
     }
 

@@ -44,6 +44,8 @@ public sealed class LifecycleTests(ContainerdFixture fixture) : ChecklistTest(fi
 
         // The server must not hold the start process's output: containerd waits for EOF on it.
         var shim = await Fx.ShimPidAsync(id);
+        // The process serving the task is the binary under test (not, say, a stock shim it delegates to).
+        Assert.Equal(Path.GetFullPath(Fx.Shims.RealBinary(runtime)!), new FileInfo($"/proc/{shim}/exe").LinkTarget);
         var startOutput = start.LogFile[..^".call".Length] + ".out";
         foreach (var fd in new[] { 0, 1, 2 })
             Assert.NotEqual(startOutput, ProcFs.FdTarget(shim, fd));

@@ -1,4 +1,5 @@
 using DiffKeeper.Shim.IntegrationTests.Infrastructure;
+using DiffKeeper.Shim.IntegrationTests.Wire;
 using Xunit;
 
 namespace DiffKeeper.Shim.IntegrationTests.Conformance;
@@ -30,6 +31,44 @@ public sealed class RootfsTests(ContainerdFixture fixture) : ChecklistTest(fixtu
         var snapshotRemove = await Events.WaitForAsync(rm, "/snapshot/remove");
         Assert.True(taskDelete.Sequence < snapshotRemove.Sequence, Events.Describe(rm));
         await AssertNothingLeftBehindAsync(rm);
+    }
+
+    /// <summary>
+    /// Item 33 to the letter: the unmount happens inside Delete(init), before its reply. Through containerd that
+    /// cannot be told apart from containerd's own bundle cleanup right after, so the Delete is sent to the shim
+    /// directly and the mount table read the moment the reply arrives; containerd then treats its own Delete's
+    /// NotFound as done.
+    /// </summary>
+    [SkippableTheory, MemberData(nameof(ShimRuntimes.All), MemberType = typeof(ShimRuntimes))]
+    public async Task Item33b_RootfsIsUnmountedBeforeDeleteInitReplies(string runtime)
+    {
+        Fx.Require(runtime);
+        var id = await RunSleeperAsync("i33", runtime, "dl");
+        var init = (await Fx.TasksAsync())[id].Pid;
+        var rootfs = Path.Combine(Containerd.BundleDir(id), "rootfs");
+        AssertExit(await Ctr("task", "kill", "-s", "SIGKILL", id), 0);
+        await Fx.WaitForStatusAsync(id, "STOPPED");
+        Assert.Contains(rootfs, ProcFs.MountPoints());
+
+        var address = File.ReadAllText(Path.Combine(Containerd.BundleDir(id), "address")).Trim();
+        using (var client = await RawTtrpcClient.ConnectAsync(address["unix://".Length..]))
+        {
+            await client.SendAsync(1, "containerd.task.v2.Task", "Delete", new ProtoWriter().String(1, id).ToArray());
+            var reply = TtrpcResponse.Decode((await client.ResponseAsync(1, TimeSpan.FromSeconds(15))).Payload);
+            var mountedAtReply = ProcFs.MountPoints().Contains(rootfs);
+            Assert.False(reply.HasStatus, $"Delete(init) failed: {reply.StatusCode} {reply.StatusMessage}");
+            Assert.False(mountedAtReply, "rootfs still mounted when Delete(init) replied");
+            var fields = ProtoReader.Parse(reply.Payload);
+            Assert.Equal((ulong)init, fields.First(1)?.Varint);
+            Assert.Equal(137ul, fields.First(2)?.Varint);
+            Assert.NotNull(fields.First(3)); // exited_at
+        }
+        var deleted = await Events.WaitForAsync(id, "/tasks/delete");
+        Assert.Equal(137, deleted.ExitStatus);
+
+        AssertExit(await Ctr("task", "rm", id), 0);
+        AssertExit(await Ctr("container", "rm", id), 0);
+        await AssertNothingLeftBehindAsync(id);
     }
 
     [SkippableTheory, MemberData(nameof(ShimRuntimes.All), MemberType = typeof(ShimRuntimes))]

@@ -147,7 +147,12 @@ public class ContainerdFixture : IAsyncLifetime
 
     public virtual async Task DisposeAsync()
     {
-        if (Root == "" || Containerd == null) return;
+        if (Root == "") return;
+        if (Containerd == null)
+        {
+            try { Directory.Delete(Root, recursive: true); } catch (Exception) { /* best effort */ }
+            return;
+        }
         try
         {
             if (Containerd.Pid != null)
