@@ -44,8 +44,8 @@ internal static class Program
             return 0;
         }
 
-        // The recorder plugs in here; until then the no-op hook.
-        IRecorderHook hook = new NoopRecorderHook();
+        // The recorder plugs in here; until then the no-op hook (or the diagnostic one, for tests).
+        IRecorderHook hook = HookLogRecorderHook.FromEnvironment() ?? new NoopRecorderHook();
         try
         {
             return flags.Action switch

@@ -65,7 +65,7 @@ public sealed class TtrpcServer : IAsyncDisposable
             catch (SocketException e) when (!accepting.IsCancellationRequested)
             {
                 // E.g. out of file descriptors: keep the server alive and try again shortly.
-                _options.Log?.Invoke($"ttrpc server: accept failed: {e.Message}");
+                Log($"ttrpc server: accept failed: {e.Message}");
                 try { await Task.Delay(100, accepting.Token).ConfigureAwait(false); }
                 catch (OperationCanceledException) { break; }
                 continue;
@@ -89,11 +89,11 @@ public sealed class TtrpcServer : IAsyncDisposable
         {
             var peer = PeerCredentials.Of(socket);
             if (peer.IsSameUserAsThisProcess()) return true;
-            _options.Log?.Invoke($"ttrpc server: refused pid {peer.Pid} (uid {peer.Uid}, gid {peer.Gid}): not our user");
+            Log($"ttrpc server: refused pid {peer.Pid} (uid {peer.Uid}, gid {peer.Gid}): not our user");
         }
         catch (SocketException e)
         {
-            _options.Log?.Invoke($"ttrpc server: refused a peer whose credentials are unreadable: {e.Message}");
+            Log($"ttrpc server: refused a peer whose credentials are unreadable: {e.Message}");
         }
         return false;
     }
@@ -108,7 +108,6 @@ public sealed class TtrpcServer : IAsyncDisposable
         if (_stopping.IsCancellationRequested) connection.Close(); // accepted while disposing
         _ = Task.Run(async () =>
         {
-            int open;
             try
             {
                 await connection.RunAsync().ConfigureAwait(false); // never throws, but the bookkeeping must happen
@@ -117,18 +116,24 @@ public sealed class TtrpcServer : IAsyncDisposable
             {
                 _connections.TryRemove(connection, out _);
                 connection.Dispose();
-                open = Interlocked.Decrement(ref _openConnections);
-                done.SetResult();
-            }
-            try
-            {
-                ConnectionClosed?.Invoke(open);
-            }
-            catch (Exception e)
-            {
-                _options.Log?.Invoke($"ttrpc server: ConnectionClosed handler threw: {e}");
+                int open = Interlocked.Decrement(ref _openConnections);
+                try
+                {
+                    ConnectionClosed?.Invoke(open);
+                }
+                catch (Exception e)
+                {
+                    Log($"ttrpc server: ConnectionClosed handler threw: {e}");
+                }
+                done.SetResult(); // after the event, so DisposeAsync returns with every close reported
             }
         });
+    }
+
+    private void Log(string message)
+    {
+        try { _options.Log?.Invoke(message); }
+        catch { /* a failing log sink must not break the server's bookkeeping */ }
     }
 
     /// <summary>

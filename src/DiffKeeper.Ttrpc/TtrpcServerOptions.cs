@@ -13,6 +13,12 @@ public sealed class TtrpcServerOptions
     /// </summary>
     public long MaxSkippableSize { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// A frame whose first byte has arrived must be complete within this time, or the connection is closed
+    /// (a half frame followed by silence). Null disables the check; idle connections are never affected.
+    /// </summary>
+    public TimeSpan? IncompleteFrameTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long DisposeAsync lets calls in flight finish (and their replies go out) before closing.</summary>
     public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(2);
 

@@ -146,7 +146,8 @@ public class IntegrityTests
             // Kill once some data is in the store but long before the 240 MiB are ingested.
             var sw = Stopwatch.StartNew();
             while (sw.ElapsedMilliseconds < 20_000 && !p.HasExited && DirSize(storeDir) < (24L << 20)) Thread.Sleep(10);
-            Assert.False(p.HasExited, "the snapshot finished before it could be killed; make the tree bigger");
+            Assert.False(p.HasExited, $"the snapshot ended (exit {(p.HasExited ? p.ExitCode : 0)}) before it could be killed: " +
+                                      (p.HasExited ? p.StandardError.ReadToEnd() : ""));
             Native.Libc.kill(p.Id, 9);
             p.WaitForExit();
         }
@@ -181,8 +182,10 @@ public class IntegrityTests
         {
             var cliBin = Path.Combine(dir.FullName, "src", "DiffKeeper.Cli", "bin");
             if (!Directory.Exists(cliBin)) continue;
+            // The build output (an apphost beside diffkeeper.dll), not the AOT intermediate under native/.
             return Directory.EnumerateFiles(cliBin, "diffkeeper", SearchOption.AllDirectories)
-                .Where(p => p.Contains("Release")).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+                .Where(p => p.Contains("Release") && File.Exists(Path.Combine(Path.GetDirectoryName(p)!, "diffkeeper.dll")))
+                .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
         }
         return null;
     }

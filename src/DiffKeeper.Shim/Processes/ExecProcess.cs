@@ -63,13 +63,15 @@ internal sealed class ExecProcess : ContainerProcess
             {
                 File.WriteAllBytes(specFile, ForceTerminal(_specJson, Stdio.Terminal));
                 io = ProcessIo.Create(Stdio, ns, containerId, reaper);
+                // Visible at once: opening the stdin FIFO lets the client finish writing and send CloseIO while
+                // runc exec is still running, and that CloseIO must reach this process's stdin.
+                lock (Gate) Io = io;
                 await runc.ExecAsync(containerId, specFile, pidFile, io.ConsoleSocketPath, io.RuncStdio);
                 io.ReleaseContainerEnds();
                 io.AttachConsole();
                 int pid = int.Parse(File.ReadAllText(pidFile).Trim());
                 lock (Gate)
                 {
-                    Io = io;
                     Pid = pid;
                     State = ProcessState.Running;
                 }
@@ -78,6 +80,7 @@ internal sealed class ExecProcess : ContainerProcess
             }
             catch (Exception e)
             {
+                lock (Gate) Io = null;
                 io?.Dispose();
                 failed();
                 if (e is RuncException)

@@ -253,8 +253,7 @@ public sealed unsafe class Ingester
                         // Turning opaque (or opaque and new) hides everything older below it: re-capture all of it.
                         v.ReplacesBelow = v.Opaque && (prev == null || prev.Type != EntryType.Directory || !prev.Opaque || prev.Inode != st.Inode);
                         below |= v.ReplacesBelow;
-                        if (force || v.ReplacesBelow || prev == null || !prev.SameState(v) || prev.Inode != v.Inode) PutMeta(v);
-                        else PutMetaFingerprint(v);
+                        if (force || v.ReplacesBelow || prev == null || !prev.SameState(v)) PutMeta(v);
                     }
                     if (recurse) Walk(fd, path, below, progress);
                 }
@@ -283,9 +282,6 @@ public sealed unsafe class Ingester
             Summary.Changed++;
             if (++_metaCount >= 512) FlushMeta();
         }
-
-        /// <summary>Same state, new fingerprint (e.g. ctime moved): nothing to record; the next run re-checks it.</summary>
-        private static void PutMetaFingerprint(FileVersion v) { }
 
         private void FlushMeta()
         {

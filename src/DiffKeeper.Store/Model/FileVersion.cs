@@ -40,10 +40,13 @@ public sealed class FileVersion
         return ContentKey().SequenceEqual(o.ContentKey());
     }
 
-    /// <summary>Mode, owner and xattrs (what diff calls metadata; mtime alone is not a change).</summary>
+    /// <summary>
+    /// Mode, owner and xattrs (what diff calls metadata; mtime alone is not a change). Opaque is not state: it
+    /// marks the moment a directory replaced what was below it (see <see cref="ReplacesBelow"/>).
+    /// </summary>
     public bool SameMetadata(FileVersion o)
     {
-        if (Type != o.Type || Mode != o.Mode || Uid != o.Uid || Gid != o.Gid || Opaque != o.Opaque) return false;
+        if (Type != o.Type || Mode != o.Mode || Uid != o.Uid || Gid != o.Gid) return false;
         if (Xattrs.Count != o.Xattrs.Count) return false;
         for (int i = 0; i < Xattrs.Count; i++)
             if (!Xattrs[i].Key.AsSpan().SequenceEqual(o.Xattrs[i].Key) || !Xattrs[i].Value.AsSpan().SequenceEqual(o.Xattrs[i].Value))

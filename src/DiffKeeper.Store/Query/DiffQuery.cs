@@ -27,7 +27,8 @@ public static class DiffQuery
             if (!b.Entries.ContainsKey(key)) deleted.Add(ov);
         // A whiteout between the moments over a path the recording never held: a file of the image was deleted.
         foreach (var (key, tomb) in b.Tombstones)
-            if (tomb.Time > t1 && !a.Entries.ContainsKey(key) && !a.Tombstones.ContainsKey(key))
+            if (tomb.Time > t1 && !a.Entries.ContainsKey(key) && !a.Tombstones.ContainsKey(key) &&
+                store.VersionsOf(rec, tomb.Path, t2, withChunks: false).TrueForAll(v => v.IsDeleted))
                 deleted.Add(tomb);
 
         PairRenames(store, rec, t1, t2, added, deleted, b, rows);

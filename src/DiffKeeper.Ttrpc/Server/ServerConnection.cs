@@ -32,7 +32,7 @@ internal sealed class ServerConnection : IDisposable
         _socket = socket;
         _methods = methods;
         _options = options;
-        _reader = new FrameReader(socket);
+        _reader = new FrameReader(socket, options.IncompleteFrameTimeout);
         _writer = new FrameWriter(socket);
         _closing = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
     }
@@ -53,6 +53,10 @@ internal sealed class ServerConnection : IDisposable
         catch (InvalidDataException e)
         {
             Log($"closing: {e.Message}");
+        }
+        catch (Exception e) when (_reader.TimedOut && (e is ObjectDisposedException or SocketException))
+        {
+            Log($"half frame: incomplete after {_options.IncompleteFrameTimeout}, closing");
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
         {

@@ -130,6 +130,29 @@ public class ServerWireTests
         await AssertEchoWorksAsync(fresh, 1);
     }
 
+    [Theory]
+    [InlineData(5)]   // inside the header
+    [InlineData(30)]  // inside the payload (header says 100 bytes)
+    public async Task Half_frame_followed_by_silence_is_closed_after_the_timeout_but_idle_connections_are_not(int sent)
+    {
+        var log = new List<string>();
+        await using var server = new TestServer(new TtrpcServerOptions
+        {
+            IncompleteFrameTimeout = TimeSpan.FromMilliseconds(300),
+            Log = line => { lock (log) log.Add(line); },
+        });
+        using var idle = await server.ConnectRawAsync();
+        using var stalled = await server.ConnectRawAsync();
+        byte[] frame = [0, 0, 0, 100, 0, 0, 0, 1, 1, 0, .. new byte[100]];
+
+        await stalled.SendAsync(frame[..sent]); // and nothing more, without closing
+        Assert.Null(await stalled.ReadFrameAsync());
+
+        await WaitForAsync(() => { lock (log) return log.Any(line => line.Contains("incomplete after")); });
+        await Task.Delay(300); // the idle connection has sat through more than a timeout by now
+        await AssertEchoWorksAsync(idle, 1);
+    }
+
     [Fact]
     public async Task Undecodable_envelope_is_InvalidArgument_and_the_connection_survives()
     {
