@@ -45,8 +45,11 @@ public sealed class RecordingStore : IDisposable
         (string, ColumnFamilyOptions)[] families =
         [
             (ChunksCf, ChunkOptions(forGc)),
-            (VersionsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 4UL << 20 }),
-            (EventsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 4UL << 20 }),
+            // A path's versions are adjacent keys and share most of their chunk lists: large zstd blocks compress
+            // one version against its neighbours (an append-only log's 200 versions would otherwise store 200
+            // nearly identical lists of 32-byte hashes).
+            (VersionsCf, new ColumnFamilyOptions { Compression = Zstd, BlockSize = 128UL << 10, WriteBufferSize = 4UL << 20 }),
+            (EventsCf, new ColumnFamilyOptions { Compression = Zstd, BlockSize = 32UL << 10, WriteBufferSize = 4UL << 20 }),
             (RecordingsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 1UL << 20 }),
         ];
         try
@@ -68,7 +71,7 @@ public sealed class RecordingStore : IDisposable
         }
     }
 
-    private const int Lz4 = 4;
+    private const int Lz4 = 4, Zstd = 7;
 
     /// <summary>
     /// Chunks are already zstd-compressed and written once: no block compression, a Bloom filter so dedup

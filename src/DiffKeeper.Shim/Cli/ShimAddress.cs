@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using DiffKeeper.Shim.Service;
 
@@ -22,7 +21,7 @@ internal static class ShimAddress
 
     public static string For(string containerdAddress, string ns, string groupId)
     {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{containerdAddress}/{ns}/{groupId}"));
+        var hash = Sha256.Hash(Encoding.UTF8.GetBytes($"{containerdAddress}/{ns}/{groupId}"));
         return "unix://" + Path.Combine(SocketDirectory, Convert.ToHexStringLower(hash));
     }
 

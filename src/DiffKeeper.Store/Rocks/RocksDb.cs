@@ -19,6 +19,7 @@ public sealed class ColumnFamilyOptions
     public int MaxWriteBufferNumber = 2;
     public ulong TargetFileSizeBase = 64UL << 20;
     public double BloomBitsPerKey;   // 0 = no filter
+    public ulong BlockSize;          // 0 = RocksDB's default (4 KiB)
     public ulong? MinBlobSize;       // set = integrated BlobDB on
     public ulong BlobFileSize = 256UL << 20;
     /// <summary>Rewrite blob files that lost values during compaction (only worth it after deletions: gc).</summary>
@@ -113,10 +114,11 @@ public sealed unsafe class RocksDb : IDisposable
         // Small L0 files (one per flush) are cheap to keep around: do not slow writers down early.
         rocksdb_options_set_level0_slowdown_writes_trigger(h, 40);
         rocksdb_options_set_level0_stop_writes_trigger(h, 60);
-        if (o.BloomBitsPerKey > 0)
+        if (o.BloomBitsPerKey > 0 || o.BlockSize > 0)
         {
             nint table = rocksdb_block_based_options_create();
-            rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom(o.BloomBitsPerKey));
+            if (o.BloomBitsPerKey > 0) rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom(o.BloomBitsPerKey));
+            if (o.BlockSize > 0) rocksdb_block_based_options_set_block_size(table, (nuint)o.BlockSize);
             rocksdb_options_set_block_based_table_factory(h, table);
             rocksdb_block_based_options_destroy(table);
         }

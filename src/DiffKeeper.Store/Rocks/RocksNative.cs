@@ -37,6 +37,7 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial nint rocksdb_block_based_options_create();
     [LibraryImport(Lib)] public static partial void rocksdb_block_based_options_destroy(nint t);
     [LibraryImport(Lib)] public static partial void rocksdb_block_based_options_set_filter_policy(nint t, nint policy);
+    [LibraryImport(Lib)] public static partial void rocksdb_block_based_options_set_block_size(nint t, nuint size);
     [LibraryImport(Lib)] public static partial nint rocksdb_filterpolicy_create_bloom(double bitsPerKey);
 
     [LibraryImport(Lib)] public static partial nint rocksdb_open_column_families(nint opts, byte* name, int n, byte** names, nint* cfOpts, nint* handles, byte** err);
