@@ -271,10 +271,42 @@ public sealed class RecordingStore : IDisposable
         return sst + blob;
     }
 
+    /// <summary>Per column family: files at level 0, live SST bytes, blob bytes (for doctor and debugging).</summary>
+    public List<(string Family, long Level0Files, long SstBytes, long BlobBytes)> FileStats()
+    {
+        var list = new List<(string, long, long, long)>();
+        foreach (var cf in new[] { Chunks, Versions, Events, Recordings })
+        {
+            long.TryParse(Db.GetProperty("rocksdb.num-files-at-level0", cf), out var l0);
+            long.TryParse(Db.GetProperty("rocksdb.live-sst-files-size", cf), out var sst);
+            long.TryParse(Db.GetProperty("rocksdb.total-blob-file-size", cf), out var blob);
+            list.Add((cf.Name, l0, sst, blob));
+        }
+        return list;
+    }
+
     public void Flush()
     {
         if (ReadOnly) return;
         Db.Flush();
+    }
+
+    /// <summary>
+    /// A short-lived writer (one CLI snapshot) flushes a few small files per column family and exits before
+    /// background compaction runs: merge them here once they pile up, or the store becomes hundreds of tiny
+    /// files (per-file overhead and slower opens). For chunks this only rewrites the small blob index entries.
+    /// </summary>
+    private void CompactSmallFiles()
+    {
+        foreach (var cf in new[] { Versions, Events, Recordings, Chunks })
+        {
+            if (!int.TryParse(Db.GetProperty("rocksdb.num-files-at-level0", cf), out var l0) || l0 < 8) continue;
+            long.TryParse(Db.GetProperty("rocksdb.live-sst-files-size", cf), out var size);
+            // Metadata of a small store is cheap to rewrite, and rewriting is what puts a path's versions in one
+            // compressed block; chunk values live in blob files, so their index only needs merging.
+            if (cf != Chunks && size < (256L << 20)) Db.CompactRangeRewriting(cf);
+            else Db.CompactRange(cf);
+        }
     }
 
     public void Dispose()
@@ -282,7 +314,12 @@ public sealed class RecordingStore : IDisposable
         // A flushed store reopens without replaying its write-ahead log (which holds every chunk since the last flush).
         if (!ReadOnly && _deleteOnDispose == null)
         {
-            try { Db.Flush(); } catch (RocksException) { }
+            try
+            {
+                Db.Flush();
+                CompactSmallFiles();
+            }
+            catch (RocksException) { }
         }
         Db.Dispose();
         if (_deleteOnDispose != null)

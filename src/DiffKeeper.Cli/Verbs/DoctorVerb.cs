@@ -29,6 +29,16 @@ public static class DoctorVerb
                 w.WriteNumber("referenced_chunks", r.ReferencedChunks);
                 w.WriteNumber("unreferenced_chunks", r.UnreferencedChunks);
                 w.WriteNumber("chunk_bytes", r.ChunkBytes);
+                w.WriteStartObject("families");
+                foreach (var (name, l0, sst, blob) in store.FileStats())
+                {
+                    w.WriteStartObject(name);
+                    w.WriteNumber("l0_files", l0);
+                    w.WriteNumber("sst_bytes", sst);
+                    w.WriteNumber("blob_bytes", blob);
+                    w.WriteEndObject();
+                }
+                w.WriteEndObject();
             });
         }
         else

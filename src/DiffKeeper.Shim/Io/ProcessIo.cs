@@ -23,6 +23,7 @@ internal sealed class ProcessIo : IDisposable
     private readonly List<StreamCopier> _outputCopiers = new();
     private readonly List<StreamCopier> _inputCopiers = new();
     private FileDescriptor? _stdinKeepAlive;
+    private bool _stdinClosed;
     private FileDescriptor? _console;
     private ConsoleSocket? _consoleSocket;
     private readonly object _gate = new();
@@ -100,8 +101,14 @@ internal sealed class ProcessIo : IDisposable
     {
         // Our own writer first: then the read-only open cannot block, and the reader sees EOF only after both
         // the client and (on CloseIO) we have closed our ends.
-        _stdinKeepAlive = FileDescriptor.Open(path, LibC.O_RDWR | LibC.O_NONBLOCK);
-        return FileDescriptor.Open(path, LibC.O_RDONLY | LibC.O_NONBLOCK);
+        var keepAlive = FileDescriptor.Open(path, LibC.O_RDWR | LibC.O_NONBLOCK);
+        var reader = FileDescriptor.Open(path, LibC.O_RDONLY | LibC.O_NONBLOCK);
+        lock (_gate)
+        {
+            if (_stdinClosed) keepAlive.Dispose(); // CloseIO came first (a pty's stdin opens only after runc)
+            else _stdinKeepAlive = keepAlive;
+        }
+        return reader;
     }
 
     /// <summary>After runc was spawned: the container holds its ends now, ours must go (or EOF never comes).</summary>
@@ -151,7 +158,14 @@ internal sealed class ProcessIo : IDisposable
     }
 
     /// <summary>CloseIO: drop the shim's own stdin writer so the container gets EOF once the client closes too.</summary>
-    public void CloseStdin() => _stdinKeepAlive?.Dispose();
+    public void CloseStdin()
+    {
+        lock (_gate)
+        {
+            _stdinClosed = true;
+            _stdinKeepAlive?.Dispose();
+        }
+    }
 
     public unsafe void Resize(uint width, uint height)
     {

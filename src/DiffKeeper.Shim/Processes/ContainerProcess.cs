@@ -15,6 +15,7 @@ internal abstract class ContainerProcess(string id, StdioPaths stdio)
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     protected readonly object Gate = new();
     protected readonly SemaphoreSlim Operations = new(1, 1);
+    private bool _stdinCloseRequested;
 
     /// <summary>The container id for init, the exec id for an exec.</summary>
     public string Id { get; } = id;
@@ -89,5 +90,30 @@ internal abstract class ContainerProcess(string id, StdioPaths stdio)
         catch (IOException e) { throw TaskErrors.Unknown(e.Message); }
     }
 
-    public void CloseStdin() => Io?.CloseStdin();
+    /// <summary>
+    /// CloseIO. It can overtake Start's I/O setup (the client's stdin copy ends as soon as our FIFO reader exists,
+    /// before runc exec returns), so it is remembered and applied when the I/O is attached.
+    /// </summary>
+    public void CloseStdin()
+    {
+        ProcessIo? io;
+        lock (Gate)
+        {
+            _stdinCloseRequested = true;
+            io = Io;
+        }
+        io?.CloseStdin();
+    }
+
+    /// <summary>Makes <paramref name="io"/> this process's I/O, applying an earlier CloseIO.</summary>
+    protected void AttachIo(ProcessIo? io)
+    {
+        bool close;
+        lock (Gate)
+        {
+            Io = io;
+            close = _stdinCloseRequested;
+        }
+        if (close) io?.CloseStdin();
+    }
 }

@@ -65,7 +65,7 @@ internal sealed class ExecProcess : ContainerProcess
                 io = ProcessIo.Create(Stdio, ns, containerId, reaper);
                 // Visible at once: opening the stdin FIFO lets the client finish writing and send CloseIO while
                 // runc exec is still running, and that CloseIO must reach this process's stdin.
-                lock (Gate) Io = io;
+                AttachIo(io);
                 await runc.ExecAsync(containerId, specFile, pidFile, io.ConsoleSocketPath, io.RuncStdio);
                 io.ReleaseContainerEnds();
                 io.AttachConsole();
@@ -80,7 +80,7 @@ internal sealed class ExecProcess : ContainerProcess
             }
             catch (Exception e)
             {
-                lock (Gate) Io = null;
+                AttachIo(null);
                 io?.Dispose();
                 failed();
                 if (e is RuncException)

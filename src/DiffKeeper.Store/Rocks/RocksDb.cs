@@ -220,6 +220,18 @@ public sealed unsafe class RocksDb : IDisposable
 
     public void CompactRange(ColumnFamily cf) => rocksdb_compact_range_cf(_db, cf.Handle, null, 0, null, 0);
 
+    /// <summary>
+    /// Compacts and rewrites even files that could be moved down unchanged (a trivial move keeps one version per
+    /// file, so neighbouring versions never get compressed together).
+    /// </summary>
+    public void CompactRangeRewriting(ColumnFamily cf)
+    {
+        nint o = rocksdb_compactoptions_create();
+        rocksdb_compactoptions_set_bottommost_level_compaction(o, 3); // kForceOptimized
+        rocksdb_compact_range_cf_opt(_db, cf.Handle, o, null, 0, null, 0);
+        rocksdb_compactoptions_destroy(o);
+    }
+
     /// <summary>Flushes every column family's memtable (rocksdb_flush alone flushes only the default one).</summary>
     public void Flush()
     {

@@ -54,6 +54,10 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial byte* rocksdb_property_value_cf(nint db, nint cf, byte* name);
     [LibraryImport(Lib)] public static partial void rocksdb_compact_range_cf(nint db, nint cf, byte* start, nuint sl, byte* limit, nuint ll);
     [LibraryImport(Lib)] public static partial void rocksdb_flush(nint db, nint fo, byte** err);
+    [LibraryImport(Lib)] public static partial nint rocksdb_compactoptions_create();
+    [LibraryImport(Lib)] public static partial void rocksdb_compactoptions_destroy(nint o);
+    [LibraryImport(Lib)] public static partial void rocksdb_compactoptions_set_bottommost_level_compaction(nint o, byte v);
+    [LibraryImport(Lib)] public static partial void rocksdb_compact_range_cf_opt(nint db, nint cf, nint opt, byte* start, nuint sl, byte* limit, nuint ll);
     [LibraryImport(Lib)] public static partial void rocksdb_flush_cf(nint db, nint fo, nint cf, byte** err);
     [LibraryImport(Lib)] public static partial nint rocksdb_flushoptions_create();
     [LibraryImport(Lib)] public static partial void rocksdb_flushoptions_set_wait(nint fo, byte v);
