@@ -300,7 +300,10 @@ public sealed class RecordingStore : IDisposable
     {
         foreach (var cf in new[] { Versions, Events, Recordings, Chunks })
         {
-            if (!int.TryParse(Db.GetProperty("rocksdb.num-files-at-level0", cf), out var l0) || l0 < 8) continue;
+            int files = 0;
+            for (int level = 0; level < 7; level++)
+                if (int.TryParse(Db.GetProperty($"rocksdb.num-files-at-level{level}", cf), out var n)) files += n;
+            if (files < 16) continue;
             long.TryParse(Db.GetProperty("rocksdb.live-sst-files-size", cf), out var size);
             // Metadata of a small store is cheap to rewrite, and rewriting is what puts a path's versions in one
             // compressed block; chunk values live in blob files, so their index only needs merging.

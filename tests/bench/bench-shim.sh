@@ -33,12 +33,13 @@ DK_CONTAINERD_PID=
 
 cleanup() {
   set +e
+  trap - EXIT INT TERM
   if [ -n "$DK_CONTAINERD_PID" ] && kill -0 "$DK_CONTAINERD_PID" 2>/dev/null; then
-    for id in $(ctr -a "$DK_SOCK" -n "$DK_NS" task ls -q 2>/dev/null); do
+    for id in $(timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" task ls -q 2>/dev/null); do
       timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" task kill -a -s SIGKILL "$id" >/dev/null 2>&1
       timeout 15 ctr -a "$DK_SOCK" -n "$DK_NS" task rm -f "$id" >/dev/null 2>&1
     done
-    for id in $(ctr -a "$DK_SOCK" -n "$DK_NS" container ls -q 2>/dev/null); do
+    for id in $(timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" container ls -q 2>/dev/null); do
       timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" container rm "$id" >/dev/null 2>&1
     done
     kill "$DK_CONTAINERD_PID" 2>/dev/null
@@ -58,7 +59,10 @@ cleanup() {
     while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "$ROOT"
 }
-trap cleanup EXIT INT TERM
+# An interrupt ends the script (the EXIT trap then cleans up once); a bare INT trap would resume the loop.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 mkdir -p "$ROOT/bin"
 ln -s "$(command -v containerd-shim-runc-v2)" "$ROOT/bin/containerd-shim-runc-v2"
