@@ -33,7 +33,7 @@ namespace DiffKeeper.Cli
             CorruptDataException => (4, e.Message),
             StoreLockedException => (5, e.Message),
             DiffKeeper.Store.Rocks.RocksException r when r.Message.Contains("Corruption") => (4, "store is corrupt: " + OneLine(r.Message)),
-            DiffKeeper.Store.Rocks.RocksException r when r.Message.Contains("lock", StringComparison.OrdinalIgnoreCase) => (5, OneLine(r.Message)),
+            DiffKeeper.Store.Rocks.RocksException r when DiffKeeper.Store.RecordingStore.IsLockError(r.Message) => (5, OneLine(r.Message)),
             DiffKeeper.Store.Rocks.RocksException r => (1, "store error: " + OneLine(r.Message)),
             UnauthorizedAccessException => (1, OneLine(e.Message)),
             IOException => (1, OneLine(e.Message)),

@@ -38,7 +38,9 @@ public sealed class RecordingStore : IDisposable
     public static bool Exists(string dir) => File.Exists(Path.Combine(dir, "CURRENT"));
 
     /// <summary>Opens (creating when writable) the store. Throws <see cref="StoreLockedException"/> when another writer has it.</summary>
-    public static RecordingStore Open(string dir, bool readOnly = false, string? deleteOnDispose = null, bool forGc = false)
+    /// <param name="strict">Fail on write-ahead-log damage instead of recovering up to it. Always on for readers:
+    /// a reader must report damage (exit 4), never show a recording with its newest data silently missing.</param>
+    public static RecordingStore Open(string dir, bool readOnly = false, string? deleteOnDispose = null, bool forGc = false, bool strict = false)
     {
         if (readOnly && !Exists(dir)) throw new NotFoundException($"no store at {dir}");
         if (!readOnly) System.IO.Directory.CreateDirectory(dir);
@@ -54,15 +56,15 @@ public sealed class RecordingStore : IDisposable
         ];
         try
         {
-            return new RecordingStore(RocksDb.Open(dir, readOnly, families), dir, readOnly, deleteOnDispose);
-        }
-        catch (RocksException e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new StoreLockedException($"store {dir} is locked by another process (is diffkeeperd or another diffkeeper running?)");
+            return new RecordingStore(RocksDb.Open(dir, readOnly, families, strict || readOnly), dir, readOnly, deleteOnDispose);
         }
         catch (RocksException e) when (e.Message.Contains("Corruption", StringComparison.OrdinalIgnoreCase))
         {
             throw new CorruptDataException($"store {dir} is corrupt: {e.Message}");
+        }
+        catch (RocksException e) when (IsLockError(e.Message))
+        {
+            throw new StoreLockedException($"store {dir} is locked by another process (is diffkeeperd or another diffkeeper running?)");
         }
         catch (RocksException e) when (e.Message.Contains("Column famil", StringComparison.OrdinalIgnoreCase) ||
                                        e.Message.Contains("Invalid argument", StringComparison.OrdinalIgnoreCase))
@@ -72,6 +74,11 @@ public sealed class RecordingStore : IDisposable
     }
 
     private const int Lz4 = 4, Zstd = 7;
+
+    /// <summary>RocksDB's LOCK-file failures ("While lock file: …/LOCK: Resource temporarily unavailable", "lock hold by current process").</summary>
+    public static bool IsLockError(string message) =>
+        message.Contains("/LOCK", StringComparison.Ordinal) || message.Contains("lock file", StringComparison.OrdinalIgnoreCase) ||
+        message.Contains("lock hold", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Chunks are already zstd-compressed and written once: no block compression, a Bloom filter so dedup

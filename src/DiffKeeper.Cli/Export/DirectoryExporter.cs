@@ -32,7 +32,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
         }
         else if (File.Exists(outDir)) throw new UsageException($"{outDir} exists and is not a directory");
         else Directory.CreateDirectory(outDir);
-        var z = Libc.CString(System.Text.Encoding.UTF8.GetBytes(outDir));
+        var z = Libc.CString(RawPath.EncodeArg(outDir));
         fixed (byte* p = z) _rootFd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         if (_rootFd < 0) throw new IOException($"{outDir}: {Libc.ErrorText(Libc.Errno)}");
         _dirs = new DirCache(_rootFd);
@@ -53,7 +53,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
             {
                 case EntryType.Directory: if (MakeDir(v)) dirs.Add(v); break;
                 case EntryType.Symlink: symlinks.Add(v); break;
-                case EntryType.File when v.HardLinkTo.Length > 0 && state.Get(v.HardLinkTo) is { HardLinkTo.Length: 0 } && SafePath.IsSafe(v.HardLinkTo):
+                case EntryType.File when LinkTarget(state, v) != null:
                     links.Add(v);
                     break;
                 case EntryType.File: files.Add(v); break;
@@ -80,6 +80,17 @@ public sealed unsafe class DirectoryExporter : IDisposable
         for (int i = dirs.Count - 1; i >= 0; i--) FinishDir(dirs[i]);
         _progress.Done();
         return _summary;
+    }
+
+    /// <summary>
+    /// The entry a recorded hard link can be recreated against: the first name of the inode, captured in the same
+    /// snapshot (same moment) and still holding the same content — a later version of that name is another file.
+    /// </summary>
+    public static FileVersion? LinkTarget(RecordingState state, FileVersion v)
+    {
+        if (v.HardLinkTo.Length == 0 || !SafePath.IsSafe(v.HardLinkTo)) return null;
+        var t = state.Get(v.HardLinkTo);
+        return t != null && t.Type == EntryType.File && t.HardLinkTo.Length == 0 && t.Time == v.Time && t.SameContent(v) ? t : null;
     }
 
     private (int Fd, byte[] Name)? Parent(FileVersion v, DirCache? cache = null)
@@ -120,8 +131,10 @@ public sealed unsafe class DirectoryExporter : IDisposable
                     lock (_progress) _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
                 }
             }
-            if (Libc.ftruncate(fd, off) != 0) Warn(v, "truncate");
-            if (_root && Libc.fchown(fd, v.Uid, v.Gid) != 0) Warn(v, "chown");
+            // A trailing hole has no bytes to write: the size makes it.
+            if (off != v.Size || (v.Chunks.Count > 0 && v.Chunks[^1].IsHole))
+                if (Libc.ftruncate(fd, v.Size) != 0) Warn(v, "truncate");
+            if (_root && (v.Uid != 0 || v.Gid != 0) && Libc.fchown(fd, v.Uid, v.Gid) != 0) Warn(v, "chown");
             if (Libc.fchmod(fd, v.Mode) != 0) Warn(v, "chmod");
             SetXattrs(fd, v);
             SetTimes(fd, null, v.MtimeNs, 0);
@@ -258,6 +271,8 @@ public sealed unsafe class DirectoryExporter : IDisposable
         ts[0] = 0; ts[1] = UtimeOmit;
         ts[2] = Math.DivRem(mtimeNs, Moments.NsPerSecond, out var ns); ts[3] = ns;
         if (ts[3] < 0) { ts[3] += Moments.NsPerSecond; ts[2]--; }
+        // glibc's utimensat refuses a NULL name: an fd alone goes through futimens.
+        if (nameZ == null) { Libc.futimens(dirfd, ts); return; }
         fixed (byte* n = nameZ) Libc.utimensat(dirfd, n, ts, flags);
     }
 

@@ -26,7 +26,7 @@ public sealed class TarExporter(RecordingStore store, Stream output, Progress pr
         {
             if (!SafePath.IsSafe(v.Path)) { _summary.Unsafe.Add(SafePath.Describe(v.Path)); continue; }
             if (v.Type == EntryType.Whiteout) continue;
-            bool asLink = v.Type == EntryType.File && v.HardLinkTo.Length > 0 && written.Contains(RawPath.Key(v.HardLinkTo));
+            bool asLink = v.Type == EntryType.File && DirectoryExporter.LinkTarget(state, v) != null && written.Contains(RawPath.Key(v.HardLinkTo));
             WriteEntry(v, asLink);
             if (v.Type == EntryType.File && !asLink) written.Add(RawPath.Key(v.Path));
             _summary.Entries++;

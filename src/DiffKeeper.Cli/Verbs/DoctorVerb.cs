@@ -10,7 +10,8 @@ public static class DoctorVerb
     public static int Run(ParsedArgs a, CliContext ctx)
     {
         if (!RecordingStore.Exists(ctx.StoreDir)) throw new NotFoundException($"no store at {ctx.StoreDir}");
-        using var store = RecordingStore.Open(ctx.StoreDir, readOnly: true);
+        // Strict: any damage in the write-ahead log is a finding (normal readers recover up to it).
+        using var store = RecordingStore.Open(ctx.StoreDir, readOnly: true, strict: true);
         var progress = ctx.Progress;
         var r = Doctor.Check(store, (done, total) => progress.Report(() => $"doctor: {done}/{total} chunks verified"));
         progress.Done();

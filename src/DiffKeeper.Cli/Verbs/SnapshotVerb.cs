@@ -8,12 +8,23 @@ namespace DiffKeeper.Cli;
 
 public static class SnapshotVerb
 {
+    /// <summary>Checked on the raw bytes of the argument (the directory's own name may not be UTF-8).</summary>
+    private static unsafe bool IsDirectory(string dir)
+    {
+        var z = Store.Native.Libc.CString(RawPath.EncodeArg(dir));
+        int fd;
+        fixed (byte* p = z) fd = Store.Native.Libc.openat(Store.Native.Libc.AT_FDCWD, p, Store.Native.Libc.O_RDONLY | Store.Native.Libc.O_DIRECTORY | Store.Native.Libc.O_CLOEXEC, 0);
+        if (fd < 0) return false;
+        Store.Native.Libc.close(fd);
+        return true;
+    }
+
     public static int Run(ParsedArgs a, CliContext ctx)
     {
         var dir = a.Positionals[0];
         var name = a.Value("recording") ?? throw new UsageException("snapshot needs --recording NAME");
         if (name.Length == 0 || name.Contains('/')) throw new UsageException("a recording name must be non-empty and contain no '/'");
-        if (!Directory.Exists(dir)) throw new NotFoundException($"{dir}: no such directory");
+        if (!IsDirectory(dir)) throw new NotFoundException($"{dir}: no such directory");
         var atText = a.Value("at");
         long now = Moments.Now();
         // Validate the time before touching the store.

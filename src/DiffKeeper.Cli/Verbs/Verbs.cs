@@ -57,7 +57,7 @@ public static class Verbs
 
     public static int Dispatch(string[] args, Stream stdout)
     {
-        var p = ArgParser.Parse(args, Table);
+        var p = ArgParser.Parse(RawArguments.Recover(args), Table);
         var ctx = new CliContext(p, stdout);
         if (p.Flags.Contains("version")) { ctx.Out.Line(Version); return 0; }
         if (p.Verb == null)

@@ -15,8 +15,9 @@ public sealed class ChunkCodec : IDisposable
     public const int HeaderSize = 5;
     public const int Level = 1; // DESIGN: compression is the bottleneck; level 1 ≈ 330 MB/s per core.
 
-    private readonly Compressor _compressor = new(Level);
-    private readonly Decompressor _decompressor = new();
+    // Created on first use: a reader never pays for a compression context (≈ 1 MiB of tables).
+    private Compressor? _compressor;
+    private Decompressor? _decompressor;
     private byte[] _out = new byte[HeaderSize + Compressor.GetCompressBound(FastCdc.DefaultMax)];
 
     public static Hash256 HashOf(ReadOnlySpan<byte> raw)
@@ -31,6 +32,7 @@ public sealed class ChunkCodec : IDisposable
     {
         int bound = HeaderSize + Compressor.GetCompressBound(raw.Length);
         if (_out.Length < bound) _out = new byte[bound];
+        _compressor ??= new Compressor(Level);
         int n = _compressor.Wrap(raw, _out.AsSpan(HeaderSize));
         BinaryPrimitives.WriteInt32LittleEndian(_out.AsSpan(1), raw.Length);
         // Incompressible data is stored raw: saves the decompression on every read.
@@ -62,6 +64,7 @@ public sealed class ChunkCodec : IDisposable
                 n = rawLen;
                 break;
             case Zstd:
+                _decompressor ??= new Decompressor();
                 try { n = _decompressor.Unwrap(payload, dest[..rawLen]); }
                 catch (ZstdException e) { throw new CorruptDataException($"chunk {expected} does not decompress: {e.Message}"); }
                 if (n != rawLen) throw new CorruptDataException($"chunk {expected} has a bad length");
@@ -75,7 +78,7 @@ public sealed class ChunkCodec : IDisposable
 
     public void Dispose()
     {
-        _compressor.Dispose();
-        _decompressor.Dispose();
+        _compressor?.Dispose();
+        _decompressor?.Dispose();
     }
 }

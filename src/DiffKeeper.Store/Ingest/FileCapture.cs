@@ -98,6 +98,20 @@ internal sealed unsafe class FileCapture : IDisposable
             problem = "file kept changing while it was read";
             return Outcome.Raced;
         }
+        catch (IOException e)
+        {
+            // An unreadable file is a gap, not a failed ingest. Chunks already cut are valid content: keep them,
+            // which also releases any worker waiting for them.
+            Commit();
+            _dependsOn.Clear();
+            problem = e.Message;
+            return Outcome.Raced;
+        }
+        catch
+        {
+            try { Commit(); } catch { ReleaseClaims(); }
+            throw;
+        }
         finally { Libc.close(fd); }
     }
 
@@ -179,7 +193,7 @@ internal sealed unsafe class FileCapture : IDisposable
         if (!_inflight.TryAdd(h, _batchCommitted))
         {
             if (_inflight.TryGetValue(h, out other) && other != _batchCommitted) _dependsOn.Add(other);
-            else if (other == null) EmitChunkRetry(h, raw);
+            else if (other == null) EnsureCommitted(h);
             return;
         }
         var stored = _codec.Encode(raw);
@@ -193,7 +207,7 @@ internal sealed unsafe class FileCapture : IDisposable
     }
 
     /// <summary>The claim vanished between two lookups (its owner committed): it exists now.</summary>
-    private void EmitChunkRetry(Hash256 h, ReadOnlySpan<byte> raw)
+    private void EnsureCommitted(Hash256 h)
     {
         if (!_known.ContainsKey(h) && !_store.HasChunk(h)) throw new InvalidOperationException($"chunk {h} neither claimed nor stored");
     }
@@ -215,6 +229,16 @@ internal sealed unsafe class FileCapture : IDisposable
             _batchCommitted = new ManualResetEventSlim();
         }
         _pendingKnown.Clear();
+    }
+
+    /// <summary>Last resort when a batch cannot be written: never leave another worker waiting on our claims.</summary>
+    private void ReleaseClaims()
+    {
+        foreach (var h in _pendingKnown) _inflight.TryRemove(h, out _);
+        _pendingKnown.Clear();
+        _batch.Clear();
+        _batchCommitted.Set();
+        _batchCommitted = new ManualResetEventSlim();
     }
 
     public void Dispose()

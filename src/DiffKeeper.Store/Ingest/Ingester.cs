@@ -98,7 +98,7 @@ public sealed unsafe class Ingester
             _owner = owner;
             _store = owner._store;
             _rec = rec;
-            _root = Encoding.UTF8.GetBytes(root.TrimEnd('/'));
+            _root = RawPath.EncodeArg(root.Length > 1 ? root.TrimEnd('/') : root);
             _time = time;
             _prev = prev;
         }

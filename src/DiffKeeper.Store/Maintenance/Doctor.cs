@@ -19,6 +19,17 @@ public static class Doctor
     public static DoctorReport Check(RecordingStore store, Action<long, long>? progress = null)
     {
         var report = new DoctorReport();
+        try { CheckInto(store, report, progress); }
+        catch (Rocks.RocksException e)
+        {
+            // Damage RocksDB itself detects (block or blob checksums) while we read: a finding, not a crash.
+            Problem(report, "store read error: " + e.Message);
+        }
+        return report;
+    }
+
+    private static void CheckInto(RecordingStore store, DoctorReport report, Action<long, long>? progress)
+    {
         var recs = new HashSet<ulong>();
         foreach (var (k, v) in store.RawRange(store.Recordings, []))
         {
@@ -83,7 +94,6 @@ public static class Doctor
         }
         foreach (var (h, user) in referenced)
             if (!seen.Contains(h)) Problem(report, $"chunk {h} is missing (used by {user})");
-        return report;
     }
 
     private static void Problem(DoctorReport r, string what)

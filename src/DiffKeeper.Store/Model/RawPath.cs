@@ -34,10 +34,58 @@ public static class RawPath
         return b;
     }
 
+    /// <summary>
+    /// Command-line bytes as a string without loss: valid UTF-8 decodes normally, every other byte b becomes the
+    /// lone surrogate U+DC00+b (Python's "surrogateescape"). <see cref="EncodeArg"/> turns it back into the bytes.
+    /// </summary>
+    public static string DecodeArg(ReadOnlySpan<byte> bytes)
+    {
+        var sb = new StringBuilder(bytes.Length);
+        int i = 0;
+        while (i < bytes.Length)
+        {
+            if (Rune.DecodeFromUtf8(bytes[i..], out var rune, out int used) == System.Buffers.OperationStatus.Done)
+            {
+                sb.Append(rune.ToString());
+                i += used;
+            }
+            else
+            {
+                sb.Append((char)(0xDC00 + bytes[i]));
+                i++;
+            }
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The bytes a command-line string stood for (see <see cref="DecodeArg"/>).</summary>
+    public static byte[] EncodeArg(string s)
+    {
+        bool escaped = false;
+        foreach (var c in s) if (c >= 0xDC80 && c <= 0xDCFF) { escaped = true; break; }
+        if (!escaped) return Encoding.UTF8.GetBytes(s);
+        var ms = new MemoryStream(s.Length + 8);
+        Span<byte> buf = stackalloc byte[4];
+        for (int i = 0; i < s.Length; i++)
+        {
+            char c = s[i];
+            if (c >= 0xDC80 && c <= 0xDCFF) { ms.WriteByte((byte)(c - 0xDC00)); continue; }
+            int n;
+            if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                n = new Rune(c, s[i + 1]).EncodeToUtf8(buf);
+                i++;
+            }
+            else n = (Rune.IsValid(c) ? new Rune(c) : Rune.ReplacementChar).EncodeToUtf8(buf);
+            ms.Write(buf[..n]);
+        }
+        return ms.ToArray();
+    }
+
     /// <summary>A user-typed path ("/etc/passwd", "etc/passwd/") as stored bytes: relative, no trailing slash.</summary>
     public static byte[] FromUser(string s)
     {
-        var b = Encoding.UTF8.GetBytes(s).AsSpan();
+        var b = EncodeArg(s).AsSpan();
         while (b.Length > 0 && b[0] == '/') b = b[1..];
         while (b.Length > 0 && b[^1] == '/') b = b[..^1];
         return b.ToArray();

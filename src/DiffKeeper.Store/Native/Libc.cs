@@ -45,6 +45,7 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchmod(int fd, uint mode);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int utimensat(int dirfd, byte* path, long* times, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int futimens(int fd, long* times);
     [LibraryImport(Lib, SetLastError = true)] public static partial int geteuid();
     [LibraryImport(Lib, SetLastError = true)] public static partial int kill(int pid, int sig);
 

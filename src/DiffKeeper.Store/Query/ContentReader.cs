@@ -11,8 +11,11 @@ public sealed class ContentReader : Stream
 {
     private readonly RecordingStore _store;
     private readonly FileVersion _version;
-    private readonly ChunkCodec _codec = new();
-    private readonly byte[] _chunk = new byte[FastCdc.DefaultMax * 2];
+    // One decoder and buffer per thread, reused by every reader on it (an export opens thousands of readers).
+    [ThreadStatic] private static ChunkCodec? t_codec;
+    [ThreadStatic] private static byte[]? t_chunk;
+    private readonly ChunkCodec _codec = t_codec ??= new ChunkCodec();
+    private readonly byte[] _chunk = t_chunk ??= new byte[FastCdc.DefaultMax * 2];
     private int _index = -1, _chunkLen, _chunkPos;
     private long _holeLeft, _position;
 
@@ -87,9 +90,4 @@ public sealed class ContentReader : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) _codec.Dispose();
-        base.Dispose(disposing);
-    }
 }

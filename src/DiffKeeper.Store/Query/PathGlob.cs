@@ -10,7 +10,7 @@ public sealed class PathGlob
 
     public PathGlob(string pattern)
     {
-        var b = System.Text.Encoding.UTF8.GetBytes(pattern).AsSpan();
+        var b = Model.RawPath.EncodeArg(pattern).AsSpan();
         while (b.Length > 0 && b[0] == '/') b = b[1..];
         _pattern = b.ToArray();
     }

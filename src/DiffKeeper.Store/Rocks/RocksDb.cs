@@ -46,7 +46,10 @@ public sealed unsafe class RocksDb : IDisposable
 
     private RocksDb() { }
 
-    public static RocksDb Open(string path, bool readOnly, (string Name, ColumnFamilyOptions Options)[] families)
+    /// <param name="strictWal">Refuse to open when the write-ahead log is damaged anywhere but an incomplete last
+    /// record (which a live writer may be appending); otherwise recovery stops quietly at the first damaged record
+    /// (point-in-time recovery, what a writer coming back after a crash needs).</param>
+    public static RocksDb Open(string path, bool readOnly, (string Name, ColumnFamilyOptions Options)[] families, bool strictWal = false)
     {
         var db = new RocksDb();
         nint dbOpts = rocksdb_options_create();
@@ -60,6 +63,9 @@ public sealed unsafe class RocksDb : IDisposable
         rocksdb_options_set_info_log_level(dbOpts, 2); // warnings and worse
         // Opening is most of a CLI `show`: do not read every table's properties at open.
         rocksdb_options_set_skip_stats_update_on_db_open(dbOpts, 1);
+        // Small metadata families would otherwise keep every chunk-laden log alive until they fill up.
+        rocksdb_options_set_max_total_wal_size(dbOpts, 64UL << 20);
+        if (strictWal) rocksdb_options_set_wal_recovery_mode(dbOpts, 0); // kTolerateCorruptedTailRecords
 
         var all = new List<(string, ColumnFamilyOptions)> { ("default", new ColumnFamilyOptions()) };
         all.AddRange(families);
@@ -338,7 +344,13 @@ public sealed unsafe class Iterator : IDisposable
 
     internal Iterator(nint it, ReadOptions? ro) { _it = it; _ro = ro; }
 
-    public bool Valid() => rocksdb_iter_valid(_it) != 0;
+    /// <summary>False at the end — or when the iteration hit damaged data, which throws instead of ending quietly.</summary>
+    public bool Valid()
+    {
+        if (rocksdb_iter_valid(_it) != 0) return true;
+        CheckError();
+        return false;
+    }
     public void SeekToFirst() => rocksdb_iter_seek_to_first(_it);
     public void Next() => rocksdb_iter_next(_it);
 

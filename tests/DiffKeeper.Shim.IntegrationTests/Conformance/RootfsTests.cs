@@ -36,8 +36,8 @@ public sealed class RootfsTests(ContainerdFixture fixture) : ChecklistTest(fixtu
     /// <summary>
     /// Item 33 to the letter: the unmount happens inside Delete(init), before its reply. Through containerd that
     /// cannot be told apart from containerd's own bundle cleanup right after, so the Delete is sent to the shim
-    /// directly and the mount table read the moment the reply arrives; containerd then treats its own Delete's
-    /// NotFound as done.
+    /// directly and the mount table read the moment the reply arrives. The emptied shim is then shut down the same
+    /// way, and containerd cleans up after it as after any shim that went away.
     /// </summary>
     [SkippableTheory, MemberData(nameof(ShimRuntimes.All), MemberType = typeof(ShimRuntimes))]
     public async Task Item33b_RootfsIsUnmountedBeforeDeleteInitReplies(string runtime)

@@ -1,12 +1,13 @@
 using DiffKeeper.Shim.IntegrationTests.Infrastructure;
 using DiffKeeper.Shim.IntegrationTests.Wire;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace DiffKeeper.Shim.IntegrationTests.Conformance;
 
 /// <summary>Checklist items 29-31: a killed shim, grouped containers sharing a shim, concurrent `start`.</summary>
 [Collection(ContainerdCollection.Name)]
-public sealed class ShimProcessTests(ContainerdFixture fixture) : ChecklistTest(fixture)
+public sealed class ShimProcessTests(ContainerdFixture fixture, ITestOutputHelper output) : ChecklistTest(fixture)
 {
     [SkippableTheory, MemberData(nameof(ShimRuntimes.All), MemberType = typeof(ShimRuntimes))]
     public async Task Item29_KilledShim_ContainerdRunsDelete_PublishesExitAndDelete_CleansUp(string runtime)
@@ -29,6 +30,7 @@ public sealed class ShimProcessTests(ContainerdFixture fixture) : ChecklistTest(
         var containers = await Ctr("container", "ls", "-q");
         Assert.Contains(id, containers.Stdout.Split('\n').Select(l => l.Trim()));
         AssertExit(await Ctr("container", "rm", id), 0);
+        output.WriteLine($"{runtime}: shim socket file after SIGKILL: {(File.Exists(Containerd.ShimSocketPath(id)) ? "left behind" : "removed")}");
         // The stock runc shim leaves its socket file behind on this path; everything else must be gone.
         await AssertNothingLeftBehindAsync(id, allowSocketFile: true);
     }
@@ -99,6 +101,7 @@ public sealed class ShimProcessTests(ContainerdFixture fixture) : ChecklistTest(
             // losing call cleanly ("write existing socket for shim: open .address: file exists", exit 1); that is
             // tolerated here, a second server or a different address is not.
             var succeeded = starts.Where(s => s.ExitCode == 0).ToList();
+            output.WriteLine($"{runtime}: {succeeded.Count} of 2 concurrent starts succeeded");
             Assert.True(succeeded.Count >= 1, "no start succeeded:\n" + string.Join("\n", starts.Select(s => s.ToString())));
             foreach (var s in succeeded) Assert.Equal("unix://" + socket, s.Stdout.Trim());
             foreach (var s in starts.Where(s => s.ExitCode != 0))

@@ -17,7 +17,9 @@ public static class DiffKeeperShimLocator
         var binDir = Environment.GetEnvironmentVariable("DIFFKEEPER_BIN_DIR");
         if (!string.IsNullOrEmpty(binDir))
         {
-            var p = Path.Combine(Path.GetFullPath(binDir), binary);
+            // A relative DIFFKEEPER_BIN_DIR (e.g. artifacts/bin) means the repository's, not the test host's cwd.
+            var dir = Path.IsPathRooted(binDir) ? binDir : Path.Combine(FindRepoRoot() ?? Directory.GetCurrentDirectory(), binDir);
+            var p = Path.Combine(Path.GetFullPath(dir), binary);
             return File.Exists(p) ? (p, null) : (null, $"DIFFKEEPER_BIN_DIR={binDir} has no {binary}");
         }
 

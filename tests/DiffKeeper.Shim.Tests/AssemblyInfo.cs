@@ -1,0 +1,2 @@
+// The shim (and its sources compiled in here) only runs on Linux.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
