@@ -56,7 +56,15 @@ public sealed class RecordingStore : IDisposable
         ];
         try
         {
-            return new RecordingStore(RocksDb.Open(dir, readOnly, families, strict || readOnly), dir, readOnly, deleteOnDispose);
+            for (int attempt = 1; ; attempt++)
+            {
+                try { return new RecordingStore(RocksDb.Open(dir, readOnly, families, strict || readOnly), dir, readOnly, deleteOnDispose); }
+                catch (RocksException e) when (readOnly && attempt < 8 && e.Message.Contains("No such file or directory", StringComparison.Ordinal))
+                {
+                    // A live writer deleted a log or table file between our listing and our open: look again.
+                    Thread.Sleep(10 * attempt);
+                }
+            }
         }
         catch (RocksException e) when (e.Message.Contains("Corruption", StringComparison.OrdinalIgnoreCase))
         {

@@ -14,10 +14,27 @@ internal sealed class RawConnection : IDisposable
 
     public static async Task<RawConnection> OpenAsync(string socketPath, int? receiveBuffer = null)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        if (receiveBuffer is { } size) socket.ReceiveBufferSize = size;
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath));
-        return new RawConnection(socket);
+        for (int attempt = 1; ; attempt++)
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            if (receiveBuffer is { } size) socket.ReceiveBufferSize = size;
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath));
+                return new RawConnection(socket);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock && attempt < 200)
+            {
+                // The listen backlog is full (tests open connections in bursts): back off as a client would.
+                socket.Dispose();
+                await Task.Delay(10);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
     }
 
     public async Task SendAsync(byte[] bytes) => await Socket.SendAsync(bytes, SocketFlags.None);
