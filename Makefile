@@ -20,8 +20,8 @@ build:
 	$(DOTNET) build DiffKeeper.sln -c $(CONFIG) --nologo -v q
 	$(MAKE) --no-print-directory publish
 
-# The shim is a Native AOT binary (containerd starts one per container: start-up and RSS matter).
-# The CLI is framework-dependent; artifacts/bin/diffkeeper links to its apphost.
+# Both binaries are Native AOT: containerd starts one shim per container (start-up and RSS matter), and the CLI
+# answers `show` in a few ms. The CLI loads librocksdb.so from its own directory; artifacts/bin/diffkeeper links to it.
 publish:
 	$(DOTNET) publish src/DiffKeeper.Shim -c $(CONFIG) --nologo -v q -o $(ART)/shim
 	$(DOTNET) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
@@ -43,7 +43,7 @@ test-integration: build
 install: publish
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/diffkeeper
 	install -m 0755 $(ART)/shim/$(SHIM) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
-	cp -a $(ART)/cli/. $(DESTDIR)$(PREFIX)/lib/diffkeeper/
+	install -m 0755 $(ART)/cli/diffkeeper $(ART)/cli/librocksdb.so $(DESTDIR)$(PREFIX)/lib/diffkeeper/
 	ln -sf ../lib/diffkeeper/diffkeeper $(DESTDIR)$(PREFIX)/bin/diffkeeper
 
 uninstall:
