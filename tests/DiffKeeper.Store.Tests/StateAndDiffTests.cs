@@ -137,6 +137,45 @@ public class StateAndDiffTests
     }
 
     [Fact]
+    public void Diff_compares_the_two_states_not_the_versions_between_them()
+    {
+        using var f = new StoreFixture();
+        var rec = f.NewRecording();
+        var ing = new Ingester(f.Store);
+        var v1 = f.Temp.Sub("v1");
+        Tree.WriteFile(v1, "base", "b");
+        f.Snapshot(rec, v1, 1);
+
+        // Created at 2, renamed away at 3: absent at 1 and at 3, so not a row of diff 1 3.
+        var v2 = f.Temp.Sub("v2");
+        Tree.WriteFile(v2, "tmp", "short-lived content");
+        f.Snapshot(rec, v2, 2);
+        var v3 = f.Temp.Sub("v3");
+        Tree.WriteFile(v3, "final", "short-lived content");
+        f.Snapshot(rec, v3, 3);
+        ing.RecordDeleted(rec, "tmp"u8.ToArray(), f.At(3));
+        // A file of the image (never captured): deleted at 2, recreated at 2.5, deleted again at 3. It existed at 1
+        // (in the lower layer) and not at 3: deleted in diff 1 3, and absent at both ends of diff 2 3.
+        ing.RecordDeleted(rec, "image-file"u8.ToArray(), f.At(2));
+        var v25 = f.Temp.Sub("v25");
+        Tree.WriteFile(v25, "image-file", "again");
+        f.Snapshot(rec, v25, 2.5);
+        ing.RecordDeleted(rec, "image-file"u8.ToArray(), f.At(3));
+
+        var d13 = DiffQuery.Between(f.Store, rec.Id, f.At(1), f.At(3)).ToDictionary(r => RawPath.Key(r.Path), r => r.Change);
+        Assert.False(d13.ContainsKey("tmp"), "a path absent at both moments is not a change");
+        Assert.Equal(ChangeKind.Added, d13["final"]);
+        Assert.Equal(ChangeKind.Deleted, d13["image-file"]);
+        Assert.Equal(2, d13.Count);
+
+        var d23 = DiffQuery.Between(f.Store, rec.Id, f.At(2), f.At(3)).ToDictionary(r => RawPath.Key(r.Path), r => r.Change);
+        Assert.False(d23.ContainsKey("image-file"), "deleted at 2 already: absent at both moments");
+        Assert.Equal(ChangeKind.Renamed, d23["final"]);
+        Assert.Single(d23);
+        Assert.Equal(ChangeKind.Added, Assert.Single(DiffQuery.Between(f.Store, rec.Id, f.At(2.2), f.At(2.5))).Change);
+    }
+
+    [Fact]
     public void Timeline_filters_by_glob_and_time_and_shows_events_and_gaps()
     {
         using var f = new StoreFixture();

@@ -25,10 +25,12 @@ public static class DiffQuery
         }
         foreach (var (key, ov) in a.Entries)
             if (!b.Entries.ContainsKey(key)) deleted.Add(ov);
-        // A whiteout between the moments over a path the recording never held: a file of the image was deleted.
+        // A path whose first version ever is a whiteout after T1 was a file of the image (lower layer) at T1: it
+        // existed then and is deleted at T2. Whether it was re-created in between does not matter (the two states
+        // are compared); a path first created by the recording and deleted again is absent at both moments.
         foreach (var (key, tomb) in b.Tombstones)
             if (tomb.Time > t1 && !a.Entries.ContainsKey(key) && !a.Tombstones.ContainsKey(key) &&
-                store.VersionsOf(rec, tomb.Path, t2, withChunks: false).TrueForAll(v => v.IsDeleted))
+                store.VersionsOf(rec, tomb.Path, tomb.Time, withChunks: false) is [{ IsDeleted: true } first, ..] && first.Time > t1)
                 deleted.Add(tomb);
 
         PairRenames(store, rec, t1, t2, added, deleted, b, rows);

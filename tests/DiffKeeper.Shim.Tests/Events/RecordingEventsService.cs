@@ -19,12 +19,19 @@ internal sealed class RecordingEventsService : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _serving;
     private int _failuresToInject;
+    private bool _hang;
 
     private RecordingEventsService(string socketPath)
     {
         SocketPath = socketPath;
-        _server.Register<ForwardRequest, Empty>(Service, "Forward", ForwardRequest.Parser, (request, ctx) =>
+        _server.Register<ForwardRequest, Empty>(Service, "Forward", ForwardRequest.Parser, async (request, ctx) =>
         {
+            if (Volatile.Read(ref _hang))
+            {
+                // A wedged containerd: accept the call, never answer (until the caller's deadline or our disposal).
+                try { await Task.Delay(Timeout.Infinite, ctx.CancellationToken); } catch (OperationCanceledException) { }
+                throw new TtrpcException(TtrpcStatusCode.Unavailable, "hung");
+            }
             if (Interlocked.Decrement(ref _failuresToInject) >= 0)
                 throw new TtrpcException(TtrpcStatusCode.Unavailable, "injected failure");
             lock (_gate)
@@ -32,7 +39,7 @@ internal sealed class RecordingEventsService : IAsyncDisposable
                 _received.Add((request.Envelope, ctx.Metadata.ToArray()));
                 Monitor.PulseAll(_gate);
             }
-            return ValueTask.FromResult(new Empty());
+            return new Empty();
         });
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
@@ -46,6 +53,9 @@ internal sealed class RecordingEventsService : IAsyncDisposable
 
     /// <summary>The next <paramref name="count"/> Forward calls fail with Unavailable (containerd hiccup).</summary>
     public void FailNext(int count) => Volatile.Write(ref _failuresToInject, count);
+
+    /// <summary>From now on every Forward hangs without an answer.</summary>
+    public void HangForwards() => Volatile.Write(ref _hang, true);
 
     public IReadOnlyList<Envelope> Envelopes
     {

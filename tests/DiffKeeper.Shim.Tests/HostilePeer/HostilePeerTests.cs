@@ -227,6 +227,20 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task Stray_response_and_data_frames_are_ignored()
+    {
+        var shim = await fixture.GetAsync();
+        using var peer = await RawConnection.OpenAsync(shim.SocketPath);
+        await peer.SendAsync(TtrpcFrame.Encode(1, TtrpcMessageType.Response, new byte[] { 0x12, 0x00 }));
+        await peer.SendAsync(TtrpcFrame.Encode(3, TtrpcMessageType.Data, new byte[] { 1, 2, 3, 4 }, flags: 0x01));
+        await peer.SendRequestAsync(5, Task, "Connect", new ConnectRequest { Id = shim.Id });
+
+        var (stream, response) = await peer.ReadResponseAsync(Patience); // the first answer is to the real request
+        Assert.Equal(5u, stream);
+        Assert.Null(response.Status);
+    }
+
+    [SkippableFact]
     public async Task Abandoned_connections_leak_no_descriptors()
     {
         var shim = await fixture.GetAsync();

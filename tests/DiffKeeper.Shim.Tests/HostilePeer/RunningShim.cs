@@ -41,7 +41,8 @@ internal sealed class RunningShim : IAsyncDisposable
     public RecordingEventsService Events { get; }
     public string Log => _log.Text;
 
-    public static async Task<RunningShim> StartAsync()
+    /// <param name="prepareBundle">Called with the bundle path before start, e.g. to write a runnable spec and rootfs.</param>
+    public static async Task<RunningShim> StartAsync(Action<string>? prepareBundle = null)
     {
         Prerequisites.RequireRoot();
         var binary = await ShimBinary.PathAsync();
@@ -52,6 +53,7 @@ internal sealed class RunningShim : IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(bundle, "rootfs"));
         File.WriteAllText(Path.Combine(bundle, "config.json"), """{"ociVersion":"1.0.2","annotations":{}}""");
         Posix.CreateFifo(Path.Combine(bundle, "log"));
+        prepareBundle?.Invoke(bundle);
         var log = new LogFifoReader(Path.Combine(bundle, "log"));
         var events = RecordingEventsService.Listen(dir.Combine("ev.sock"));
 
@@ -144,7 +146,22 @@ internal sealed class RunningShim : IAsyncDisposable
             catch (Exception) { /* already going, or wedged: SIGKILL below */ }
             if (!await WaitForExitAsync(TimeSpan.FromSeconds(3))) Posix.kill(Pid, Posix.SIGKILL);
         }
+        await RemoveRuncStateAsync();
         await CleanupAfterFailedStart(_dir, _log, Events, Namespace, Id, ContainerdAddress);
+    }
+
+    /// <summary>A test that created a container and failed half-way leaves runc state (and maybe processes): force it away.</summary>
+    private async Task RemoveRuncStateAsync()
+    {
+        var root = Path.Combine("/run/containerd/runc", Namespace);
+        if (Namespace.Length == 0 || !Directory.Exists(root)) return;
+        try
+        {
+            using var runc = Process.Start(new ProcessStartInfo("runc") { ArgumentList = { "--root", root, "delete", "--force", Id }, RedirectStandardError = true })!;
+            await runc.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception) { /* runc missing or stuck: nothing more we can do here */ }
+        try { Directory.Delete(root, recursive: true); } catch (IOException) { }
     }
 
     private static async Task CleanupAfterFailedStart(TempDirectory dir, LogFifoReader log, RecordingEventsService events,
