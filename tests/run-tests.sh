@@ -21,7 +21,7 @@ trap 'rm -f "$log"' EXIT
 for p in "${projects[@]}"; do
   echo "=== $p"
   dotnet test "$p" -c "$CONFIG" --no-build --nologo \
-      --logger "console;verbosity=normal" 2>&1 | tee "$log"
+      2>&1 | tee "$log"
   prc=${PIPESTATUS[0]}
   # The VSTest summary line: "Failed!  - Failed: 1, Passed: 9, Skipped: 0, Total: 10, ..."
   line=$(grep -E '(Passed|Failed)!  ?- Failed: ' "$log" | tail -n 1)

@@ -19,6 +19,13 @@ public sealed class TtrpcServerOptions
     /// </summary>
     public TimeSpan? IncompleteFrameTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Calls one connection may have in flight (running or waiting for their reply to be written). At the limit the
+    /// connection's read loop stops reading, so a peer that sends without reading replies is pushed back by the
+    /// socket instead of growing our memory. containerd needs a handful (one Wait per process plus a few calls).
+    /// </summary>
+    public int MaxConcurrentCallsPerConnection { get; init; } = 1024;
+
     /// <summary>How long DisposeAsync lets calls in flight finish (and their replies go out) before closing.</summary>
     public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(2);
 

@@ -23,6 +23,7 @@ internal sealed class ServerConnection : IDisposable
     private readonly FrameReader _reader;
     private readonly FrameWriter _writer;
     private readonly CancellationTokenSource _closing;
+    private readonly SemaphoreSlim _callSlots;
     private readonly int _id;
     private int _callsInFlight;
 
@@ -35,6 +36,7 @@ internal sealed class ServerConnection : IDisposable
         _reader = new FrameReader(socket, options.IncompleteFrameTimeout);
         _writer = new FrameWriter(socket);
         _closing = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
+        _callSlots = new SemaphoreSlim(options.MaxConcurrentCallsPerConnection, options.MaxConcurrentCallsPerConnection);
     }
 
     public int CallsInFlight => Volatile.Read(ref _callsInFlight);
@@ -85,6 +87,7 @@ internal sealed class ServerConnection : IDisposable
     {
         Close();
         _closing.Dispose();
+        // _callSlots is not disposed: calls still finishing release it after the connection is gone.
     }
 
     private async Task ReadLoopAsync(CancellationToken ct)
@@ -117,6 +120,8 @@ internal sealed class ServerConnection : IDisposable
                 continue;
             }
 
+            // Back-pressure: with every slot taken, stop reading until a call's reply has been written.
+            await _callSlots.WaitAsync(ct).ConfigureAwait(false);
             Interlocked.Increment(ref _callsInFlight);
             _ = Task.Run(() => ServeCallAsync(header.StreamId, request));
         }
@@ -180,6 +185,7 @@ internal sealed class ServerConnection : IDisposable
         finally
         {
             Interlocked.Decrement(ref _callsInFlight);
+            _callSlots.Release();
         }
     }
 
