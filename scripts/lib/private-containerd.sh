@@ -3,7 +3,7 @@
 #
 #   dk_containerd_start DIR     starts containerd under DIR, sets DK_SOCK and DK_CONTAINERD_PID
 #   dk_containerd_stop          stops it (by pid) and unmounts anything left under DIR
-#   dk_busybox_image            builds DIR/busybox-oci.tar and imports it as $DK_IMAGE into namespace $DK_NS
+#   dk_busybox_image            builds an OCI archive from /bin/busybox and imports it as $DK_IMAGE into $DK_NS
 #   dkctr ARGS…                 ctr against the private instance, namespace $DK_NS
 
 DK_NS=${DK_NS:-dk}
@@ -25,11 +25,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "$DK_SOCK.ttrpc"
 TOML
-  # The shim under test is found on containerd's PATH.
+  # The shim under test is found on containerd's PATH (the stock runc shim is on the system PATH).
   if [ -n "${DIFFKEEPER_BIN_DIR:-}" ]; then
-    ln -sf "$DIFFKEEPER_BIN_DIR/containerd-shim-diffkeeper-v1" "$DK_DIR/bin/containerd-shim-diffkeeper-v1"
+    ln -sf "$(readlink -f "$DIFFKEEPER_BIN_DIR/containerd-shim-diffkeeper-v1")" "$DK_DIR/bin/containerd-shim-diffkeeper-v1"
   fi
-  PATH="$DK_DIR/bin:$PATH" containerd --config "$DK_DIR/config.toml" >"$DK_DIR/containerd.log" 2>&1 &
+  PATH="$DK_DIR/bin:$PATH" setsid containerd --config "$DK_DIR/config.toml" >"$DK_DIR/containerd.log" 2>&1 </dev/null &
   DK_CONTAINERD_PID=$!
   for _ in $(seq 1 100); do
     ctr -a "$DK_SOCK" version >/dev/null 2>&1 && return 0
@@ -41,19 +41,33 @@ TOML
 }
 
 dk_containerd_stop() {
-  [ -n "${DK_DIR:-}" ] || return 0
+  [ -n "${DK_DIR:-}" ] && [ -d "$DK_DIR" ] || return 0
   set +e   # best effort: a cleanup step that fails must not skip the others
-  if [ -n "${DK_SOCK:-}" ] && [ -n "${DK_CONTAINERD_PID:-}" ] && kill -0 "$DK_CONTAINERD_PID" 2>/dev/null; then
-    for t in $(dkctr task ls -q 2>/dev/null); do dkctr task kill -s SIGKILL "$t" >/dev/null 2>&1; done
-    sleep 0.3
-    for t in $(dkctr task ls -q 2>/dev/null); do dkctr task rm -f "$t" >/dev/null 2>&1; done
-    for c in $(dkctr container ls -q 2>/dev/null); do dkctr container rm "$c" >/dev/null 2>&1; done
+  local ids=""
+  if [ -n "${DK_CONTAINERD_PID:-}" ] && kill -0 "$DK_CONTAINERD_PID" 2>/dev/null; then
+    ids=$(timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" container ls -q 2>/dev/null)
+    for t in $(timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" task ls -q 2>/dev/null); do
+      timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" task kill -a -s SIGKILL "$t" >/dev/null 2>&1
+      timeout 15 ctr -a "$DK_SOCK" -n "$DK_NS" task rm -f "$t" >/dev/null 2>&1
+    done
+    for c in $ids; do timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" container rm "$c" >/dev/null 2>&1; done
     kill "$DK_CONTAINERD_PID" 2>/dev/null
     for _ in $(seq 1 50); do kill -0 "$DK_CONTAINERD_PID" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$DK_CONTAINERD_PID" 2>/dev/null
   fi
+  # Shims of this containerd carry TTRPC_ADDRESS=$DK_DIR/…: find them by that marker, never by name.
+  local envf pid
+  for envf in /proc/[0-9]*/environ; do
+    pid=${envf#/proc/}; pid=${pid%/environ}
+    [ "$pid" = $$ ] && continue
+    if { tr '\0' '\n' <"$envf"; } 2>/dev/null | grep -qx "TTRPC_ADDRESS=$DK_DIR/.*"; then kill -9 "$pid" 2>/dev/null; fi
+  done
+  for c in $ids; do
+    [ -d "/run/containerd/runc/$DK_NS/$c" ] && runc --root "/run/containerd/runc/$DK_NS" delete --force "$c" >/dev/null 2>&1
+  done
   # Anything still mounted below our directory (deepest first).
-  awk -v d="$DK_DIR" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  awk -v d="$DK_DIR" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "$DK_DIR"
 }
 
@@ -74,7 +88,7 @@ dk_busybox_image() {
   mv "$w/manifest.json" "$w/oci/blobs/sha256/$md"
   printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' "$md" "$ms" "$DK_IMAGE" >"$w/oci/index.json"
   echo '{"imageLayoutVersion":"1.0.0"}' >"$w/oci/oci-layout"
-  tar -C "$w/oci" -cf "$DK_DIR/busybox-oci.tar" .
-  dkctr image import "$DK_DIR/busybox-oci.tar" >/dev/null
+  tar -C "$w/oci" -cf "$w/busybox-oci.tar" .
+  timeout 60 ctr -a "$DK_SOCK" -n "$DK_NS" image import "$w/busybox-oci.tar" >/dev/null
   rm -rf "$w"
 }

@@ -11,7 +11,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-source "$here/shim/lib.sh"
+source "$repo/scripts/lib/private-containerd.sh"
 
 RUNS=${BENCH_RUNS:-30}
 RSS_SAMPLES=${BENCH_RSS_SAMPLES:-5}
@@ -27,50 +27,16 @@ for tool in containerd ctr runc containerd-shim-runc-v2; do command -v "$tool" >
 [ -x "$DK_SHIM" ] || die "the DiffKeeper shim binary is missing: $DK_SHIM (run 'make build' or set DIFFKEEPER_BIN_DIR)"
 [ "$RUNS" -ge 30 ] || die "BENCH_RUNS must be >= 30"
 
-ROOT=$(mktemp -d /tmp/dk-bench-XXXX)
-TOKEN=$(basename "$ROOT" | cut -d- -f3)
-DK_CONTAINERD_PID=
-
-cleanup() {
-  set +e
-  trap - EXIT INT TERM
-  if [ -n "$DK_CONTAINERD_PID" ] && kill -0 "$DK_CONTAINERD_PID" 2>/dev/null; then
-    for id in $(timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" task ls -q 2>/dev/null); do
-      timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" task kill -a -s SIGKILL "$id" >/dev/null 2>&1
-      timeout 15 ctr -a "$DK_SOCK" -n "$DK_NS" task rm -f "$id" >/dev/null 2>&1
-    done
-    for id in $(timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" container ls -q 2>/dev/null); do
-      timeout 10 ctr -a "$DK_SOCK" -n "$DK_NS" container rm "$id" >/dev/null 2>&1
-    done
-    kill "$DK_CONTAINERD_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$DK_CONTAINERD_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$DK_CONTAINERD_PID" 2>/dev/null
-  fi
-  # Shims of this containerd carry TTRPC_ADDRESS=$ROOT/...: find them by that marker, never by name.
-  for envf in /proc/[0-9]*/environ; do
-    pid=${envf#/proc/}; pid=${pid%/environ}
-    [ "$pid" = $$ ] && continue
-    if { tr '\0' '\n' <"$envf"; } 2>/dev/null | grep -qx "TTRPC_ADDRESS=$ROOT/.*"; then kill -9 "$pid" 2>/dev/null; fi
-  done
-  for dir in /run/containerd/runc/$DK_NS/*-"$TOKEN"; do
-    [ -d "$dir" ] && runc --root "/run/containerd/runc/$DK_NS" delete --force "$(basename "$dir")" >/dev/null 2>&1
-  done
-  awk -v root="$ROOT" '$5 == root || index($5, root "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null; done
-  rm -rf "$ROOT"
-}
 # An interrupt ends the script (the EXIT trap then cleans up once); a bare INT trap would resume the loop.
-trap cleanup EXIT
+trap dk_containerd_stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mkdir -p "$ROOT/bin"
-ln -s "$(command -v containerd-shim-runc-v2)" "$ROOT/bin/containerd-shim-runc-v2"
-ln -s "$(readlink -f "$DK_SHIM")" "$ROOT/bin/containerd-shim-diffkeeper-v1"
-make_busybox_oci "$ROOT/busybox.tar"
-start_private_containerd "$ROOT" "$ROOT/bin"
+DIFFKEEPER_BIN_DIR=$BIN_DIR dk_containerd_start "$(mktemp -d /tmp/dk-bench-XXXX)"
+ROOT=$DK_DIR   # scratch files live in the instance directory and go with it
+TOKEN=$(basename "$ROOT" | cut -d- -f3)
+dk_busybox_image
 C=(ctr -a "$DK_SOCK" -n "$DK_NS")
-timeout 60 "${C[@]}" image import "$ROOT/busybox.tar" >/dev/null
 
 short() { [ "$1" = "$RUNC_RT" ] && echo rc || echo dk; }
 
