@@ -18,6 +18,7 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial void rocksdb_options_increase_parallelism(nint o, int threads);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_background_jobs(nint o, int n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_open_files(nint o, int n);
+    [LibraryImport(Lib)] public static partial void rocksdb_get_options_from_string(nint baseOptions, byte* opts, nint newOptions, byte** err);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_keep_log_file_num(nint o, nuint n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_info_log_level(nint o, int level);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_skip_stats_update_on_db_open(nint o, byte v);
