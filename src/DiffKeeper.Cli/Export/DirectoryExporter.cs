@@ -62,6 +62,9 @@ public sealed unsafe class DirectoryExporter : IDisposable
             }
         }
         // Files are independent once their directories exist: read, verify and write them on every core.
+        // From a cold page cache every chunk read would wait on the disk: when this export reads most of the
+        // store's chunk files anyway, let the kernel read them ahead in large sequential requests.
+        _store.PrefetchChunkFiles(files.Sum(f => f.Size));
         var exportedFiles = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
         Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
             () => new DirCache(_rootFd),

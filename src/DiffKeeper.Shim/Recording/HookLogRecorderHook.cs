@@ -6,11 +6,14 @@ namespace DiffKeeper.Shim.Recording;
 /// <summary>
 /// A diagnostic hook, on when <c>DIFFKEEPER_SHIM_HOOK_LOG=&lt;file&gt;</c> is in the shim's (containerd's)
 /// environment: appends one JSON line per hook call with what the recorder would see at that moment — whether the
-/// rootfs is still mounted and the upperdir still exists — so tests can pin the recorder's safe window.
+/// rootfs is still mounted, the upperdir still exists and which names are at its top — so tests can pin the
+/// recorder's safe window (e.g. a file the container wrote is still there to be recorded).
 /// </summary>
 public sealed class HookLogRecorderHook(string path) : IRecorderHook
 {
     public const string EnvironmentVariable = "DIFFKEEPER_SHIM_HOOK_LOG";
+    /// <summary>Enough to find a test's marker file; a diagnostic line must stay small whatever the container wrote.</summary>
+    private const int MaxUpperDirEntries = 64;
     private static readonly object Gate = new();
 
     public static IRecorderHook? FromEnvironment()
@@ -44,7 +47,9 @@ public sealed class HookLogRecorderHook(string path) : IRecorderHook
             if (c.UpperDir != null)
             {
                 json.WriteString("upperDir", c.UpperDir);
-                json.WriteBoolean("upperDirExists", Directory.Exists(c.UpperDir));
+                bool exists = Directory.Exists(c.UpperDir);
+                json.WriteBoolean("upperDirExists", exists);
+                if (exists) WriteTopEntries(json, c.UpperDir);
             }
             json.WriteEndObject();
         }
@@ -55,5 +60,20 @@ public sealed class HookLogRecorderHook(string path) : IRecorderHook
             file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
         }
         return Task.CompletedTask;
+    }
+
+    private static void WriteTopEntries(Utf8JsonWriter json, string directory)
+    {
+        json.WriteStartArray("upperDirEntries");
+        try
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(directory).Take(MaxUpperDirEntries))
+                json.WriteStringValue(Path.GetFileName(entry));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Removed between the check and the listing: the entries seen so far are what there was.
+        }
+        json.WriteEndArray();
     }
 }

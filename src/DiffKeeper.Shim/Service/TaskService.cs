@@ -209,6 +209,10 @@ internal sealed class TaskService
         return Task.FromResult(new ConnectResponse { ShimPid = (uint)Environment.ProcessId, TaskPid = (uint)(c?.Init.Pid ?? 0) });
     }
 
+    /// <summary>
+    /// Exits the shim when it holds no container. Deliberately ignores <c>ctx.CancellationToken</c>: the effect must
+    /// not depend on the reply being deliverable (a client may send Shutdown and close at once; runc's shim exits).
+    /// </summary>
     private Task<Empty> Shutdown(ShutdownRequest r, TtrpcCallContext ctx)
     {
         lock (_gate)

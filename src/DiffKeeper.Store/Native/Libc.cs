@@ -28,6 +28,8 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchown(int fd, uint uid, uint gid);
     [LibraryImport(Lib, SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
     [LibraryImport(Lib, SetLastError = true)] public static partial int ftruncate(int fd, long length);
+    [LibraryImport(Lib)] public static partial int posix_fadvise(int fd, long offset, long len, int advice);
+    public const int POSIX_FADV_WILLNEED = 3;
     [LibraryImport(Lib, SetLastError = true)] public static partial nint getdents64(int fd, byte* buf, nint count);
     [LibraryImport(Lib, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint readlinkat(int dirfd, byte* path, byte* buf, nint size);

@@ -123,7 +123,8 @@ internal sealed class ServerConnection : IDisposable
             // Back-pressure: with every slot taken, stop reading until a call's reply has been written.
             await _callSlots.WaitAsync(ct).ConfigureAwait(false);
             Interlocked.Increment(ref _callsInFlight);
-            _ = Task.Run(() => ServeCallAsync(header.StreamId, request));
+            var streamId = header.StreamId;
+            _ = Task.Run(() => ServeCallAsync(streamId, request, ct));
         }
     }
 
@@ -161,18 +162,18 @@ internal sealed class ServerConnection : IDisposable
         }
     }
 
-    private async Task ServeCallAsync(uint streamId, Request request)
+    private async Task ServeCallAsync(uint streamId, Request request, CancellationToken closing)
     {
         var timeout = request.TimeoutNano > 0 ? TimeSpan.FromTicks(request.TimeoutNano / 100) : (TimeSpan?)null;
         // Only a call with a deadline needs a token of its own; the others share the connection's. A deadline
         // beyond what a timer can hold (~49 days) is as good as none.
-        using var deadline = timeout < MaxTimerDelay ? CancellationTokenSource.CreateLinkedTokenSource(_closing.Token) : null;
+        using var deadline = timeout < MaxTimerDelay ? CancellationTokenSource.CreateLinkedTokenSource(closing) : null;
         try
         {
             deadline?.CancelAfter(timeout!.Value);
-            var reply = await InvokeAsync(streamId, request, timeout, deadline).ConfigureAwait(false);
+            var reply = await InvokeAsync(streamId, request, timeout, deadline, closing).ConfigureAwait(false);
             if (reply is { } frame)
-                using (frame) await _writer.WriteAsync(frame.Memory, _closing.Token).ConfigureAwait(false);
+                using (frame) await _writer.WriteAsync(frame.Memory, closing).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
         {
@@ -191,9 +192,9 @@ internal sealed class ServerConnection : IDisposable
 
     /// <summary>Runs the handler and encodes its answer, whatever it does; null if nobody is left to answer.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<PooledFrame?> InvokeAsync(uint streamId, Request request, TimeSpan? timeout, CancellationTokenSource? deadline)
+    private async ValueTask<PooledFrame?> InvokeAsync(uint streamId, Request request, TimeSpan? timeout, CancellationTokenSource? deadline, CancellationToken closing)
     {
-        var callToken = deadline?.Token ?? _closing.Token;
+        var callToken = deadline?.Token ?? closing;
         try
         {
             var context = new TtrpcCallContext(request.Service, request.Method, MetadataOf(request), timeout, callToken);
@@ -206,7 +207,7 @@ internal sealed class ServerConnection : IDisposable
         }
         catch (OperationCanceledException) when (callToken.IsCancellationRequested)
         {
-            if (_closing.IsCancellationRequested) return null; // connection gone
+            if (closing.IsCancellationRequested) return null; // connection gone
             return Envelope.EncodeError(streamId, TtrpcStatusCode.DeadlineExceeded,
                 $"{request.Service}/{request.Method}: deadline exceeded after {timeout}");
         }

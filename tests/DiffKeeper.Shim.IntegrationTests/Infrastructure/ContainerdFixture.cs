@@ -37,7 +37,7 @@ public class ContainerdFixture : IAsyncLifetime
 
             var archive = Path.Combine(Root, "busybox-oci.tar");
             await BusyboxOciImage.WriteArchiveAsync(archive);
-            Containerd = new PrivateContainerd(Root, Shims.BinDir);
+            Containerd = new PrivateContainerd(Root, Shims.BinDir, ContainerdEnvironment());
             await Containerd.StartAsync();
             var import = await Containerd.CtrAsync(new[] { "image", "import", archive }, TimeSpan.FromSeconds(60));
             if (import.ExitCode != 0) throw new InvalidOperationException("image import failed:\n" + import);
@@ -48,6 +48,9 @@ public class ContainerdFixture : IAsyncLifetime
             _notReady = "fixture setup failed: " + e;
         }
     }
+
+    /// <summary>Extra environment for containerd (and so for every shim it starts); called once <see cref="Root"/> is set.</summary>
+    protected virtual IReadOnlyDictionary<string, string> ContainerdEnvironment() => new Dictionary<string, string>();
 
     /// <summary>(Re)starts the `ctr events` subscriber and waits until it demonstrably receives events.</summary>
     public async Task StartEventLogAsync()

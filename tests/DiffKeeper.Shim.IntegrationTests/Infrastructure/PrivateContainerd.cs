@@ -13,11 +13,14 @@ public sealed class PrivateContainerd
     public const string Namespace = "dk";
 
     private Process? _process;
+    private readonly IReadOnlyDictionary<string, string> _extraEnvironment;
 
-    public PrivateContainerd(string root, string shimBinDir)
+    /// <param name="extraEnvironment">Added to containerd's environment, which the shims it starts inherit.</param>
+    public PrivateContainerd(string root, string shimBinDir, IReadOnlyDictionary<string, string>? extraEnvironment = null)
     {
         Root = root;
         ShimBinDir = shimBinDir;
+        _extraEnvironment = extraEnvironment ?? new Dictionary<string, string>();
         ConfigPath = Path.Combine(root, "config.toml");
         Address = Path.Combine(root, "c.sock");
         LogPath = Path.Combine(root, "containerd.log");
@@ -62,6 +65,7 @@ public sealed class PrivateContainerd
         // exec: the Process pid is containerd's own pid; output goes to a file, so no pipe ties it to us.
         foreach (var a in new[] { "-c", "exec containerd --config \"$0\" >>\"$1\" 2>&1 </dev/null", ConfigPath, LogPath })
             psi.ArgumentList.Add(a);
+        foreach (var (name, value) in _extraEnvironment) psi.Environment[name] = value;
         psi.Environment["PATH"] = ShimBinDir + ":" + (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin");
         _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start containerd");
 
