@@ -36,6 +36,8 @@ public sealed unsafe class DirectoryExporter : IDisposable
         fixed (byte* p = z) _rootFd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         if (_rootFd < 0) throw new IOException($"{outDir}: {Libc.ErrorText(Libc.Errno)}");
         _dirs = new DirCache(_rootFd);
+        // Files are created with their recorded permission bits (saves an fchmod per file): no umask in the way.
+        Libc.umask(0);
     }
 
     public ExportSummary Export(RecordingState state)
@@ -117,8 +119,13 @@ public sealed unsafe class DirectoryExporter : IDisposable
     private bool WriteFile(FileVersion v, DirCache cache)
     {
         if (Parent(v, cache) is not var (pfd, name)) return false;
+        // Created with its permission bits (the fd stays writable whatever they are), unless it has xattrs (setting
+        // user.* needs write permission on the inode) or setuid/setgid/sticky bits (chown clears them): those get
+        // their mode after chown and xattrs.
+        bool modeLater = v.Xattrs.Count > 0 || (v.Mode & 0xE00) != 0;
+        uint createMode = modeLater ? 0x180u : v.Mode & 0x1FF;
         int fd;
-        fixed (byte* n = name) fd = Libc.openat(pfd, n, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
+        fixed (byte* n = name) fd = Libc.openat(pfd, n, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, createMode);
         if (fd < 0) { Warn(v, "create"); return false; }
         try
         {
@@ -138,8 +145,8 @@ public sealed unsafe class DirectoryExporter : IDisposable
             if (off != v.Size || (v.Chunks.Count > 0 && v.Chunks[^1].IsHole))
                 if (Libc.ftruncate(fd, v.Size) != 0) Warn(v, "truncate");
             if (_root && (v.Uid != 0 || v.Gid != 0) && Libc.fchown(fd, v.Uid, v.Gid) != 0) Warn(v, "chown");
-            if (Libc.fchmod(fd, v.Mode) != 0) Warn(v, "chmod");
-            SetXattrs(fd, v);
+            SetXattrs(fd, v); // after chown (which drops security.capability), before a read-only mode
+            if (modeLater && Libc.fchmod(fd, v.Mode) != 0) Warn(v, "chmod");
             SetTimes(fd, null, v.MtimeNs, 0);
             Interlocked.Increment(ref _summary.Entries);
             return true;

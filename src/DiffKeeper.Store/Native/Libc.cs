@@ -45,6 +45,7 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchmod(int fd, uint mode);
+    [LibraryImport(Lib)] public static partial uint umask(uint mask);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int utimensat(int dirfd, byte* path, long* times, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int futimens(int fd, long* times);
