@@ -39,10 +39,25 @@ public abstract class ChecklistTest : IAsyncLifetime
         return id;
     }
 
+    /// <summary>`ctr run -d --runtime R IMAGE ID true`, waiting until the task has exited (STOPPED).</summary>
+    protected async Task<string> RunToExitAsync(string item, string runtime)
+    {
+        var id = NewId(item, runtime);
+        AssertExit(await Ctr("run", "-d", "--runtime", runtime, Image, id, "true"), 0);
+        await Fx.WaitForStatusAsync(id, "STOPPED");
+        return id;
+    }
+
     protected async Task KillAndRemoveAsync(string id)
     {
         AssertExit(await Ctr("task", "kill", "-s", "SIGKILL", id), 0);
         await Fx.WaitForStatusAsync(id, "STOPPED");
+        await RemoveTaskAndContainerAsync(id);
+    }
+
+    /// <summary>`task rm` then `container rm` of an exited task, both asserted to succeed.</summary>
+    protected async Task RemoveTaskAndContainerAsync(string id)
+    {
         AssertExit(await Ctr("task", "rm", id), 0);
         AssertExit(await Ctr("container", "rm", id), 0);
     }

@@ -39,8 +39,7 @@ public sealed class DaemonRestartTests(RestartableContainerdFixture fixture) : C
         var exit = await Events.WaitForAsync(id, "/tasks/exit");
         Assert.Equal(137, exit.ExitStatus);
         await Fx.WaitForStatusAsync(id, "STOPPED");
-        AssertExit(await Ctr("task", "rm", id), 0);
-        AssertExit(await Ctr("container", "rm", id), 0);
+        await RemoveTaskAndContainerAsync(id);
         await AssertNothingLeftBehindAsync(id);
     }
 }

@@ -95,8 +95,7 @@ public sealed class ExecTests(ContainerdFixture fixture) : ChecklistTest(fixture
         Assert.Equal(137, execExit.ExitStatus);
         Assert.Equal(137, initExit.ExitStatus);
         await Fx.WaitForStatusAsync(id, "STOPPED");
-        AssertExit(await Ctr("task", "rm", id), 0);
-        AssertExit(await Ctr("container", "rm", id), 0);
+        await RemoveTaskAndContainerAsync(id);
         await AssertNothingLeftBehindAsync(id);
     }
 }

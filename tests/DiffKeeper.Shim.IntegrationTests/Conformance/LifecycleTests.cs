@@ -110,14 +110,11 @@ public sealed class LifecycleTests(ContainerdFixture fixture) : ChecklistTest(fi
     public async Task Item06_KillAfterExit_SaysProcessAlreadyFinished(string runtime)
     {
         Fx.Require(runtime);
-        var id = NewId("i06", runtime);
-        AssertExit(await Ctr("run", "-d", "--runtime", runtime, Image, id, "true"), 0);
-        await Fx.WaitForStatusAsync(id, "STOPPED");
+        var id = await RunToExitAsync("i06", runtime);
         var kill = await Ctr("task", "kill", id);
         AssertExit(kill, 1);
         AssertContains("process already finished: not found", kill.Stderr, kill);
-        AssertExit(await Ctr("task", "rm", id), 0);
-        AssertExit(await Ctr("container", "rm", id), 0);
+        await RemoveTaskAndContainerAsync(id);
         await AssertNothingLeftBehindAsync(id);
     }
 
@@ -144,9 +141,7 @@ public sealed class LifecycleTests(ContainerdFixture fixture) : ChecklistTest(fi
     public async Task Item08_SecondRm_SaysNoRunningTaskNotFound(string runtime)
     {
         Fx.Require(runtime);
-        var id = NewId("i08", runtime);
-        AssertExit(await Ctr("run", "-d", "--runtime", runtime, Image, id, "true"), 0);
-        await Fx.WaitForStatusAsync(id, "STOPPED");
+        var id = await RunToExitAsync("i08", runtime);
         AssertExit(await Ctr("task", "rm", id), 0);
         var again = await Ctr("task", "rm", id);
         AssertExit(again, 1);

@@ -40,8 +40,7 @@ public sealed class PauseTests(ContainerdFixture fixture) : ChecklistTest(fixtur
         var resume = await Ctr("task", "resume", id);
         AssertExit(resume, 1);
         AssertContains("cannot resume a stopped container", resume.Stderr, resume);
-        AssertExit(await Ctr("task", "rm", id), 0);
-        AssertExit(await Ctr("container", "rm", id), 0);
+        await RemoveTaskAndContainerAsync(id);
         await AssertNothingLeftBehindAsync(id);
     }
 
@@ -49,14 +48,11 @@ public sealed class PauseTests(ContainerdFixture fixture) : ChecklistTest(fixtur
     public async Task Item17_PauseOfStoppedTask_SaysCannotPauseStopped(string runtime)
     {
         Fx.Require(runtime);
-        var id = NewId("i17", runtime);
-        AssertExit(await Ctr("run", "-d", "--runtime", runtime, Image, id, "true"), 0);
-        await Fx.WaitForStatusAsync(id, "STOPPED");
+        var id = await RunToExitAsync("i17", runtime);
         var pause = await Ctr("task", "pause", id);
         AssertExit(pause, 1);
         AssertContains("cannot pause a stopped container: unknown", pause.Stderr, pause);
-        AssertExit(await Ctr("task", "rm", id), 0);
-        AssertExit(await Ctr("container", "rm", id), 0);
+        await RemoveTaskAndContainerAsync(id);
         await AssertNothingLeftBehindAsync(id);
     }
 }

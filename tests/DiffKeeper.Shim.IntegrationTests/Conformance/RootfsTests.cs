@@ -94,8 +94,7 @@ public sealed class RootfsTests(ContainerdFixture fixture) : ChecklistTest(fixtu
 
         AssertExit(await Ctr("task", "kill", "-a", "-s", "SIGKILL", id), 0);
         await Fx.WaitForStatusAsync(id, "STOPPED");
-        AssertExit(await Ctr("task", "rm", id), 0);
-        AssertExit(await Ctr("container", "rm", id), 0);
+        await RemoveTaskAndContainerAsync(id);
         await AssertNothingLeftBehindAsync(id);
         Assert.False(ProcFs.IsAlive(shim));
     }

@@ -130,8 +130,7 @@ public sealed class TtrpcWireTests(ContainerdFixture fixture) : ChecklistTest(fi
         Assert.True(order.All(s => s == 2 || s % 2 == 1), "responses on unexpected streams: " + string.Join(",", order));
 
         await Fx.WaitForStatusAsync(id, "STOPPED");
-        AssertExit(await Ctr("task", "rm", id), 0);
-        AssertExit(await Ctr("container", "rm", id), 0);
+        await RemoveTaskAndContainerAsync(id);
         await AssertNothingLeftBehindAsync(id);
     }
 }

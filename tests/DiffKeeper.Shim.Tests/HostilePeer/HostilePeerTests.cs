@@ -54,11 +54,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         Assert.Equal(1u, stream);
         Assert.Equal((int)TtrpcStatusCode.InvalidArgument, response.Status?.Code);
 
-        await peer.SendRequestAsync(3, Task, "Connect", new ConnectRequest { Id = shim.Id });
-        var (stream2, connect) = await peer.ReadResponseAsync(Patience);
-        Assert.Equal(3u, stream2);
-        Assert.Null(connect.Status);
-        Assert.Equal(shim.Pid, (int)ConnectResponse.Parser.ParseFrom(connect.Payload).ShimPid);
+        await AssertSameConnectionStillServesAsync(peer, shim, streamId: 3);
     }
 
     [SkippableFact]
@@ -101,11 +97,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         Assert.Equal(1u, stream);
         Assert.Equal((int)TtrpcStatusCode.ResourceExhausted, response.Status?.Code);
 
-        await peer.SendRequestAsync(3, Task, "Connect", new ConnectRequest { Id = shim.Id });
-        var (stream2, connect) = await peer.ReadResponseAsync(Patience);
-        Assert.Equal(3u, stream2);
-        Assert.Null(connect.Status);
-        Assert.Equal(shim.Pid, (int)ConnectResponse.Parser.ParseFrom(connect.Payload).ShimPid);
+        await AssertSameConnectionStillServesAsync(peer, shim, streamId: 3);
     }
 
     [SkippableFact]
@@ -288,6 +280,16 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
             peer.Socket.LingerState = new LingerOption(true, 0); // close with RST: the reply hits a dead socket
         }
         await WellBehavedClient.AssertServedAsync(shim);
+    }
+
+    /// <summary>After the hostile frame, the very same connection answers a Connect on <paramref name="streamId"/>.</summary>
+    private static async Task AssertSameConnectionStillServesAsync(RawConnection peer, RunningShim shim, uint streamId)
+    {
+        await peer.SendRequestAsync(streamId, Task, "Connect", new ConnectRequest { Id = shim.Id });
+        var (stream, connect) = await peer.ReadResponseAsync(Patience);
+        Assert.Equal(streamId, stream);
+        Assert.Null(connect.Status);
+        Assert.Equal(shim.Pid, (int)ConnectResponse.Parser.ParseFrom(connect.Payload).ShimPid);
     }
 
     private static int OpenFds(int pid) => Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length;
