@@ -143,9 +143,9 @@ public class IntegrityTests
         using var p = Process.Start(psi)!;
         try
         {
-            // Kill once some data is in the store but long before the 240 MiB are ingested.
+            // Kill once some versions are committed (every 64 MiB of new chunks) but long before the 240 MiB are ingested.
             var sw = Stopwatch.StartNew();
-            while (sw.ElapsedMilliseconds < 20_000 && !p.HasExited && DirSize(storeDir) < (24L << 20)) Thread.Sleep(10);
+            while (sw.ElapsedMilliseconds < 20_000 && !p.HasExited && DirSize(storeDir) < (100L << 20)) Thread.Sleep(10);
             Assert.False(p.HasExited, $"the snapshot ended (exit {(p.HasExited ? p.ExitCode : 0)}) before it could be killed: " +
                                       (p.HasExited ? p.StandardError.ReadToEnd() : ""));
             Native.Libc.kill(p.Id, 9);

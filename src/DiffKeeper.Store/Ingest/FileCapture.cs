@@ -20,6 +20,8 @@ internal sealed unsafe class FileCapture : IDisposable
     private const int Attempts = 3;
 
     private readonly RecordingStore _store;
+    /// <summary>Tree ingests hold version records here and write chunks unlogged; null = one path, all logged.</summary>
+    private readonly DeferredVersions? _deferred;
     private readonly ConcurrentDictionary<Hash256, byte> _known;
     /// <summary>Chunks another worker is about to write (claimed, not yet committed), with the event set on commit.</summary>
     private readonly ConcurrentDictionary<Hash256, ManualResetEventSlim> _inflight;
@@ -33,9 +35,11 @@ internal sealed unsafe class FileCapture : IDisposable
 
     public long BytesRead, BytesStored;
 
-    public FileCapture(RecordingStore store, ConcurrentDictionary<Hash256, byte> known, ConcurrentDictionary<Hash256, ManualResetEventSlim> inflight)
+    public FileCapture(RecordingStore store, DeferredVersions? deferred, ConcurrentDictionary<Hash256, byte> known,
+        ConcurrentDictionary<Hash256, ManualResetEventSlim> inflight)
     {
         _store = store;
+        _deferred = deferred;
         _known = known;
         _inflight = inflight;
     }
@@ -44,7 +48,8 @@ internal sealed unsafe class FileCapture : IDisposable
 
     /// <summary>
     /// Captures the file at <paramref name="absPathZ"/> as a version of <paramref name="path"/> at <paramref name="time"/>.
-    /// Writes chunks and (unless identical to <paramref name="previous"/>) the version in one batch.
+    /// Writes its new chunks, then (unless identical to <paramref name="previous"/>) the version: in one logged
+    /// batch with its chunks for a single path, or held in <see cref="DeferredVersions"/> for a tree.
     /// </summary>
     public Outcome Capture(ulong rec, byte[] path, byte[] absPathZ, long time, FileVersion? previous, bool force, out FileVersion? version, out string? problem)
     {
@@ -91,8 +96,23 @@ internal sealed unsafe class FileCapture : IDisposable
                     foreach (var e in _dependsOn) e.Wait();
                     _dependsOn.Clear();
                 }
-                if (!same) _batch.Put(Keys.Version(rec, path, time), Records.Encode(v), _store.Versions);
-                Commit();
+                if (same) Commit();
+                else if (_deferred != null)
+                {
+                    Commit();
+                    _deferred.Add(Keys.Version(rec, path, time), Records.Encode(v));
+                }
+                else
+                {
+                    // A chunk we found may be an unlogged one of a tree ingest running beside us: durable first.
+                    if (_store.UnloggedChunksPending)
+                    {
+                        Commit();
+                        _store.MakeChunksDurable();
+                    }
+                    _batch.Put(Keys.Version(rec, path, time), Records.Encode(v), _store.Versions);
+                    Commit();
+                }
                 return same ? Outcome.Unchanged : Outcome.Written;
             }
             problem = "file kept changing while it was read";
@@ -215,7 +235,7 @@ internal sealed unsafe class FileCapture : IDisposable
     /// <summary>Writes the pending batch; only then are its chunks known to exist (and waiting workers released).</summary>
     public void Commit()
     {
-        if (_batch.Count() > 0) _store.Db.Write(_batch, _store.Write);
+        _store.WriteChunks(_batch, _batchBytes, logged: _deferred == null);
         _batch.Clear();
         _batchBytes = 0;
         foreach (var h in _pendingKnown)

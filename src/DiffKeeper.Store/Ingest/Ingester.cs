@@ -12,7 +12,7 @@ namespace DiffKeeper.Store.Ingest;
 /// Writes captured state into a recording: a whole overlay upper directory at a moment, one changed path at a
 /// moment, or a deletion. Unchanged entries are skipped by their lstat fingerprint (inode, size, mtime, ctime),
 /// then by content (chunk dedup). Regular files are read, chunked, hashed and compressed on worker threads;
-/// each version goes to RocksDB in one atomic batch with its chunks (or after them, for big files).
+/// a version is written only after every chunk it references (see <see cref="DeferredVersions"/>).
 /// </summary>
 public sealed unsafe class Ingester
 {
@@ -83,6 +83,8 @@ public sealed unsafe class Ingester
         private readonly RecordingState _prev;
         private readonly WriteBatch _metaBatch = new();
         private int _metaCount;
+        /// <summary>Set for a whole-tree run: version records wait until their (unlogged) chunks are durable.</summary>
+        private DeferredVersions? _deferred;
         private BlockingCollection<FileJob>? _queue;
         private readonly Dictionary<(uint, uint, ulong), byte[]> _firstLink = [];
         private readonly List<FileJob> _laterLinks = [];
@@ -115,13 +117,14 @@ public sealed unsafe class Ingester
                 throw new IOException($"{Encoding.UTF8.GetString(_root)}: {Libc.ErrorText(e)}");
             }
             _queue = new BlockingCollection<FileJob>(boundedCapacity: 256);
+            using var deferred = _deferred = new DeferredVersions(_store);
             var workers = new Thread[_owner.Workers];
             Exception? failure = null;
             for (int i = 0; i < workers.Length; i++)
             {
                 workers[i] = new Thread(() =>
                 {
-                    using var cap = new FileCapture(_store, _owner._known, _owner._inflight);
+                    using var cap = new FileCapture(_store, deferred, _owner._known, _owner._inflight);
                     // Keep consuming after a failure so the walker never blocks on a full queue.
                     foreach (var job in _queue.GetConsumingEnumerable())
                     {
@@ -144,7 +147,8 @@ public sealed unsafe class Ingester
             }
             if (failure != null) throw new IOException("ingest failed: " + failure.Message, failure);
             foreach (var job in _laterLinks) CaptureLink(job);
-            FlushMeta();
+            deferred.Complete();
+            _deferred = null;
         }
 
         public void ExecuteOne(byte[] path)
@@ -171,7 +175,7 @@ public sealed unsafe class Ingester
                 Summary.Files++;
                 if (st.IsRegular)
                 {
-                    using var cap = new FileCapture(_store, _owner._known, _owner._inflight);
+                    using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight);
                     CaptureFile(cap, new FileJob(path, Libc.CString(Join(_root, path)), st, _prev.Get(path), false, null));
                     return;
                 }
@@ -278,8 +282,13 @@ public sealed unsafe class Ingester
 
         private void PutMeta(FileVersion v)
         {
+            Interlocked.Increment(ref Summary.Changed);
+            if (_deferred != null)
+            {
+                _deferred.Add(Keys.Version(_rec.Id, v.Path, v.Time), Records.Encode(v));
+                return;
+            }
             _metaBatch.Put(Keys.Version(_rec.Id, v.Path, v.Time), Records.Encode(v), _store.Versions);
-            Summary.Changed++;
             if (++_metaCount >= 512) FlushMeta();
         }
 

@@ -13,6 +13,8 @@ public static unsafe partial class Libc
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200;
     public const int O_NOFOLLOW = 0x20000, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000, O_NOATIME = 0x40000;
     public const int O_PATH = 0x200000;
+    /// <summary>O_DIRECT: 0x4000 on x86-64, 0x10000 on arm64 (the only flag here that differs between the two we build).</summary>
+    public static readonly int O_DIRECT = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x10000 : 0x4000;
     public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
     public const int SEEK_SET = 0, SEEK_END = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
     public const int ENOENT = 2, EINTR = 4, EEXIST = 17, ENOTDIR = 20, ENXIO = 6, ERANGE = 34, ENODATA = 61, ENOTSUP = 95, EPERM = 1, ELOOP = 40;

@@ -49,7 +49,9 @@ public sealed unsafe class RocksDb : IDisposable
     /// <param name="strictWal">Refuse to open when the write-ahead log is damaged anywhere but an incomplete last
     /// record (which a live writer may be appending); otherwise recovery stops quietly at the first damaged record
     /// (point-in-time recovery, what a writer coming back after a crash needs).</param>
-    public static RocksDb Open(string path, bool readOnly, (string Name, ColumnFamilyOptions Options)[] families, bool strictWal = false)
+    /// <param name="directWrites">Flushes and compactions write with O_DIRECT (see RecordingStore.Open).</param>
+    public static RocksDb Open(string path, bool readOnly, (string Name, ColumnFamilyOptions Options)[] families, bool strictWal = false,
+        bool directWrites = false)
     {
         var db = new RocksDb();
         nint dbOpts = CreateDbOptions();
@@ -66,6 +68,7 @@ public sealed unsafe class RocksDb : IDisposable
         // Small metadata families would otherwise keep every chunk-laden log alive until they fill up.
         rocksdb_options_set_max_total_wal_size(dbOpts, 64UL << 20);
         if (strictWal) rocksdb_options_set_wal_recovery_mode(dbOpts, 0); // kTolerateCorruptedTailRecords
+        if (directWrites) rocksdb_options_set_use_direct_io_for_flush_and_compaction(dbOpts, 1);
 
         var all = new List<(string, ColumnFamilyOptions)> { ("default", new ColumnFamilyOptions()) };
         all.AddRange(families);
@@ -260,6 +263,20 @@ public sealed unsafe class RocksDb : IDisposable
         rocksdb_compactoptions_set_bottommost_level_compaction(o, 3); // kForceOptimized
         rocksdb_compact_range_cf_opt(_db, cf.Handle, o, null, 0, null, 0);
         rocksdb_compactoptions_destroy(o);
+    }
+
+    /// <summary>Flushes one column family's memtable to table (and blob) files and waits for it.</summary>
+    public void Flush(ColumnFamily cf)
+    {
+        nint fo = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(fo, 1);
+        try
+        {
+            byte* err = null;
+            rocksdb_flush_cf(_db, fo, cf.Handle, &err);
+            Check(err);
+        }
+        finally { rocksdb_flushoptions_destroy(fo); }
     }
 
     /// <summary>Flushes every column family's memtable (rocksdb_flush alone flushes only the default one).</summary>

@@ -25,6 +25,7 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_paranoid_checks(nint o, byte v);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_wal_recovery_mode(nint o, int mode);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_total_wal_size(nint o, ulong n);
+    [LibraryImport(Lib)] public static partial void rocksdb_options_set_use_direct_io_for_flush_and_compaction(nint o, byte v);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_compression(nint o, int type);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_write_buffer_size(nint o, nuint size);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_write_buffer_number(nint o, int n);

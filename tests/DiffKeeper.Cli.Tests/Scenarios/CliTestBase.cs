@@ -40,6 +40,32 @@ public abstract class CliTestBase : IDisposable
     protected CliResult Snapshot(string dir, string recording, string at) =>
         Cli.Run("snapshot", dir, "--recording", recording, "--at", at, "-q").ExpectOk();
 
+    /// <summary>
+    /// Runs the CLI on this test's store and SIGKILLs it as soon as <paramref name="killNow"/> (given the pid) is
+    /// true. The watcher is a dedicated thread polling every millisecond: on the thread pool it could wait ~100 ms
+    /// per poll while the test thread blocks on the process, and miss the moment it is looking for.
+    /// </summary>
+    protected (CliResult Result, bool Killed) RunAndKillWhen(string[] args, Func<int, bool> killNow, TimeSpan limit)
+    {
+        bool killed = false;
+        Thread? watcher = null;
+        var r = Cli.Execute(["--store", StoreDir, .. args], null, p =>
+        {
+            watcher = new Thread(() =>
+            {
+                var deadline = DateTime.UtcNow + limit;
+                while (!p.HasExited && DateTime.UtcNow < deadline)
+                {
+                    if (killNow(p.Id)) { killed = Posix.SendSignal(p.Id, 9); return; }
+                    Thread.Sleep(1);
+                }
+            }) { IsBackground = true, Name = "kill-watcher" };
+            watcher.Start();
+        });
+        watcher?.Join();
+        return (r, killed);
+    }
+
     protected static void AssertCleanError(CliResult r)
     {
         var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);

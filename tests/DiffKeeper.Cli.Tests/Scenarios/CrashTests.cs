@@ -32,18 +32,9 @@ public sealed class CrashTests(CliBinary binary, ITestOutputHelper output) : Cli
             File.WriteAllBytes($"{big}/data/file{i:D2}.bin", buf);
         }
         long baseline = StoreBytes();
-        bool killed = false;
-        var r = Cli.Execute(["--store", StoreDir, "snapshot", big, "--recording", "crash", "--at", "1s", "-q"], null, p =>
-            Task.Run(async () =>
-            {
-                // Kill once the store has taken about a third of the data: mid-ingest, not before it began.
-                var deadline = DateTime.UtcNow.AddMinutes(2);
-                while (!p.HasExited && DateTime.UtcNow < deadline)
-                {
-                    if (StoreBytes() - baseline > 100L << 20 || BytesRead(p.Id) > 100L << 20) { killed = Posix.SendSignal(p.Id, 9); return; }
-                    await Task.Delay(10);
-                }
-            }));
+        // Kill once the store has taken about a third of the data: mid-ingest, not before it began.
+        var (r, killed) = RunAndKillWhen(["snapshot", big, "--recording", "crash", "--at", "1s", "-q"],
+            pid => StoreBytes() - baseline > 100L << 20 || BytesRead(pid) > 100L << 20, TimeSpan.FromMinutes(2));
         Output.WriteLine($"snapshot exit {r.ExitCode}, killed={killed}, store grew {(StoreBytes() - baseline) >> 20} MiB");
         Assert.True(killed, $"the snapshot finished before it could be killed mid-ingest: {r.Describe()}");
 

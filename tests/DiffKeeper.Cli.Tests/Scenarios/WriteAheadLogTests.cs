@@ -55,9 +55,10 @@ public sealed class WriteAheadLogTests(CliBinary binary, ITestOutputHelper outpu
     {
         Snapshot(MakeTree("t0", ("small", "before the crash")), "c", "0s");
 
-        // Many 2 MiB files: a version record is written after its file's chunks, so once the log holds a few MiB
-        // some whole versions live in it and nowhere else (the memtable is far from full).
-        const int files = 32, size = 2 << 20;
+        // A tree ingest writes chunk bytes without the log and commits the version records it holds, with the log,
+        // after every 64 MiB of new chunks. So once the log holds more than a few KiB, whole versions live in it
+        // and nowhere else (their memtable is far from full), and 192 MiB leave time to kill before the end.
+        const int files = 96, size = 2 << 20;
         var big = Tmp.Sub("t1");
         Directory.CreateDirectory(big);
         var rng = new Random(23);
@@ -69,17 +70,8 @@ public sealed class WriteAheadLogTests(CliBinary binary, ITestOutputHelper outpu
             contents[$"f{i:D2}"] = data;
             File.WriteAllBytes($"{big}/f{i:D2}", data);
         }
-        bool killed = false;
-        var r = Cli.Execute(["--store", StoreDir, "snapshot", big, "--recording", "c", "--at", "1s", "-q"], null, p =>
-            Task.Run(async () =>
-            {
-                var deadline = DateTime.UtcNow.AddMinutes(1);
-                while (!p.HasExited && DateTime.UtcNow < deadline)
-                {
-                    if (LogBytes() > 7L << 20) { killed = Posix.SendSignal(p.Id, 9); return; }
-                    await Task.Delay(2);
-                }
-            }));
+        var (r, killed) = RunAndKillWhen(["snapshot", big, "--recording", "c", "--at", "1s", "-q"],
+            _ => LogBytes() > 64L << 10, TimeSpan.FromMinutes(1));
         Assert.True(killed, $"the snapshot finished before the log held enough to kill it: {r.Describe()}");
 
         // What a reader sees of the killed snapshot before the damage (replayed from the log).
@@ -90,7 +82,7 @@ public sealed class WriteAheadLogTests(CliBinary binary, ITestOutputHelper outpu
         Output.WriteLine($"killed with {logBytes} log bytes; versions visible: {string.Join(' ', seen)}");
         Assert.True(seen.Count > 0, "no version of the killed snapshot is visible: nothing in the log to damage");
 
-        var logs = StoreFiles().Where(IsLog).Where(f => new FileInfo(f).Length >= 64 << 10).ToList();
+        var logs = StoreFiles().Where(IsLog).Where(f => new FileInfo(f).Length >= 32 << 10).ToList();
         Assert.NotEmpty(logs);
         foreach (var f in logs)
         {
