@@ -5,6 +5,7 @@
 #   BENCH_SCALE=small   quick smoke run (64 MiB tree, 10 edits, 20 log versions, ~1k versions in workload 5)
 #   BENCH_TOOLS="restic borg casync"   choose the tools (default: all four; diffkeeper is left out when
 #                                      $DIFFKEEPER_BIN_DIR/diffkeeper does not exist)
+#   BENCH_WORKLOADS="1 5"   run only these workloads (default: 1 3 4 5; 1 includes 2 and the full restore)
 #   BENCH_W5_PEERS=1    also time workload 5 (one moment's export / one file) with the peers (slow: 90 backups each)
 #   BENCH_DIR=/var/tmp  where the workloads and repositories live (must have ~8 GiB free at full scale)
 #
@@ -21,6 +22,7 @@ GEN=(python3 "$HERE/store/gen.py")
 SCALE=${BENCH_SCALE:-full}
 DK=${DIFFKEEPER_BIN_DIR:+$DIFFKEEPER_BIN_DIR/diffkeeper}
 TOOLS=${BENCH_TOOLS:-diffkeeper restic borg casync}
+WORKLOADS=" ${BENCH_WORKLOADS:-1 3 4 5} "
 
 case "$SCALE" in
   full)  W3_EDITS=100; W4_VERSIONS=200; W5_FILES=1000; W5_PER_STEP=100; W5_STEPS=90 ;;
@@ -294,11 +296,10 @@ report() {
 
 started=$(date +%s)
 log "tools: ${selected[*]}; scale $SCALE; work dir $WORK"
-bench_tree
-log "workload 3: $W3_EDITS edits"
-bench_versions w3 $((W3_EDITS + 1)) blob.bin w3_step
-log "workload 4: $W4_VERSIONS versions"
-bench_versions w4 "$W4_VERSIONS" app.log w4_step
-bench_latency
+wanted() { [[ "$WORKLOADS" == *" $1 "* ]]; }
+if wanted 1; then bench_tree; fi
+if wanted 3; then log "workload 3: $W3_EDITS edits"; bench_versions w3 $((W3_EDITS + 1)) blob.bin w3_step; fi
+if wanted 4; then log "workload 4: $W4_VERSIONS versions"; bench_versions w4 "$W4_VERSIONS" app.log w4_step; fi
+if wanted 5; then bench_latency; fi
 report
 log "done in $(( $(date +%s) - started ))s"

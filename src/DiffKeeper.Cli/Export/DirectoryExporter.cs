@@ -221,6 +221,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
             if (_root) Libc.fchownat(pfd, n, v.Uid, v.Gid, Libc.AT_SYMLINK_NOFOLLOW);
             Libc.fchmodat(pfd, n, v.Mode, 0);
         }
+        SetXattrsAt(pfd, name, v);
         SetTimes(pfd, name, v.MtimeNs, Libc.AT_SYMLINK_NOFOLLOW);
         _summary.Entries++;
     }
@@ -236,6 +237,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
         if (r != 0) { Warn(v, "symlink"); return; }
         fixed (byte* n = name)
             if (_root) Libc.fchownat(pfd, n, v.Uid, v.Gid, Libc.AT_SYMLINK_NOFOLLOW);
+        SetXattrsAt(pfd, name, v);
         SetTimes(pfd, name, v.MtimeNs, Libc.AT_SYMLINK_NOFOLLOW);
         _summary.Entries++;
     }
@@ -262,10 +264,8 @@ public sealed unsafe class DirectoryExporter : IDisposable
     {
         foreach (var x in v.Xattrs)
         {
-            var name = x.Key.AsSpan();
-            // user.* always; trusted.* and security.* only as root (others would fail anyway).
-            if (!name.StartsWith("user."u8) && !_root) continue;
-            var nz = Libc.CString(name);
+            if (!MaySet(x.Key)) continue;
+            var nz = Libc.CString(x.Key);
             int r;
             fixed (byte* n = nz)
             fixed (byte* val = x.Value)
@@ -273,6 +273,31 @@ public sealed unsafe class DirectoryExporter : IDisposable
             if (r != 0) Warn(v, "setxattr " + RawPath.Escape(x.Key));
         }
     }
+
+    /// <summary>
+    /// xattrs of a symlink or special file, which cannot be opened for fsetxattr: lsetxattr through the parent's
+    /// /proc/self/fd link (the parent was opened safely below --out; the last name is not followed). The kernel
+    /// allows only trusted.* and security.* on these (user.* exist only on files and directories), so as root.
+    /// </summary>
+    private void SetXattrsAt(int parentFd, byte[] nameZ, FileVersion v)
+    {
+        if (v.Xattrs.Count == 0 || !_root) return;
+        var pathZ = Libc.CString([.. System.Text.Encoding.ASCII.GetBytes($"/proc/self/fd/{parentFd}/"), .. nameZ.AsSpan(0, nameZ.Length - 1)]);
+        foreach (var x in v.Xattrs)
+        {
+            if (!MaySet(x.Key)) continue;
+            var nz = Libc.CString(x.Key);
+            int r;
+            fixed (byte* p = pathZ)
+            fixed (byte* n = nz)
+            fixed (byte* val = x.Value)
+                r = Libc.lsetxattr(p, n, val, x.Value.Length, 0);
+            if (r != 0) Warn(v, "setxattr " + RawPath.Escape(x.Key));
+        }
+    }
+
+    /// <summary>user.* always; trusted.* and security.* only as root (others would fail anyway).</summary>
+    private bool MaySet(ReadOnlySpan<byte> name) => _root || name.StartsWith("user."u8);
 
     private static void SetTimes(int dirfd, byte[]? nameZ, long mtimeNs, int flags)
     {

@@ -20,6 +20,8 @@ public static class ExportVerb
         if (outPath.EndsWith(".tar", StringComparison.Ordinal))
         {
             var tmp = outPath + ".partial";
+            var dir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
+            if (!Directory.Exists(dir)) throw new NotFoundException($"cannot write {outPath}: no directory {dir}");
             try
             {
                 using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))

@@ -1,3 +1,4 @@
+using DiffKeeper.Common.Hashing;
 using System.Text;
 using DiffKeeper.Shim.Service;
 

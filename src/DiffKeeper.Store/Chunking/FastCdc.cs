@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace DiffKeeper.Store.Chunking;
 
@@ -51,21 +52,46 @@ public sealed class FastCdc
     private int Scan(ReadOnlySpan<byte> data, int limit)
     {
         ulong hash = 0;
-        ulong[] gear = Gear;
-        int normal = Math.Min(AvgSize, limit);
         int i = MinSize;
-        ref byte d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(data);
-        for (; i < normal; i++)
+        ref byte d = ref MemoryMarshal.GetReference(data);
+        int normal = Math.Min(AvgSize, limit);
+        int cut = ScanRange(ref d, ref hash, ref i, normal, _maskStrict);
+        if (cut > 0) return cut;
+        cut = ScanRange(ref d, ref hash, ref i, limit, _maskLoose);
+        return cut > 0 ? cut : limit;
+    }
+
+    /// <summary>
+    /// Rolls the gear hash over bytes [i, end) and returns the cut after the first byte whose hash has the masked bits
+    /// clear, or 0. The chunker's hot loop (a tenth of ingest CPU): unrolled by four, the table indexed without bounds
+    /// checks (a byte always indexes the 256 entries) and the mask kept in a register; the hash chain itself is one
+    /// <c>lea</c> per byte.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ScanRange(ref byte d, ref ulong hash, ref int i, int end, ulong mask)
+    {
+        ref ulong g = ref MemoryMarshal.GetArrayDataReference(Gear);
+        ulong h = hash;
+        int k = i;
+        for (; k + 4 <= end; k += 4)
         {
-            hash = (hash << 1) + gear[Unsafe.Add(ref d, i)];
-            if ((hash & _maskStrict) == 0) return i + 1;
+            h = (h << 1) + Unsafe.Add(ref g, Unsafe.Add(ref d, k));
+            if ((h & mask) == 0) return k + 1;
+            h = (h << 1) + Unsafe.Add(ref g, Unsafe.Add(ref d, k + 1));
+            if ((h & mask) == 0) return k + 2;
+            h = (h << 1) + Unsafe.Add(ref g, Unsafe.Add(ref d, k + 2));
+            if ((h & mask) == 0) return k + 3;
+            h = (h << 1) + Unsafe.Add(ref g, Unsafe.Add(ref d, k + 3));
+            if ((h & mask) == 0) return k + 4;
         }
-        for (; i < limit; i++)
+        for (; k < end; k++)
         {
-            hash = (hash << 1) + gear[Unsafe.Add(ref d, i)];
-            if ((hash & _maskLoose) == 0) return i + 1;
+            h = (h << 1) + Unsafe.Add(ref g, Unsafe.Add(ref d, k));
+            if ((h & mask) == 0) return k + 1;
         }
-        return limit;
+        hash = h;
+        i = k;
+        return 0;
     }
 
     private static ulong[] BuildGear()

@@ -93,7 +93,10 @@ public sealed unsafe class Ingester
         public IngestSummary Summary { get; } = new();
         public ConcurrentQueue<RecordedEvent> Gaps { get; } = new();
 
-        private sealed record FileJob(byte[] Path, byte[] AbsZ, StatInfo Stat, FileVersion? Prev, bool Force, byte[]? LinkTo);
+        private readonly ReadAhead _readAhead = new();
+
+        /// <param name="ReadAheadBytes">Bytes <see cref="ReadAhead"/> requested for it, released when a worker takes it.</param>
+        private sealed record FileJob(byte[] Path, byte[] AbsZ, StatInfo Stat, FileVersion? Prev, bool Force, byte[]? LinkTo, long ReadAheadBytes = 0);
 
         public TreeRun(Ingester owner, RecordingInfo rec, string root, long time, RecordingState prev)
         {
@@ -128,6 +131,7 @@ public sealed unsafe class Ingester
                     // Keep consuming after a failure so the walker never blocks on a full queue.
                     foreach (var job in _queue.GetConsumingEnumerable())
                     {
+                        _readAhead.Release(job.ReadAheadBytes);
                         if (failure != null) continue;
                         try { CaptureFile(cap, job); }
                         catch (Exception e) { failure ??= e; }
@@ -215,7 +219,7 @@ public sealed unsafe class Ingester
                         if (_firstLink.TryGetValue(id, out var first)) { _laterLinks.Add(job with { LinkTo = first }); continue; }
                         _firstLink[id] = path;
                     }
-                    _queue!.Add(job);
+                    _queue!.Add(job with { ReadAheadBytes = _readAhead.Request(dirfd, nameZ, (long)st.Size) });
                     continue;
                 }
                 CaptureOther(dirfd, nameZ, path, st, force, recurse: true, progress);

@@ -224,6 +224,35 @@ public sealed class CliBehaviourTests(CliBinary binary, ITestOutputHelper output
     }
 
     [SkippableFact]
+    public void XattrsOfSymlinksAndSpecialFiles_SurviveExportToADirectoryAndATar()
+    {
+        Env.RequireRoot(); // only trusted.* and security.* exist on symlinks and fifos
+        var up = Tmp.Sub("up");
+        Directory.CreateDirectory(up);
+        Posix.Symlink("target-that-does-not-exist", up + "/link");
+        Posix.MkNod(up + "/fifo", Posix.S_IFIFO | 0x1A4);
+        Posix.SetXattr(up + "/link", "trusted.dk-link", [1, 2, 3]);
+        Posix.SetXattr(up + "/fifo", "trusted.dk-fifo", "fifo value"u8);
+        Snapshot(up, "x", "0s");
+
+        var outDir = Tmp.Sub("out");
+        Cli.Run("export", "x", "--at", "0s", "--out", outDir, "-q").ExpectOk();
+        Assert.Equal([1, 2, 3], Posix.ListXattrs(outDir + "/link").GetValueOrDefault("trusted.dk-link"));
+        Assert.Equal("fifo value"u8.ToArray(), Posix.ListXattrs(outDir + "/fifo").GetValueOrDefault("trusted.dk-fifo"));
+        Assert.Equal("target-that-does-not-exist", Posix.ReadLink(outDir + "/link"));
+
+        var tar = Tmp.Sub("t") + "/x.tar";
+        var noDir = Cli.Run("export", "x", "--at", "0s", "--out", tar, "-q");
+        Assert.True(noDir.ExitCode == 3 && noDir.Stderr.Contains("no directory"), $"a tar in a missing directory: {noDir.Describe()}");
+        AssertCleanError(noDir);
+        Directory.CreateDirectory(Tmp.Sub("t"));
+        Cli.Run("export", "x", "--at", "0s", "--out", tar, "-q").ExpectOk();
+        var bytes = File.ReadAllBytes(tar);
+        Assert.True(bytes.AsSpan().IndexOf("SCHILY.xattr.trusted.dk-link="u8) >= 0, "the tar has no xattr record for the symlink");
+        Assert.True(bytes.AsSpan().IndexOf("SCHILY.xattr.trusted.dk-fifo=fifo value"u8) >= 0, "the tar has no xattr record for the fifo");
+    }
+
+    [SkippableFact]
     public void PackedFile_IsAReadOnlyRecording()
     {
         var up = Tmp.Sub("up");

@@ -1,4 +1,4 @@
-using DiffKeeper.Shim.Cli;
+using DiffKeeper.Common.Hashing;
 using Xunit;
 
 namespace DiffKeeper.Shim.Tests.Cli;
