@@ -124,6 +124,37 @@ public class IntegrityTests
         Assert.Equal(0, report.Chunks);
     }
 
+    [Fact]
+    public void Gc_max_bytes_counts_a_shared_chunk_as_freed_only_with_its_last_user()
+    {
+        using var f = new StoreFixture();
+        var shared = Tree.Random(4 << 20, 30); // incompressible: bytes on disk = bytes of data
+        RecordingInfo Make(string name, int seed, double start)
+        {
+            var rec = f.Store.CreateRecording(new RecordingInfo { Name = name, Start = f.At(start) });
+            var up = f.Temp.Sub(name);
+            Tree.WriteFile(up, "shared.bin"u8, shared);
+            Tree.WriteFile(up, "own.bin"u8, Tree.Random(1 << 20, seed));
+            new Ingest.Ingester(f.Store).IngestTree(rec, up, f.At(start + 1));
+            return rec;
+        }
+        var old = Make("old", 31, 0);
+        var mid = Make("mid", 32, 10);
+        var recent = Make("new", 33, 20);
+        f.Store.Flush();
+        // ~7.3 MB: 4 MiB shared by all three + 1 MiB of each's own. "old" added 5 MiB, the others 1 MiB each, yet
+        // dropping "old" frees only its own 1 MiB. To fit in 5.8 MB both older recordings must go (counting what
+        // each added, dropping "old" alone would seem to leave 2.1 MB and stop at 6.3 MB).
+        var result = GarbageCollector.Run(f.Store, new RetentionPolicy { MaxBytes = 5_800_000 });
+        Assert.Equal(new[] { old.Id, mid.Id }.Order(), result.Dropped.Select(r => r.Id).Order());
+        Assert.InRange(result.BytesFreed, 2 << 20, (2 << 20) + 100_000);
+        Assert.Equal(shared, f.Read(StateQuery.Find(f.Store, recent.Id, "shared.bin"u8, f.At(21))!));
+        Assert.True(Doctor.Check(f.Store).Healthy);
+
+        // A limit the store already fits drops nothing.
+        Assert.Empty(GarbageCollector.Run(f.Store, new RetentionPolicy { MaxBytes = 100_000_000 }).Dropped);
+    }
+
     [SkippableFact]
     public void Killed_mid_ingest_the_store_opens_with_no_half_version()
     {

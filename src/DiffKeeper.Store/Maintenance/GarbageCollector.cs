@@ -8,7 +8,7 @@ public sealed class RetentionPolicy
 {
     /// <summary>Keep only the newest N recordings.</summary>
     public int? KeepLast;
-    /// <summary>Drop the oldest recordings until the kept ones' stored bytes fit.</summary>
+    /// <summary>Drop the oldest recordings until the store (chunks and metadata) fits in this many bytes.</summary>
     public long? MaxBytes;
     /// <summary>Drop recordings whose container exited with status 0.</summary>
     public bool KeepFailedOnly;
@@ -47,14 +47,9 @@ public static class GarbageCollector
         }
         if (policy.MaxBytes is long max)
         {
-            long total = keep.Sum(r => r.StoredBytes);
-            while (keep.Count > 0 && total > max)
-            {
-                var oldest = keep[^1];
-                keep.RemoveAt(keep.Count - 1);
-                total -= oldest.StoredBytes;
-                result.Dropped.Add(oldest);
-            }
+            int drop = OldestToDrop(store, keep, result.Dropped, max);
+            for (int i = 0; i < drop; i++) result.Dropped.Add(keep[keep.Count - 1 - i]);
+            keep.RemoveRange(keep.Count - drop, drop);
         }
 
         if (!policy.DryRun)
@@ -98,6 +93,53 @@ public static class GarbageCollector
         }
         batch.Dispose();
         return result;
+    }
+
+    /// <summary>
+    /// How many of the oldest recordings in <paramref name="keep"/> (newest first) must go for the store to fit in
+    /// <paramref name="max"/> bytes. Recordings share chunks, so a recording's own "stored bytes" (what it added)
+    /// says little about what dropping it frees: a chunk is freed only when the last recording using it goes.
+    /// Each chunk is therefore assigned to the newest recording that uses it (in drop order: oldest first); dropping
+    /// the k oldest frees the chunks assigned to them. Chunk sizes on disk are their raw lengths scaled by the
+    /// chunk family's overall ratio (reading every stored value to learn its size would read the whole store).
+    /// </summary>
+    private static int OldestToDrop(RecordingStore store, List<RecordingInfo> keep, List<RecordingInfo> alreadyDropped, long max)
+    {
+        long total = store.ApproximateSize(store.Chunks) + store.ApproximateSize(store.Versions) +
+                     store.ApproximateSize(store.Events) + store.ApproximateSize(store.Recordings);
+        if (total <= max || keep.Count == 0) return 0;
+        var rank = new Dictionary<ulong, int>();
+        for (int i = 0; i < keep.Count; i++) rank[keep[i].Id] = keep.Count - 1 - i; // the oldest goes first: rank 0
+        var gone = alreadyDropped.Select(r => r.Id).ToHashSet();
+        var owner = new Dictionary<Hash256, (int Rank, int Length)>();
+        foreach (var (k, v) in store.RawRange(store.Versions, []))
+        {
+            ulong rec = Keys.RecordingOf(k);
+            if (gone.Contains(rec)) continue;
+            int r = rank.TryGetValue(rec, out var x) ? x : int.MaxValue; // versions of no listed recording are never dropped here
+            var (path, time) = Keys.SplitVersion(k);
+            foreach (var c in Records.DecodeVersion(path, time, v).Chunks)
+            {
+                if (c.IsHole) continue;
+                if (!owner.TryGetValue(c.Hash, out var o) || o.Rank < r) owner[c.Hash] = (r, (int)Math.Min(c.Length, int.MaxValue));
+            }
+        }
+        long rawTotal = 0;
+        var freedRaw = new long[keep.Count];
+        foreach (var (rnk, len) in owner.Values)
+        {
+            rawTotal += len;
+            if (rnk != int.MaxValue) freedRaw[rnk] += len;
+        }
+        double perRawByte = rawTotal == 0 ? 0 : (double)store.ApproximateSize(store.Chunks) / rawTotal;
+        double freed = 0;
+        for (int k = 0; k < keep.Count; k++)
+        {
+            freed += freedRaw[k] * perRawByte;
+            // Metadata of a dropped recording is small against its chunks: counted as freed only with the last one.
+            if (total - freed <= max) return k + 1;
+        }
+        return keep.Count;
     }
 
     public static void DropRecording(RecordingStore store, ulong rec)
