@@ -1,4 +1,7 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
 using DiffKeeper.Store.Serialization;
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Native;
@@ -358,9 +361,53 @@ public sealed class RecordingStore : IDisposable
 
     public byte[]? GetStoredChunk(Hash256 h)
     {
-        Span<byte> k = stackalloc byte[32];
-        h.CopyTo(k);
-        return Db.Get(k, Chunks);
+        byte[]? copy = null;
+        return TryUseChunk(h, ref copy, static (stored, ref c) => c = stored.ToArray()) ? copy : null;
+    }
+
+    /// <summary>
+    /// A packed recording read in place: its chunk family holds, instead of each stored chunk value, where that
+    /// value is in the packed file (see <see cref="Pack.PackReader"/>), and the values are read from there.
+    /// </summary>
+    private SafeFileHandle? _packFile;
+    private long _packFileLength;
+
+    internal void ReadChunksFrom(SafeFileHandle packFile)
+    {
+        _packFile = packFile;
+        _packFileLength = RandomAccess.GetLength(packFile);
+    }
+
+    /// <summary>Length of a chunk location in a packed recording's temporary store: u64 LE offset, i32 LE length.</summary>
+    internal const int PackedChunkLocationSize = 12;
+    private const int MaxStoredChunk = 1 << 20;
+
+    /// <summary>Hands the stored value (codec byte, raw length, payload) of a chunk to <paramref name="use"/>; false when absent.</summary>
+    public bool TryUseChunk<TState>(Hash256 h, ref TState state, SpanUser<TState> use)
+    {
+        Span<byte> key = stackalloc byte[32];
+        h.CopyTo(key);
+        if (_packFile == null) return Db.TryUse(key, Chunks, ref state, use);
+        var location = Db.Get(key, Chunks);
+        if (location == null) return false;
+        long offset = location.Length == PackedChunkLocationSize ? BinaryPrimitives.ReadInt64LittleEndian(location) : -1;
+        int length = location.Length == PackedChunkLocationSize ? BinaryPrimitives.ReadInt32LittleEndian(location.AsSpan(8)) : -1;
+        if (offset < 0 || length <= 0 || length > MaxStoredChunk || offset > _packFileLength - length)
+            throw new CorruptDataException($"chunk {h} has a bad location in the packed file");
+        var buf = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            int n = 0;
+            while (n < length)
+            {
+                int r = RandomAccess.Read(_packFile, buf.AsSpan(n, length - n), offset + n);
+                if (r <= 0) throw new CorruptDataException($"chunk {h}: the packed file is shorter than when it was opened");
+                n += r;
+            }
+            use(buf.AsSpan(0, length), ref state);
+            return true;
+        }
+        finally { ArrayPool<byte>.Shared.Return(buf); }
     }
 
     public long ApproximateSize(ColumnFamily cf)
@@ -425,6 +472,7 @@ public sealed class RecordingStore : IDisposable
         }
         Db.Dispose();
         _unloggedGate.Dispose();
+        _packFile?.Dispose();
         if (_deleteOnDispose != null)
         {
             try { System.IO.Directory.Delete(_deleteOnDispose, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

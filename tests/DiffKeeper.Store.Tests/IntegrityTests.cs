@@ -73,6 +73,22 @@ public class IntegrityTests
             Assert.Single(store.ListRecordings());
         }
 
+        // Chunk bytes are read from the packed file in place: a file changed after it was opened (and checked) is
+        // an error on read, never wrong bytes.
+        var changing = Path.Combine(f.Temp.Path, "changing.dkpack");
+        File.Copy(file, changing);
+        var (store2, packed2) = PackReader.Open(changing);
+        using (store2)
+        {
+            var v = StateQuery.Find(store2, packed2.Id, "f.bin"u8, f.At(1))!;
+            var content = File.ReadAllBytes(changing);
+            for (int i = PackFormat.HeaderSize; i < content.Length - PackFormat.FooterSize; i += 997) content[i] ^= 0x5A;
+            File.WriteAllBytes(changing, content); // rewritten in place: the open handle sees the new bytes
+            Assert.Throws<CorruptDataException>(() => new ContentReader(store2, v).CopyTo(Stream.Null));
+            File.WriteAllBytes(changing, content[..(PackFormat.HeaderSize + 10)]);
+            Assert.Throws<CorruptDataException>(() => new ContentReader(store2, v).CopyTo(Stream.Null));
+        }
+
         var bytes = File.ReadAllBytes(file);
         var truncated = Path.Combine(f.Temp.Path, "truncated.dkpack");
         File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);

@@ -7,8 +7,10 @@ using DiffKeeper.Store.Rocks;
 namespace DiffKeeper.Store.Pack;
 
 /// <summary>
-/// Opens a packed recording read-only: verifies the header and footer, imports it into a temporary store
-/// (deleted on dispose) while checking the whole-file SHA-256, so every query works on it unchanged.
+/// Opens a packed recording read-only: verifies the header and footer, and reads it once while checking the
+/// whole-file SHA-256 into a temporary store (deleted on dispose) that holds its metadata and, for each chunk,
+/// only where the chunk is in the file: chunk bytes are then read from the packed file itself (and verified
+/// against their hash on every read, as from a store), so every query works on it unchanged.
 /// </summary>
 public static class PackReader
 {
@@ -42,6 +44,7 @@ public static class PackReader
                 throw new CorruptDataException($"{Path.GetFileName(file)} is corrupt: {what}");
             }
             rec.PackedFile = Path.GetFullPath(file);
+            store.ReadChunksFrom(File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read));
             return (store, rec);
         }
         catch
@@ -80,6 +83,7 @@ public static class PackReader
         var reader = new RecordReader(fs, sha, payloadEnd);
         var batch = new WriteBatch();
         var noWal = new WriteOptions().DisableWal(true);
+        var location = new byte[RecordingStore.PackedChunkLocationSize];
         RecordingInfo? rec = null;
         long storedBytes = 0;
         bool ended = false;
@@ -102,10 +106,15 @@ public static class PackReader
                         break;
                     }
                     case PackFormat.Chunk:
+                    {
                         if (payload.Length < 32 + 5) throw new CorruptDataException($"{name}: a chunk record is too short");
-                        batch.Put(payload.AsSpan(0, 32), payload.AsSpan(32), store.Chunks);
+                        // Where the stored value is in the file (it ends where the record ends), not the value.
+                        BinaryPrimitives.WriteInt64LittleEndian(location, reader.Offset - (payload.Length - 32));
+                        BinaryPrimitives.WriteInt32LittleEndian(location.AsSpan(8), payload.Length - 32);
+                        batch.Put(payload.AsSpan(0, 32), location, store.Chunks);
                         storedBytes += payload.Length - 32;
                         break;
+                    }
                     case PackFormat.Recording:
                         if (rec != null) throw new CorruptDataException($"{name} holds two recordings");
                         rec = Records.DecodeRecording(payload);

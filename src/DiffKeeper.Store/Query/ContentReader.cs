@@ -41,10 +41,8 @@ public sealed class ContentReader : Stream
 
     private int Load(ChunkRef c)
     {
-        Span<byte> key = stackalloc byte[32];
-        c.Hash.CopyTo(key);
         var state = (Reader: this, Hash: c.Hash, Length: 0);
-        if (!_store.Db.TryUse(key, _store.Chunks, ref state,
+        if (!_store.TryUseChunk(c.Hash, ref state,
                 static (stored, ref st) => st.Length = st.Reader._codec.DecodeVerified(st.Hash, stored, st.Reader._chunk)))
             throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} is missing from the store");
         if (state.Length != c.Length) throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} has the wrong length");
