@@ -42,10 +42,7 @@ public class DurabilityTests
             {
                 var v = state.Get(System.Text.Encoding.UTF8.GetBytes($"f{i}.bin"));
                 Assert.NotNull(v);
-                using var r = new ContentReader(reader, v);
-                var ms = new MemoryStream();
-                r.CopyTo(ms);
-                Assert.True(ms.ToArray().AsSpan().SequenceEqual(contents[i]), $"f{i}.bin differs in the crash image");
+                Assert.True(StoreFixture.Read(reader, v).AsSpan().SequenceEqual(contents[i]), $"f{i}.bin differs in the crash image");
             }
         }
 
@@ -85,10 +82,7 @@ public class DurabilityTests
         using var reader = RecordingStore.Open(crash, readOnly: true);
         var v = reader.LatestVersionOf(rec.Id, "same.bin"u8, f.At(2));
         Assert.NotNull(v);
-        using var r = new ContentReader(reader, v);
-        var ms = new MemoryStream();
-        r.CopyTo(ms);
-        Assert.Equal(content, ms.ToArray());
+        Assert.Equal(content, StoreFixture.Read(reader, v));
     }
 
     /// <summary>Copies the files of the fixture's open store once no flush or compaction is running.</summary>

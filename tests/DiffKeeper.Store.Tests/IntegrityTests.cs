@@ -66,10 +66,7 @@ public class IntegrityTests
             Assert.Equal(rec.Id, packed.Id);
             Assert.Equal("packme", packed.Name);
             Assert.Equal(3, packed.ExitStatus);
-            using var r = new ContentReader(store, StateQuery.Find(store, packed.Id, "f.bin"u8, f.At(1))!);
-            var ms = new MemoryStream();
-            r.CopyTo(ms);
-            Assert.Equal(data, ms.ToArray());
+            Assert.Equal(data, StoreFixture.Read(store, StateQuery.Find(store, packed.Id, "f.bin"u8, f.At(1))!));
             Assert.Single(store.ListRecordings());
         }
 

@@ -122,9 +122,12 @@ public sealed class StoreFixture : IDisposable
 
     public long At(double seconds) => T0 + (long)(seconds * Moments.NsPerSecond);
 
-    public byte[] Read(FileVersion v)
+    public byte[] Read(FileVersion v) => Read(Store, v);
+
+    /// <summary>A version's whole content, read (and hash-verified) from <paramref name="store"/>.</summary>
+    public static byte[] Read(RecordingStore store, FileVersion v)
     {
-        using var r = new Query.ContentReader(Store, v);
+        using var r = new Query.ContentReader(store, v);
         var ms = new MemoryStream();
         r.CopyTo(ms);
         return ms.ToArray();

@@ -262,16 +262,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
 
     private void SetXattrs(int fd, FileVersion v)
     {
-        foreach (var x in v.Xattrs)
-        {
-            if (!MaySet(x.Key)) continue;
-            var nz = Libc.CString(x.Key);
-            int r;
-            fixed (byte* n = nz)
-            fixed (byte* val = x.Value)
-                r = Libc.fsetxattr(fd, n, val, x.Value.Length, 0);
-            if (r != 0) Warn(v, "setxattr " + RawPath.Escape(x.Key));
-        }
+        if (v.Xattrs.Count > 0) SetEach(v, (name, value, size) => Libc.fsetxattr(fd, name, value, size, 0));
     }
 
     /// <summary>
@@ -283,15 +274,24 @@ public sealed unsafe class DirectoryExporter : IDisposable
     {
         if (v.Xattrs.Count == 0 || !_root) return;
         var pathZ = Libc.CString([.. System.Text.Encoding.ASCII.GetBytes($"/proc/self/fd/{parentFd}/"), .. nameZ.AsSpan(0, nameZ.Length - 1)]);
+        SetEach(v, (name, value, size) =>
+        {
+            fixed (byte* p = pathZ) return Libc.lsetxattr(p, name, value, size, 0);
+        });
+    }
+
+    private delegate int XattrSetter(byte* name, byte* value, nint size);
+
+    private void SetEach(FileVersion v, XattrSetter set)
+    {
         foreach (var x in v.Xattrs)
         {
             if (!MaySet(x.Key)) continue;
             var nz = Libc.CString(x.Key);
             int r;
-            fixed (byte* p = pathZ)
             fixed (byte* n = nz)
             fixed (byte* val = x.Value)
-                r = Libc.lsetxattr(p, n, val, x.Value.Length, 0);
+                r = set(n, val, x.Value.Length);
             if (r != 0) Warn(v, "setxattr " + RawPath.Escape(x.Key));
         }
     }
