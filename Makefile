@@ -12,7 +12,7 @@ export DOTNET_NOLOGO := 1
 
 SHIM := containerd-shim-diffkeeper-v1
 
-.PHONY: all build publish test test-unit test-integration install uninstall demo bench bench-shim bench-store deb rpm clean
+.PHONY: all build publish test test-unit test-integration install uninstall demo bench bench-shim bench-store bench-overhead deb rpm clean
 
 all: build
 
@@ -53,13 +53,18 @@ uninstall:
 demo: build
 	DIFFKEEPER_BIN_DIR=$(BIN) scripts/demo.sh
 
-bench: bench-shim bench-store
+bench: bench-shim bench-store bench-overhead
 
 bench-shim: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-shim.sh
 
 bench-store: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-store.sh
+
+# What recording costs a container (in-container time, diffkeeper vs runc.v2), the daemon's CPU and RSS, then
+# bench-shim with the daemon running.
+bench-overhead: build
+	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-overhead.sh
 
 deb rpm:
 	@echo "make $@: packaging is not built yet (see the open packaging issue)" >&2; exit 1

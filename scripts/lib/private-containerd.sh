@@ -3,7 +3,8 @@
 #
 #   dk_containerd_start DIR     starts containerd under DIR, sets DK_SOCK and DK_CONTAINERD_PID
 #   dk_containerd_stop          stops it (by pid) and unmounts anything left under DIR
-#   dk_busybox_image            builds an OCI archive from /bin/busybox and imports it as $DK_IMAGE into $DK_NS
+#   dk_busybox_image            builds an OCI archive from /bin/busybox and imports it as $DK_IMAGE into $DK_NS;
+#                               executables listed in DK_IMAGE_EXTRA_BIN (space-separated paths) go to /bin too
 #   dkctr ARGS…                 ctr against the private instance, namespace $DK_NS
 
 DK_NS=${DK_NS:-dk}
@@ -76,6 +77,8 @@ dk_busybox_image() {
   rm -rf "$w"; mkdir -p "$w/rootfs/bin" "$w/rootfs/tmp" "$w/rootfs/etc" "$w/rootfs/proc" "$w/rootfs/sys" "$w/rootfs/dev" "$w/oci/blobs/sha256"
   cp /bin/busybox "$w/rootfs/bin/busybox"
   for a in $("$w/rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$w/rootfs/bin/$a"; done
+  local extra
+  for extra in ${DK_IMAGE_EXTRA_BIN:-}; do rm -f "$w/rootfs/bin/$(basename "$extra")"; cp "$extra" "$w/rootfs/bin/"; done
   echo 'root:x:0:0:root:/root:/bin/sh' >"$w/rootfs/etc/passwd"
   tar -C "$w/rootfs" --numeric-owner --owner=0 --group=0 --sort=name -cf "$w/layer.tar" .
   local ld; ld=$(sha256sum "$w/layer.tar" | cut -d' ' -f1); local ls; ls=$(stat -c %s "$w/layer.tar")

@@ -5,7 +5,7 @@
 #   latency  `ctr run --rm --runtime R IMG id true`, BENCH_RUNS (>= 30) runs per runtime, alternating runtimes
 #   RSS      steady-state VmRSS of the shim serving `sleep 1000`, read 1 s after start, BENCH_RSS_SAMPLES per runtime
 #
-# Prints medians and diffkeeper/runc ratios against the targets (latency <= 1.10, RSS <= 1.5).
+# Prints medians and diffkeeper/runc ratios against the targets (latency <= 1.10, RSS <= BENCH_RSS_TARGET, default 0.8).
 # BENCH_ENFORCE=1 makes a missed target exit 1. Usage: DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-shim.sh
 set -euo pipefail
 
@@ -15,6 +15,8 @@ source "$repo/scripts/lib/private-containerd.sh"
 
 RUNS=${BENCH_RUNS:-30}
 RSS_SAMPLES=${BENCH_RSS_SAMPLES:-5}
+# The recorder issue tightened the RSS target from 1.5 to 0.8 of the stock shim (the shim is one process per container).
+RSS_TARGET=${BENCH_RSS_TARGET:-0.8}
 BIN_DIR=${DIFFKEEPER_BIN_DIR:-$repo/artifacts/bin}
 RUNC_RT=io.containerd.runc.v2
 DK_RT=io.containerd.diffkeeper.v1
@@ -90,9 +92,9 @@ verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t) ? "ok" : "MISSED" }'
 echo
 printf '%-34s %14s %14s %10s %8s\n' "metric (median)" "runc.v2" "diffkeeper.v1" "ratio" "target"
 printf '%-34s %14s %14s %10s %8s  %s\n' "ctr run --rm ... true (ms)" "$lat_rc" "$lat_dk" "$lat_ratio" "<= 1.10" "$(verdict "$lat_ratio" 1.10)"
-printf '%-34s %14s %14s %10s %8s  %s\n' "shim VmRSS, steady (KiB)" "$rss_rc" "$rss_dk" "$rss_ratio" "<= 1.5" "$(verdict "$rss_ratio" 1.5)"
+printf '%-34s %14s %14s %10s %8s  %s\n' "shim VmRSS, steady (KiB)" "$rss_rc" "$rss_dk" "$rss_ratio" "<= $RSS_TARGET" "$(verdict "$rss_ratio" "$RSS_TARGET")"
 echo "(latency runs: $RUNS per runtime; RSS samples: $RSS_SAMPLES per runtime)"
 
-if [ "${BENCH_ENFORCE:-0}" = 1 ] && { [ "$(verdict "$lat_ratio" 1.10)" != ok ] || [ "$(verdict "$rss_ratio" 1.5)" != ok ]; }; then
+if [ "${BENCH_ENFORCE:-0}" = 1 ] && { [ "$(verdict "$lat_ratio" 1.10)" != ok ] || [ "$(verdict "$rss_ratio" "$RSS_TARGET")" != ok ]; }; then
   exit 1
 fi

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Recorder overhead benchmark (issue "the flight recorder"): what recording costs the container, measured inside
+# the container, io.containerd.diffkeeper.v1 (with diffkeeperd recording) against io.containerd.runc.v2, alternating
+# in the same run on a private containerd.
+#
+#   (a) writes  1.2 M write(2)s of 64 B, then fdatasync        (c) files  3,000 small files created, then removed
+#   (b) bulk    1 GiB in 1 MiB writes, then fdatasync          (d) mmap   a 64 MiB shared mapping rewritten page by page
+#   (e) churn   20 files rewritten in turn for BENCH_CHURN_SECS (default 30) s — throughput, more is better
+#
+# Each workload is tests/bench/overhead/dkwork.c (static, copied into the busybox image), which times itself with
+# CLOCK_MONOTONIC. Prints medians per runtime and diffkeeper/runc ratios (target <= 1.05), the daemon's CPU time
+# and peak RSS, its ingest lag and lost events (from /metrics), and checks that (c) and (e) lost no change at the
+# recording's frame resolution. Then runs bench-shim with the daemon running (targets: latency <= 1.10, RSS <= 0.8).
+#
+# BENCH_ROUNDS (default 3) rounds; BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
+# the shim part; BENCH_ENFORCE=1 makes a missed target exit 1.
+# Usage: sudo DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-overhead.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+source "$repo/scripts/lib/private-containerd.sh"
+
+ROUNDS=${BENCH_ROUNDS:-3}
+WORKLOADS=${BENCH_WORKLOADS:-writes bulk files mmap churn}
+CHURN_SECS=${BENCH_CHURN_SECS:-30}
+BIN_DIR=$(cd "${DIFFKEEPER_BIN_DIR:-$repo/artifacts/bin}" && pwd)
+RUNC_RT=io.containerd.runc.v2
+DK_RT=io.containerd.diffkeeper.v1
+
+die() { echo "bench-overhead: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "needs root (containerd, runc, eBPF)"
+for tool in containerd ctr runc containerd-shim-runc-v2 gcc python3; do command -v "$tool" >/dev/null || die "$tool not installed"; done
+for b in containerd-shim-diffkeeper-v1 diffkeeperd diffkeeper; do [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b missing (run 'make build')"; done
+
+WORK=$(mktemp -d /tmp/dk-overhead-XXXX)
+DAEMON_PID=""
+cleanup() {
+  set +e
+  dk_containerd_stop
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill "$DAEMON_PID"; for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$DAEMON_PID" 2>/dev/null
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+gcc -static -O2 -Wall -o "$WORK/dkwork" "$here/overhead/dkwork.c"
+
+# The daemon first: the shims find it through DIFFKEEPER_SOCKET, inherited from containerd's environment.
+export DIFFKEEPER_SOCKET=$WORK/diffkeeperd.sock DIFFKEEPER_STORE=$WORK/store
+METRICS_PORT=${BENCH_METRICS_PORT:-19464}
+cat >"$WORK/config.toml" <<TOML
+metrics_address = "127.0.0.1:$METRICS_PORT"
+TOML
+setsid "$BIN_DIR/diffkeeperd" --config "$WORK/config.toml" --store "$DIFFKEEPER_STORE" --socket "$DIFFKEEPER_SOCKET" \
+  >"$WORK/diffkeeperd.log" 2>&1 </dev/null &
+DAEMON_PID=$!
+for _ in $(seq 1 100); do [ -S "$DIFFKEEPER_SOCKET" ] && break; kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+[ -S "$DIFFKEEPER_SOCKET" ] || { tail -20 "$WORK/diffkeeperd.log" >&2; die "diffkeeperd did not come up"; }
+
+DIFFKEEPER_BIN_DIR=$BIN_DIR dk_containerd_start "$WORK/ctrd"
+DK_IMAGE_EXTRA_BIN="$WORK/dkwork" dk_busybox_image
+C=(ctr -a "$DK_SOCK" -n "$DK_NS")
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+metric() { # metric NAME -> the sum of its samples on /metrics (0 when absent)
+  python3 - "$METRICS_PORT" "$1" <<'PY'
+import sys, urllib.request
+port, name = sys.argv[1], sys.argv[2]
+try:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+except Exception:
+    print("nan"); sys.exit(0)
+total, seen = 0.0, False
+for line in text.splitlines():
+    if line.startswith(name + " ") or line.startswith(name + "{"):
+        total += float(line.rsplit(" ", 1)[1]); seen = True
+print(total if seen else "nan")
+PY
+}
+
+cpu0=$(cpu_ticks)
+: >"$WORK/results"
+n=0
+for round in $(seq 1 "$ROUNDS"); do
+  for wl in $WORKLOADS; do
+    # Alternate which runtime goes first, so neither always runs on a cache the other warmed.
+    if [ $((round % 2)) = 1 ]; then order="$RUNC_RT $DK_RT"; else order="$DK_RT $RUNC_RT"; fi
+    for rt in $order; do
+      n=$((n + 1)); id="ov-$wl-$n"
+      args=(/bin/dkwork "$wl" /tmp); [ "$wl" = churn ] && args+=("$CHURN_SECS")
+      out=$(timeout 600 "${C[@]}" run --rm --runtime "$rt" "$DK_IMAGE" "$id" "${args[@]}") ||
+        die "run of $wl on $rt failed: $out"
+      read -r name ns ops <<<"$out"
+      echo "$wl $rt $ns $ops $id" >>"$WORK/results"
+      awk -v r="$round" -v w="$wl" -v rt="$rt" -v ns="$ns" -v o="$ops" 'BEGIN { printf "  round %s %-6s %-28s %8.1f ms  %s ops\n", r, w, rt, ns / 1e6, o }'
+    done
+  done
+done
+cpu1=$(cpu_ticks)
+hz=$(getconf CLK_TCK)
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+missed=0
+echo
+echo "in-container time, medians of $ROUNDS rounds (diffkeeper / runc; target <= 1.05)"
+for wl in $WORKLOADS; do
+  if [ "$wl" = churn ]; then
+    # Throughput: the ratio is runc's changes / diffkeeper's changes in the same time (> 1 = slower under us).
+    rc=$(awk -v w="$wl" -v r="$RUNC_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
+    dk=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
+    ratio=$(awk -v a="$rc" -v b="$dk" 'BEGIN { printf "%.3f", a / b }')
+    printf '  %-6s runc %12.0f changes  diffkeeper %12.0f changes  ratio %s' "$wl" "$rc" "$dk" "$ratio"
+  else
+    rc=$(awk -v w="$wl" -v r="$RUNC_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
+    dk=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
+    ratio=$(awk -v a="$dk" -v b="$rc" 'BEGIN { printf "%.3f", a / b }')
+    awk -v w="$wl" -v a="$rc" -v b="$dk" -v r="$ratio" 'BEGIN { printf "  %-6s runc %9.1f ms  diffkeeper %9.1f ms  ratio %s", w, a / 1e6, b / 1e6, r }'
+  fi
+  if awk -v r="$ratio" 'BEGIN { exit !(r <= 1.05) }'; then echo "  MET"; else echo "  MISSED"; missed=1; fi
+done
+
+echo
+echo "daemon: CPU $(awk -v a="$cpu0" -v b="$cpu1" -v h="$hz" 'BEGIN { printf "%.2f", (b - a) / h }') s over the run," \
+  "peak RSS $(awk '/VmHWM/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$DAEMON_PID/status")," \
+  "events lost $(metric diffkeeper_events_lost_total), merged $(metric diffkeeper_events_merged_total)," \
+  "ingest lag $(metric diffkeeper_ingest_lag_seconds) s, spool backlog $(metric diffkeeper_spool_backlog)"
+
+# No change lost at frame resolution: (c) every one of the 3,000 files is in the recording and all are gone at the
+# end; (e) every churn file's last value is the recorded end state, with about one version per frame.
+DK=("$BIN_DIR/diffkeeper" --store "$DIFFKEEPER_STORE")
+sleep 2 # exit states are ingested in the background
+for wl in files churn; do
+  case " $WORKLOADS " in *" $wl "*) ;; *) continue ;; esac
+  id=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $5 }' "$WORK/results" | tail -1)
+  ops=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | tail -1)
+  "${DK[@]}" timeline "$id" --json >"$WORK/tl.json" || die "timeline of $id failed"
+  python3 - "$wl" "$WORK/tl.json" "$ops" "$CHURN_SECS" "${DK[@]}" "$id" <<'PY' || missed=1
+import json, subprocess, sys
+wl, path, ops, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+dk, rec = sys.argv[5:-1], sys.argv[-1]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+if wl == "files":
+    made = {r["path"] for r in rows if r.get("path", "").startswith("/tmp/f") and r["kind"] in ("version", "create")}
+    gone = {r["path"] for r in rows if r.get("path", "").startswith("/tmp/f") and r["kind"] in ("delete", "whiteout")}
+    ok = len(made) == 3000 and len(gone) == 3000
+    print(f"  (c) files seen {len(made)}/3000, deletions seen {len(gone)}/3000: {'MET' if ok else 'MISSED'}")
+    sys.exit(0 if ok else 1)
+last = ops - 1  # the loop writes 20 files per cycle; file f's last value is ops - 20 + f
+versions = {}
+for r in rows:
+    if r.get("path", "").startswith("/tmp/churn") and r["kind"] == "version":
+        versions[r["path"]] = versions.get(r["path"], 0) + 1
+bad = []
+for f in range(20):
+    p = f"/tmp/churn{f:02d}.txt"
+    got = subprocess.run(dk + ["show", rec, p, "--at", "end"], capture_output=True).stdout.decode().strip()
+    if got != f"{ops - 20 + f:020d}":
+        bad.append(f"{p}: end state {got!r}, expected {ops - 20 + f:020d}")
+frame_s = 0.1
+need = int(secs / frame_s * 0.8)
+thin = {p: n for p, n in versions.items() if n < need}
+print(f"  (e) versions per file min {min(versions.values(), default=0)}, max {max(versions.values(), default=0)} "
+      f"(>= {need} needed at a {frame_s*1000:.0f} ms frame); end states {'right' if not bad else 'WRONG'}: "
+      f"{'MET' if not bad and not thin and len(versions) == 20 else 'MISSED'}")
+for b in bad[:5]: print("    " + b)
+sys.exit(0 if not bad and not thin and len(versions) == 20 else 1)
+PY
+done
+
+dk_containerd_stop
+if [ "${BENCH_SKIP_SHIM:-0}" != 1 ]; then
+  echo
+  echo "bench-shim with the daemon running (DIFFKEEPER_SOCKET=$DIFFKEEPER_SOCKET):"
+  BENCH_ENFORCE=1 BENCH_RSS_TARGET=0.8 DIFFKEEPER_BIN_DIR=$BIN_DIR "$here/bench-shim.sh" || missed=1
+fi
+
+if [ "$missed" = 1 ]; then
+  echo "bench-overhead: some targets missed"
+  [ "${BENCH_ENFORCE:-0}" = 1 ] && exit 1
+fi
+exit 0
