@@ -13,12 +13,13 @@ public static class BusyboxOciImage
     public const string Name = "docker.io/library/busybox:latest";
     public const string BusyboxPath = "/bin/busybox";
 
-    public static async Task WriteArchiveAsync(string archivePath)
+    /// <param name="extraBinaries">Executables added to /bin (e.g. a static test helper the image lacks).</param>
+    public static async Task WriteArchiveAsync(string archivePath, IReadOnlyList<string>? extraBinaries = null)
     {
         var applets = await ExternalCommand.RunAsync(BusyboxPath, new[] { "--list" }, TimeSpan.FromSeconds(10));
         if (applets.ExitCode != 0) throw new InvalidOperationException("busybox --list failed:\n" + applets);
 
-        var layer = BuildLayer(applets.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        var layer = BuildLayer(applets.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), extraBinaries ?? []);
         var layerDigest = Sha256(layer);
         var config = Encoding.UTF8.GetBytes(
             "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[\"sh\"]}," +
@@ -46,7 +47,7 @@ public static class BusyboxOciImage
         AddFile(tar, "blobs/sha256/" + manifestDigest, manifest, 0b110_100_100);
     }
 
-    private static byte[] BuildLayer(IEnumerable<string> applets)
+    private static byte[] BuildLayer(IEnumerable<string> applets, IReadOnlyList<string> extraBinaries)
     {
         using var ms = new MemoryStream();
         using (var tar = new TarWriter(ms, TarEntryFormat.Ustar, leaveOpen: true))
@@ -55,7 +56,9 @@ public static class BusyboxOciImage
             AddDirectory(tar, "tmp/", 0b1_111_111_111); // sticky, world-writable
             AddFile(tar, "etc/passwd", Encoding.UTF8.GetBytes("root:x:0:0:root:/root:/bin/sh\n"), 0b110_100_100);
             AddFile(tar, "bin/busybox", File.ReadAllBytes(BusyboxPath), 0b111_101_101);
-            foreach (var applet in applets.Where(a => a != "busybox").Distinct())
+            var extraNames = extraBinaries.Select(Path.GetFileName).ToHashSet();
+            foreach (var extra in extraBinaries) AddFile(tar, "bin/" + Path.GetFileName(extra), File.ReadAllBytes(extra), 0b111_101_101);
+            foreach (var applet in applets.Where(a => a != "busybox" && !extraNames.Contains(a)).Distinct())
             {
                 tar.WriteEntry(new UstarTarEntry(TarEntryType.SymbolicLink, "bin/" + applet)
                 {

@@ -35,8 +35,9 @@ public class ContainerdFixture : IAsyncLifetime
             var (dk, why) = await DiffKeeperShimLocator.LocateAsync();
             Shims.Install(ShimRuntimes.DiffKeeper, dk, why);
 
+            await BeforeContainerdStartsAsync();
             var archive = Path.Combine(Root, "busybox-oci.tar");
-            await BusyboxOciImage.WriteArchiveAsync(archive);
+            await BusyboxOciImage.WriteArchiveAsync(archive, ExtraImageBinaries());
             Containerd = new PrivateContainerd(Root, Shims.BinDir, ContainerdEnvironment());
             await Containerd.StartAsync();
             var import = await Containerd.CtrAsync(new[] { "image", "import", archive }, TimeSpan.FromSeconds(60));
@@ -48,6 +49,12 @@ public class ContainerdFixture : IAsyncLifetime
             _notReady = "fixture setup failed: " + e;
         }
     }
+
+    /// <summary>Runs once <see cref="Root"/> and the shims are in place, before containerd starts (e.g. a daemon the shims talk to).</summary>
+    protected virtual Task BeforeContainerdStartsAsync() => Task.CompletedTask;
+
+    /// <summary>Executables copied into the test image's /bin (besides busybox and its applets).</summary>
+    protected virtual IReadOnlyList<string> ExtraImageBinaries() => [];
 
     /// <summary>Extra environment for containerd (and so for every shim it starts); called once <see cref="Root"/> is set.</summary>
     protected virtual IReadOnlyDictionary<string, string> ContainerdEnvironment() => new Dictionary<string, string>();
