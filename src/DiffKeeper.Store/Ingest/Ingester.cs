@@ -107,7 +107,8 @@ public sealed unsafe class Ingester
         /// <summary>Set for a whole-tree run: version records wait until their (unlogged) chunks are durable.</summary>
         private DeferredVersions? _deferred;
         private BlockingCollection<FileJob>? _queue;
-        private readonly Dictionary<(uint, uint, ulong), byte[]> _firstLink = [];
+        /// <summary>Names of hard-linked inodes, in walk order: decided together after the walk (see QueueLinkGroups).</summary>
+        private readonly Dictionary<(uint, uint, ulong), List<FileJob>> _linkGroups = [];
         private readonly List<FileJob> _laterLinks = [];
         private readonly ConcurrentDictionary<string, FileVersion> _captured = new(StringComparer.Ordinal);
         /// <summary>What a tree walk found, by path key: the absence pass compares the state before against it.</summary>
@@ -167,6 +168,7 @@ public sealed unsafe class Ingester
             try
             {
                 Walk(rootFd, [], force: false, progress);
+                QueueLinkGroups();
             }
             finally
             {
@@ -217,6 +219,28 @@ public sealed unsafe class Ingester
                 if (_seen.TryGetValue(anc, out var s) && s != Seen.Dir) return true;
             }
             return false;
+        }
+
+        /// <summary>
+        /// A hard-linked inode is one state under several names, and the export can link only names recorded at the
+        /// same moment. Per-name skipping breaks that (a name renamed or linked anew is new while the others look
+        /// unchanged), so the group is judged as a whole: skipped only when every name is unchanged and its recorded
+        /// link still points into the group at the same moment; otherwise every name is written at this moment —
+        /// the first read, the others as links to it.
+        /// </summary>
+        private void QueueLinkGroups()
+        {
+            foreach (var group in _linkGroups.Values)
+            {
+                var names = new HashSet<string>(group.Select(j => RawPath.Key(j.Path)), StringComparer.Ordinal);
+                long? time = group[0].Prev?.Time;
+                bool unchanged = group.All(j => !j.Force && Unchanged(j.Prev, j.Stat) && j.Prev!.Time == time &&
+                                                (j.Prev.HardLinkTo.Length == 0 || names.Contains(RawPath.Key(j.Prev.HardLinkTo))));
+                if (unchanged) continue;
+                var first = group[0];
+                _queue!.Add(first with { Force = true });
+                foreach (var later in group.Skip(1)) _laterLinks.Add(later with { Force = true, LinkTo = first.Path });
+            }
         }
 
         public void ExecuteOne(byte[] path)
@@ -297,16 +321,15 @@ public sealed unsafe class Ingester
                 if (st.IsRegular)
                 {
                     var prev = _prev.Get(path);
-                    if (!force && Unchanged(prev, st)) continue;
-                    // Every name of a hard-linked inode is (re)written at this moment, also when one name alone
-                    // looks the same as before: the export links names that share a moment (see CaptureLink).
-                    var job = new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force || st.Nlink > 1, null);
                     if (st.Nlink > 1)
                     {
                         var id = (st.DevMajor, st.DevMinor, st.Inode);
-                        if (_firstLink.TryGetValue(id, out var first)) { _laterLinks.Add(job with { LinkTo = first }); continue; }
-                        _firstLink[id] = path;
+                        if (!_linkGroups.TryGetValue(id, out var group)) _linkGroups[id] = group = [];
+                        group.Add(new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null));
+                        continue;
                     }
+                    if (!force && Unchanged(prev, st)) continue;
+                    var job = new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null);
                     _queue!.Add(job with { ReadAheadBytes = _readAhead.Request(dirfd, nameZ, (long)st.Size) });
                     continue;
                 }
