@@ -109,7 +109,7 @@ public class StateAndDiffTests
     [SkippableFact]
     public void A_deleted_image_file_stays_a_whiteout_and_an_absence_can_become_one()
     {
-        Skip.IfNot(Tree.IsRoot || Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1", "a whiteout (char 0:0) needs root");
+        Tree.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
         var up = f.Temp.Sub("up");
@@ -161,7 +161,7 @@ public class StateAndDiffTests
     [SkippableFact]
     public void Whiteout_device_in_the_upper_dir_deletes_the_path()
     {
-        Skip.IfNot(Tree.IsRoot || Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1", "a whiteout (char 0:0) needs root");
+        Tree.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
         var v1 = f.Temp.Sub("v1");
@@ -214,7 +214,7 @@ public class StateAndDiffTests
     [SkippableFact]
     public void Diff_compares_the_two_states_not_the_versions_between_them()
     {
-        Skip.IfNot(Tree.IsRoot || Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1", "a whiteout (char 0:0) needs root");
+        Tree.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
         var v1 = f.Temp.Sub("v1");

@@ -86,6 +86,12 @@ public sealed class LiveOverlayTests(CliBinary binary, ITestOutputHelper output)
         }
         for (int i = 0; i < work.Log.Count; i++) Output.WriteLine($"op {i + 1}: {work.Log[i]}");
         Output.WriteLine("moments after ops: " + string.Join(", ", moments.Select(m => $"{m.Index}s={m.Ops}")));
+        // What the kernel put in the upper directory, so a reader can see which overlay behaviours a seed exercised.
+        var last = moments[^1].Upper.Entries.Values;
+        Output.WriteLine($"upper at the end: {last.Count(IsWhiteout)} whiteouts, " +
+                         $"{last.Count(n => n.Xattrs.ContainsKey("trusted.overlay.opaque"))} opaque dirs, " +
+                         $"{last.Count(n => n.Xattrs.ContainsKey("trusted.overlay.redirect"))} redirects, " +
+                         $"{last.Count(n => n.Xattrs.ContainsKey("trusted.overlay.metacopy"))} metacopy files");
 
         foreach (var m in moments)
         {
