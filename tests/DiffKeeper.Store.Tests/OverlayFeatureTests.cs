@@ -47,7 +47,12 @@ public sealed class OverlayFeatureTests : IDisposable
         var content = Tree.Random(100_000, 5);
         Tree.WriteFile(_lower, "bin"u8, content, 0x1ed);
         Mount("redirect_dir=on,metacopy=on");
-        File.SetUnixFileMode(Path.Combine(_merged, "bin"), UnixFileMode.UserRead | UnixFileMode.UserExecute); // chmod 0500
+        // chmod 0500 through the merged view: a metadata-only change, so the kernel copies up metadata only.
+        unsafe
+        {
+            fixed (byte* p = Tree.Z(_merged, "bin"u8))
+                Assert.Equal(0, Native.Libc.fchmodat(Native.Libc.AT_FDCWD, p, 0x140, 0));
+        }
 
         var probe = Native.Xattrs.Read(-1, Tree.Z(_upper, "bin"u8));
         Assert.Contains(probe, x => x.Key.AsSpan().SequenceEqual("trusted.overlay.metacopy"u8)); // the kernel did a metacopy
