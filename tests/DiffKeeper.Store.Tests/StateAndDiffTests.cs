@@ -128,6 +128,14 @@ public class StateAndDiffTests
         var kinds = TimelineQuery.Rows(f.Store, rec.Id, long.MinValue, long.MaxValue, null).Select(r => r.Kind + " " + RawPath.Key(r.Path)).ToArray();
         Assert.Equal(["version etc.conf", "delete etc.conf", "whiteout etc.conf", "whiteout image-only"], kinds);
         Assert.Equal(0, f.Snapshot(rec, up, 4).Changed); // whiteouts already recorded are not new
+        // A whiteout that is no longer in the upper directory is no longer in the state's upper layer either.
+        File.Delete(Path.Combine(up, "image-only"));
+        f.Snapshot(rec, up, 5);
+        Assert.Equal(EntryType.Absent, StateQuery.At(f.Store, rec.Id, f.At(5)).Tombstones["image-only"].Type);
+        Assert.Equal(EntryType.Whiteout, StateQuery.At(f.Store, rec.Id, f.At(5)).Tombstones["etc.conf"].Type);
+        // Deleted at 3 and at 5 (the image's file shows again through the vanished whiteout): no row either way.
+        Assert.Empty(DiffQuery.Between(f.Store, rec.Id, f.At(3), f.At(5)));
+        Assert.Empty(DiffQuery.Between(f.Store, rec.Id, f.At(5), f.At(5)));
     }
 
     [Fact]

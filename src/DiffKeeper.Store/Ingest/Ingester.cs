@@ -194,6 +194,9 @@ public sealed unsafe class Ingester
             var missing = new List<FileVersion>();
             foreach (var (key, v) in _prev.Entries)
                 if (!_seen.ContainsKey(key)) missing.Add(v);
+            // A whiteout no longer there is gone from the upper layer too (an export must not write it back).
+            foreach (var (key, v) in _prev.Tombstones)
+                if (v.Type == EntryType.Whiteout && !_seen.ContainsKey(key)) missing.Add(v);
             if (missing.Count == 0) return;
             missing.Sort(static (a, b) => RecordingState.ComparePaths(a.Path, b.Path)); // parents first
             var gone = new HashSet<string>(StringComparer.Ordinal);

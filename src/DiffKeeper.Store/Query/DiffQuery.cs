@@ -27,9 +27,10 @@ public static class DiffQuery
             if (!b.Entries.ContainsKey(key)) deleted.Add(ov);
         // A path whose first version ever is a whiteout after T1 was a file of the image (lower layer) at T1: it
         // existed then and is deleted at T2. Whether it was re-created in between does not matter (the two states
-        // are compared); a path first created by the recording and deleted again is absent at both moments.
+        // are compared); a path first created by the recording and deleted again is absent at both moments, and a
+        // whiteout that vanished again (an absence now) shows the image's file again.
         foreach (var (key, tomb) in b.Tombstones)
-            if (tomb.Time > t1 && !a.Entries.ContainsKey(key) && !a.Tombstones.ContainsKey(key) &&
+            if (tomb.Type == EntryType.Whiteout && tomb.Time > t1 && !a.Entries.ContainsKey(key) && !a.Tombstones.ContainsKey(key) &&
                 store.VersionsOf(rec, tomb.Path, tomb.Time, withChunks: false) is [{ Type: EntryType.Whiteout } first, ..] && first.Time > t1)
                 deleted.Add(tomb);
 
