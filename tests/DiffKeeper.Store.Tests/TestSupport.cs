@@ -30,6 +30,10 @@ public static unsafe class Tree
 {
     public static bool IsRoot => Libc.geteuid() == 0;
 
+    /// <summary>Skips a test that needs root, unless DIFFKEEPER_REQUIRE_INTEGRATION=1 (CI, as root) wants it run (and fail).</summary>
+    public static void RequireRoot(string why) =>
+        Xunit.Skip.IfNot(IsRoot || Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1", why);
+
     public static byte[] Z(string dir, ReadOnlySpan<byte> rel)
     {
         var d = Encoding.UTF8.GetBytes(dir);

@@ -59,9 +59,17 @@ public sealed unsafe class DirectoryExporter : IDisposable
                     links.Add(v);
                     break;
                 case EntryType.File: files.Add(v); break;
-                case EntryType.Whiteout: break;
                 default: nodes.Add(v); break;
             }
+        }
+        // The export is the upper layer at T: a deleted file of the image is a whiteout again (char 0:0), so the
+        // directory laid over the same lower layers shows what the container saw. An absence writes nothing: the
+        // upper layer had nothing there either.
+        foreach (var t in state.Tombstones.Values)
+        {
+            if (t.Type != EntryType.Whiteout) continue;
+            if (!SafePath.IsSafe(t.Path)) { _summary.Unsafe.Add(SafePath.Describe(t.Path)); continue; }
+            nodes.Add(t);
         }
         // Files are independent once their directories exist: read, verify and write them on every core.
         // From a cold page cache every chunk read would wait on the disk: when this export reads most of the
@@ -203,10 +211,11 @@ public sealed unsafe class DirectoryExporter : IDisposable
         uint type = v.Type switch
         {
             EntryType.Fifo => Libc.S_IFIFO,
-            EntryType.CharDevice => Libc.S_IFCHR,
+            EntryType.CharDevice or EntryType.Whiteout => Libc.S_IFCHR,
             EntryType.BlockDevice => Libc.S_IFBLK,
             _ => Libc.S_IFSOCK,
         };
+        // Whiteouts (char 0:0) need no privilege since Linux 5.8; other devices do.
         if (!_root && v.Type is EntryType.CharDevice or EntryType.BlockDevice)
         {
             AddWarning($"{SafePath.Describe(v.Path)}: device nodes need root; skipped");
@@ -254,10 +263,25 @@ public sealed unsafe class DirectoryExporter : IDisposable
         {
             if (_root && Libc.fchown(real, v.Uid, v.Gid) != 0) Warn(v, "chown");
             SetXattrs(real, v);
+            if (v.Opaque) SetOpaque(real, v);
             if (Libc.fchmod(real, v.Mode) != 0) Warn(v, "chmod");
             SetTimes(real, null, v.MtimeNs, 0);
         }
         finally { Libc.close(real); }
+    }
+
+    /// <summary>
+    /// Overlay's opaque mark, so the directory again hides what the lower layers hold below it: trusted.* as root,
+    /// user.overlay.opaque (what an unprivileged "userxattr" overlay mount reads) otherwise.
+    /// </summary>
+    private void SetOpaque(int fd, FileVersion v)
+    {
+        var name = _root ? "trusted.overlay.opaque\0"u8 : "user.overlay.opaque\0"u8;
+        int r;
+        fixed (byte* n = name)
+        fixed (byte* y = "y"u8)
+            r = Libc.fsetxattr(fd, n, y, 1, 0);
+        if (r != 0) Warn(v, "set the opaque mark");
     }
 
     private void SetXattrs(int fd, FileVersion v)

@@ -25,6 +25,8 @@ public static class SnapshotVerb
         var name = a.Value("recording") ?? throw new UsageException("snapshot needs --recording NAME");
         if (name.Length == 0 || name.Contains('/')) throw new UsageException("a recording name must be non-empty and contain no '/'");
         if (!IsDirectory(dir)) throw new NotFoundException($"{dir}: no such directory");
+        var merged = a.Value("merged");
+        if (merged != null && !IsDirectory(merged)) throw new NotFoundException($"{merged}: no such directory");
         var atText = a.Value("at");
         long now = Moments.Now();
         // Validate the time before touching the store.
@@ -50,7 +52,7 @@ public static class SnapshotVerb
         }
 
         var progress = ctx.Progress;
-        var summary = new Ingester(store).IngestTree(rec, dir, at,
+        var summary = new Ingester(store) { MergedRoot = merged }.IngestTree(rec, dir, at,
             s => progress.Report(() => $"snapshot: {s.Files} entries, {Human.Bytes(Interlocked.Read(ref s.BytesRead))} read"));
         progress.Done();
         if (a.Json)

@@ -9,6 +9,8 @@ internal static unsafe class EntryMetadata
     private static readonly byte[] TrustedOverlay = "trusted.overlay."u8.ToArray();
     private static readonly byte[] UserOverlay = "user.overlay."u8.ToArray();
     private static readonly byte[] OpaqueSuffix = "opaque"u8.ToArray();
+    private static readonly byte[] RedirectSuffix = "redirect"u8.ToArray();
+    private static readonly byte[] MetacopySuffix = "metacopy"u8.ToArray();
 
     public static EntryType TypeOf(in StatInfo st) => st.FileType switch
     {
@@ -34,7 +36,13 @@ internal static unsafe class EntryMetadata
         return v;
     }
 
-    /// <summary>Keeps user-visible xattrs; overlay's own (trusted.overlay.*, user.overlay.*) are plumbing, except opaque.</summary>
+    /// <summary>
+    /// Keeps user-visible xattrs. Overlay's own (trusted.overlay.*, user.overlay.*) are plumbing (origin, impure,
+    /// nlink, …), except: opaque becomes <see cref="FileVersion.Opaque"/>; redirect and metacopy are kept as
+    /// xattrs, because they are what the upper layer holds instead of content — a directory renamed from a lower
+    /// layer (redirect_dir) is an upper directory pointing at the old lower path, a metadata-only copy-up (metacopy)
+    /// a file without data. Exported over the same lower layers they mean the same again.
+    /// </summary>
     public static void ApplyXattrs(FileVersion v, List<KeyValuePair<byte[], byte[]>> xattrs)
     {
         foreach (var x in xattrs)
@@ -45,11 +53,23 @@ internal static unsafe class EntryMetadata
             {
                 var rest = name[(trusted ? TrustedOverlay.Length : UserOverlay.Length)..];
                 if (rest.SequenceEqual(OpaqueSuffix) && x.Value.AsSpan().SequenceEqual("y"u8)) v.Opaque = v.Type == EntryType.Directory;
+                if (rest.SequenceEqual(RedirectSuffix) || rest.SequenceEqual(MetacopySuffix)) v.Xattrs.Add(x);
                 continue;
             }
             v.Xattrs.Add(x);
         }
     }
+
+    /// <summary>A metadata-only copy-up: the upper file has no data of its own (it is in a lower layer).</summary>
+    public static bool IsMetacopy(FileVersion v) => v.Xattrs.Exists(x => IsOverlay(x.Key, MetacopySuffix));
+
+    /// <summary>Content read from the merged view: the version is then a whole file, no pointer into a lower layer.</summary>
+    public static void DropLowerPointers(FileVersion v) =>
+        v.Xattrs.RemoveAll(x => IsOverlay(x.Key, MetacopySuffix) || IsOverlay(x.Key, RedirectSuffix));
+
+    private static bool IsOverlay(ReadOnlySpan<byte> name, ReadOnlySpan<byte> suffix) =>
+        (name.StartsWith(TrustedOverlay) && name[TrustedOverlay.Length..].SequenceEqual(suffix)) ||
+        (name.StartsWith(UserOverlay) && name[UserOverlay.Length..].SequenceEqual(suffix));
 
     public static byte[] ReadLink(int dirfd, byte[] nameZ, long sizeHint)
     {

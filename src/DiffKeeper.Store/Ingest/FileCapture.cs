@@ -35,9 +35,13 @@ internal sealed unsafe class FileCapture : IDisposable
 
     public long BytesRead, BytesStored;
 
+    /// <summary>The overlay's merged view (no trailing slash), where a metacopy file's data is read; null: unknown.</summary>
+    private readonly byte[]? _mergedRoot;
+
     public FileCapture(RecordingStore store, DeferredVersions? deferred, ConcurrentDictionary<Hash256, byte> known,
-        ConcurrentDictionary<Hash256, ManualResetEventSlim> inflight)
+        ConcurrentDictionary<Hash256, ManualResetEventSlim> inflight, byte[]? mergedRoot = null)
     {
+        _mergedRoot = mergedRoot;
         _store = store;
         _deferred = deferred;
         _known = known;
@@ -50,6 +54,8 @@ internal sealed unsafe class FileCapture : IDisposable
     /// Captures the file at <paramref name="absPathZ"/> as a version of <paramref name="path"/> at <paramref name="time"/>.
     /// Writes its new chunks, then (unless identical to <paramref name="previous"/>) the version: in one logged
     /// batch with its chunks for a single path, or held in <see cref="DeferredVersions"/> for a tree.
+    /// A version written with <paramref name="problem"/> set is incomplete (a metacopy file without a merged view):
+    /// the caller records the problem as a gap.
     /// </summary>
     public Outcome Capture(ulong rec, byte[] path, byte[] absPathZ, long time, FileVersion? previous, bool force, out FileVersion? version, out string? problem)
     {
@@ -76,10 +82,19 @@ internal sealed unsafe class FileCapture : IDisposable
                 if (!before.IsRegular) { problem = "not a regular file any more"; return Outcome.Raced; }
                 var v = EntryMetadata.FromStat(path, time, before);
                 EntryMetadata.ApplyXattrs(v, Xattrs.Read(fd, null));
-                ReadContent(fd, before, v.Chunks);
+                bool raced;
+                if (EntryMetadata.IsMetacopy(v))
+                {
+                    if (!ReadMetacopy(path, v, out raced, ref problem)) return Outcome.Raced;
+                }
+                else
+                {
+                    ReadContent(fd, before, v.Chunks);
+                    raced = false;
+                }
                 var after = StatInfo.Fstat(fd);
                 // A write during the read would change size, mtime or ctime: that copy is not a real state.
-                if (after.Size != before.Size || after.MtimeNs != before.MtimeNs || after.CtimeNs != before.CtimeNs)
+                if (raced || after.Size != before.Size || after.MtimeNs != before.MtimeNs || after.CtimeNs != before.CtimeNs)
                 {
                     // Not a real state. Its chunks are still valid content (and others may wait for them): keep them.
                     Commit();
@@ -133,6 +148,38 @@ internal sealed unsafe class FileCapture : IDisposable
             throw;
         }
         finally { Libc.close(fd); }
+    }
+
+    /// <summary>
+    /// A metadata-only copy-up (overlay metacopy): the upper file's blocks are not its data. With the merged view
+    /// the data is read from there (the version is then a whole file); without it the version keeps the metacopy
+    /// xattr and its size as a hole — the upper layer as it is — and <paramref name="problem"/> says the data is
+    /// missing. False: the merged file cannot be read (<paramref name="problem"/> says why).
+    /// </summary>
+    private bool ReadMetacopy(byte[] path, FileVersion v, out bool raced, ref string? problem)
+    {
+        raced = false;
+        if (_mergedRoot == null)
+        {
+            if (v.Size > 0) v.Chunks.Add(ChunkRef.Hole(v.Size));
+            problem = "metadata-only copy-up (overlay metacopy): the data is in a lower layer and was not recorded (no merged view given)";
+            return true;
+        }
+        var z = Libc.CString([.. _mergedRoot, (byte)'/', .. path]);
+        int mfd;
+        fixed (byte* p = z) mfd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        if (mfd < 0) { problem = "metacopy file: cannot open it in the merged view: " + Libc.ErrorText(Libc.Errno); return false; }
+        try
+        {
+            var mb = StatInfo.Fstat(mfd);
+            if (!mb.IsRegular || (long)mb.Size != v.Size) { raced = true; return true; }
+            ReadContent(mfd, mb, v.Chunks);
+            var ma = StatInfo.Fstat(mfd);
+            raced = ma.Size != mb.Size || ma.MtimeNs != mb.MtimeNs || ma.CtimeNs != mb.CtimeNs;
+            EntryMetadata.DropLowerPointers(v);
+            return true;
+        }
+        finally { Libc.close(mfd); }
     }
 
     private void ReadContent(int fd, in StatInfo st, List<ChunkRef> chunks)

@@ -24,13 +24,24 @@ public sealed unsafe class Ingester
 
     public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount);
 
+    /// <summary>
+    /// The overlay's merged view of the captured upper directory, when known (the container's mounted rootfs). A
+    /// metadata-only copy-up (overlay metacopy: the upper file has no data) is read from here; without it such a
+    /// file is recorded as metadata plus a gap, never as its upper layer's empty data.
+    /// </summary>
+    public string? MergedRoot { get; init; }
+
     public Ingester(RecordingStore store)
     {
         if (store.ReadOnly) throw new InvalidOperationException("store is open read-only");
         _store = store;
     }
 
-    /// <summary>Makes <paramref name="dir"/> (read like an overlay upper layer) the recording's state at <paramref name="time"/>.</summary>
+    /// <summary>
+    /// Makes <paramref name="dir"/> (read like an overlay upper layer) the recording's state at <paramref name="time"/>:
+    /// what is in it is recorded (skipping what is unchanged), and every path of the state before that is not in it
+    /// any more gets an absence version (one for the topmost missing directory covers its subtree).
+    /// </summary>
     public IngestSummary IngestTree(RecordingInfo rec, string dir, long time, Action<IngestSummary>? progress = null)
     {
         if (_known.Count > KnownLimit) _known.Clear();
@@ -40,26 +51,35 @@ public sealed unsafe class Ingester
         return run.Summary;
     }
 
-    /// <summary>Captures one path (relative to <paramref name="root"/>) as it is now, as its state at <paramref name="time"/>.</summary>
+    /// <summary>
+    /// Captures one path (relative to <paramref name="root"/>) as it is now, as its state at <paramref name="time"/>.
+    /// A path that is gone from the upper directory is recorded absent; a directory also records every child that
+    /// disappeared from it since the state before (its own subdirectories' contents are their own captures).
+    /// </summary>
     public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time)
     {
-        var prevState = new RecordingState { At = time };
-        var prev = _store.LatestVersionOf(rec.Id, path, time, withChunks: true);
-        if (prev != null)
-        {
-            if (prev.IsDeleted) prevState.Tombstones[RawPath.Key(path)] = prev;
-            else prevState.Entries[RawPath.Key(path)] = prev;
-        }
+        // The path itself and its recorded children: enough to judge what disappeared from a directory.
+        var prevState = StateQuery.At(_store, rec.Id, time, subtree: path, withChunks: true);
+        var key = RawPath.Key(path);
+        prevState.Entries.Remove(key);
+        var own = _store.LatestVersionOf(rec.Id, path, time, withChunks: true);
+        if (own is { IsDeleted: true }) prevState.Tombstones[key] = own;
+        else if (own != null && StateQuery.Find(_store, rec.Id, path, time, withChunks: false) != null) prevState.Entries[key] = own;
         var run = new TreeRun(this, rec, root, time, prevState);
         run.ExecuteOne(path);
         Finish(rec, time, run.Summary, run.Gaps);
         return run.Summary;
     }
 
-    /// <summary>Records that a path is gone at <paramref name="time"/> (a whiteout version).</summary>
+    /// <summary>
+    /// Records that a path vanished from the upper directory at <paramref name="time"/> (an absence version, which
+    /// also ends everything recorded below it). Nothing is written when the path is not in the state then. A deleted
+    /// file of the image leaves a whiteout in the upper directory instead: capture that with <see cref="IngestPath"/>.
+    /// </summary>
     public void RecordDeleted(RecordingInfo rec, byte[] path, long time)
     {
-        var v = new FileVersion { Path = path, Time = time, Type = EntryType.Whiteout };
+        if (StateQuery.Find(_store, rec.Id, path, time, withChunks: false) == null) return;
+        var v = new FileVersion { Path = path, Time = time, Type = EntryType.Absent };
         _store.Db.Put(Keys.Version(rec.Id, path, time), Records.Encode(v), _store.Versions, _store.Write);
         Finish(rec, time, new IngestSummary { Changed = 1 }, []);
     }
@@ -79,6 +99,7 @@ public sealed unsafe class Ingester
         private readonly RecordingStore _store;
         private readonly RecordingInfo _rec;
         private readonly byte[] _root;
+        private readonly byte[]? _merged;
         private readonly long _time;
         private readonly RecordingState _prev;
         private readonly WriteBatch _metaBatch = new();
@@ -86,9 +107,13 @@ public sealed unsafe class Ingester
         /// <summary>Set for a whole-tree run: version records wait until their (unlogged) chunks are durable.</summary>
         private DeferredVersions? _deferred;
         private BlockingCollection<FileJob>? _queue;
-        private readonly Dictionary<(uint, uint, ulong), byte[]> _firstLink = [];
+        /// <summary>Names of hard-linked inodes, in walk order: decided together after the walk (see QueueLinkGroups).</summary>
+        private readonly Dictionary<(uint, uint, ulong), List<FileJob>> _linkGroups = [];
         private readonly List<FileJob> _laterLinks = [];
         private readonly ConcurrentDictionary<string, FileVersion> _captured = new(StringComparer.Ordinal);
+        /// <summary>What a tree walk found, by path key: the absence pass compares the state before against it.</summary>
+        private readonly Dictionary<string, Seen> _seen = new(StringComparer.Ordinal);
+        private enum Seen : byte { Dir, NonDir, ReplacingDir, Unjudged }
 
         public IngestSummary Summary { get; } = new();
         public ConcurrentQueue<RecordedEvent> Gaps { get; } = new();
@@ -104,6 +129,7 @@ public sealed unsafe class Ingester
             _store = owner._store;
             _rec = rec;
             _root = RawPath.EncodeArg(root.Length > 1 ? root.TrimEnd('/') : root);
+            if (owner.MergedRoot is { } m) _merged = RawPath.EncodeArg(m.Length > 1 ? m.TrimEnd('/') : m);
             _time = time;
             _prev = prev;
         }
@@ -127,7 +153,7 @@ public sealed unsafe class Ingester
             {
                 workers[i] = new Thread(() =>
                 {
-                    using var cap = new FileCapture(_store, deferred, _owner._known, _owner._inflight);
+                    using var cap = new FileCapture(_store, deferred, _owner._known, _owner._inflight, _merged);
                     // Keep consuming after a failure so the walker never blocks on a full queue.
                     foreach (var job in _queue.GetConsumingEnumerable())
                     {
@@ -142,6 +168,7 @@ public sealed unsafe class Ingester
             try
             {
                 Walk(rootFd, [], force: false, progress);
+                QueueLinkGroups();
             }
             finally
             {
@@ -151,8 +178,72 @@ public sealed unsafe class Ingester
             }
             if (failure != null) throw new IOException("ingest failed: " + failure.Message, failure);
             foreach (var job in _laterLinks) CaptureLink(job);
+            RecordAbsences();
             deferred.Complete();
             _deferred = null;
+        }
+
+        /// <summary>
+        /// The upper directory is the whole change set: a path of the state before that the walk did not find was
+        /// removed or renamed away. One absence for the topmost such path covers its subtree (the state query hides
+        /// what is below it), and nothing is judged below a directory that could not be read. Costs one lookup per
+        /// recorded path; only the missing ones are sorted.
+        /// </summary>
+        private void RecordAbsences()
+        {
+            var missing = new List<FileVersion>();
+            foreach (var (key, v) in _prev.Entries)
+                if (!_seen.ContainsKey(key)) missing.Add(v);
+            // A whiteout no longer there is gone from the upper layer too (an export must not write it back).
+            foreach (var (key, v) in _prev.Tombstones)
+                if (v.Type == EntryType.Whiteout && !_seen.ContainsKey(key)) missing.Add(v);
+            if (missing.Count == 0) return;
+            missing.Sort(static (a, b) => RecordingState.ComparePaths(a.Path, b.Path)); // parents first
+            var gone = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var v in missing)
+            {
+                var key = RawPath.Key(v.Path);
+                if (CoveredByAncestor(key, gone)) continue;
+                gone.Add(key);
+                PutMeta(Absence(v.Path));
+            }
+        }
+
+        /// <summary>
+        /// An ancestor already recorded absent, or found now as a non-directory or an opaque replacement (both hide
+        /// what was below), or unreadable (then nothing below it is known).
+        /// </summary>
+        private bool CoveredByAncestor(string key, HashSet<string> gone)
+        {
+            for (int i = key.IndexOf('/'); i >= 0; i = key.IndexOf('/', i + 1))
+            {
+                var anc = key[..i];
+                if (gone.Contains(anc)) return true;
+                if (_seen.TryGetValue(anc, out var s) && s != Seen.Dir) return true;
+            }
+            return false;
+        }
+
+        /// <summary>
+        /// A hard-linked inode is one state under several names, and the export can link only names recorded at the
+        /// same moment. Per-name skipping breaks that (a name renamed or linked anew is new while the others look
+        /// unchanged), so the group is judged as a whole: skipped only when every name is unchanged and its recorded
+        /// link still points into the group at the same moment; otherwise every name is written at this moment —
+        /// the first read, the others as links to it.
+        /// </summary>
+        private void QueueLinkGroups()
+        {
+            foreach (var group in _linkGroups.Values)
+            {
+                var names = new HashSet<string>(group.Select(j => RawPath.Key(j.Path)), StringComparer.Ordinal);
+                long? time = group[0].Prev?.Time;
+                bool unchanged = group.All(j => !j.Force && Unchanged(j.Prev, j.Stat) && j.Prev!.Time == time &&
+                                                (j.Prev.HardLinkTo.Length == 0 || names.Contains(RawPath.Key(j.Prev.HardLinkTo))));
+                if (unchanged) continue;
+                var first = group[0];
+                _queue!.Add(first with { Force = true });
+                foreach (var later in group.Skip(1)) _laterLinks.Add(later with { Force = true, LinkTo = first.Path });
+            }
         }
 
         public void ExecuteOne(byte[] path)
@@ -166,24 +257,21 @@ public sealed unsafe class Ingester
             {
                 if (dirfd < 0 || !StatInfo.TryLstat(dirfd, nameZ, out var st, out _))
                 {
-                    // Gone from the upper directory: deleted (created and removed within the container).
-                    var key = RawPath.Key(path);
-                    if (_prev.Entries.ContainsKey(key))
-                    {
-                        var wv = new FileVersion { Path = path, Time = _time, Type = EntryType.Whiteout };
-                        PutMeta(wv);
-                    }
+                    // Gone from the upper directory: the container removed (or renamed away) what it had created.
+                    // Overlay leaves no whiteout for that, and neither do we: an absence.
+                    if (_prev.Entries.ContainsKey(RawPath.Key(path))) PutMeta(Absence(path));
                     FlushMeta();
                     return;
                 }
                 Summary.Files++;
                 if (st.IsRegular)
                 {
-                    using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight);
+                    using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight, _merged);
                     CaptureFile(cap, new FileJob(path, Libc.CString(Join(_root, path)), st, _prev.Get(path), false, null));
                     return;
                 }
                 CaptureOther(dirfd, nameZ, path, st, force: false, recurse: false, progress: null);
+                if (st.IsDirectory) RecordVanishedChildren(dirfd, nameZ, path);
                 FlushMeta();
             }
             finally
@@ -191,6 +279,26 @@ public sealed unsafe class Ingester
                 if (dirfd >= 0) Libc.close(dirfd);
             }
         }
+
+        /// <summary>Every recorded child of <paramref name="path"/> that is not in the directory now becomes absent.</summary>
+        private void RecordVanishedChildren(int parentFd, byte[] nameZ, byte[] path)
+        {
+            int fd;
+            fixed (byte* p = nameZ) fd = Libc.openat(parentFd, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (fd < 0) return; // unreadable or gone again: judge nothing (the directory's own capture said what it could)
+            HashSet<string> present;
+            try
+            {
+                present = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var name in Native.DirectoryReader.ReadNames(fd)) present.Add(RawPath.Key(RawPath.Join(path, name)));
+            }
+            finally { Libc.close(fd); }
+            var children = _prev.Entries.Values.Where(v => RawPath.Parent(v.Path).SequenceEqual(path)).ToList();
+            foreach (var child in children)
+                if (!present.Contains(RawPath.Key(child.Path))) PutMeta(Absence(child.Path));
+        }
+
+        private FileVersion Absence(byte[] path) => new() { Path = path, Time = _time, Type = EntryType.Absent };
 
         private static byte[] Join(byte[] root, byte[] rel) =>
             rel.Length == 0 ? root : [.. root, (byte)'/', .. rel];
@@ -203,22 +311,28 @@ public sealed unsafe class Ingester
                 var nameZ = Libc.CString(name);
                 if (!StatInfo.TryLstat(dirfd, nameZ, out var st, out var errno))
                 {
-                    if (errno != Libc.ENOENT) Gap(path, "cannot stat: " + Libc.ErrorText(errno));
+                    if (errno != Libc.ENOENT)
+                    {
+                        Gap(path, "cannot stat: " + Libc.ErrorText(errno));
+                        _seen[RawPath.Key(path)] = Seen.Unjudged;
+                    }
                     continue;
                 }
+                _seen[RawPath.Key(path)] = st.IsDirectory ? Seen.Dir : Seen.NonDir;
                 Summary.Files++;
                 if (progress != null && (Summary.Files & 1023) == 0) progress(Summary);
                 if (st.IsRegular)
                 {
                     var prev = _prev.Get(path);
-                    if (!force && Unchanged(prev, st)) continue;
-                    var job = new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null);
                     if (st.Nlink > 1)
                     {
                         var id = (st.DevMajor, st.DevMinor, st.Inode);
-                        if (_firstLink.TryGetValue(id, out var first)) { _laterLinks.Add(job with { LinkTo = first }); continue; }
-                        _firstLink[id] = path;
+                        if (!_linkGroups.TryGetValue(id, out var group)) _linkGroups[id] = group = [];
+                        group.Add(new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null));
+                        continue;
                     }
+                    if (!force && Unchanged(prev, st)) continue;
+                    var job = new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null);
                     _queue!.Add(job with { ReadAheadBytes = _readAhead.Request(dirfd, nameZ, (long)st.Size) });
                     continue;
                 }
@@ -236,9 +350,9 @@ public sealed unsafe class Ingester
             var prev = _prev.Get(path);
             if (st.IsWhiteout)
             {
-                // Already deleted at this moment: nothing new. A whiteout over a path the recording never saw still
-                // counts: it deletes a file of the image's lower layers.
-                if (prev == null && _prev.Tombstones.ContainsKey(RawPath.Key(path))) return;
+                // Already a whiteout at this moment: nothing new. A whiteout over a path the recording never saw still
+                // counts: it deletes a file of the image's lower layers. After an absence it is new state too.
+                if (prev == null && _prev.Tombstones.TryGetValue(RawPath.Key(path), out var tomb) && tomb.Type == EntryType.Whiteout) return;
                 PutMeta(EntryMetadata.FromStat(path, _time, st));
                 return;
             }
@@ -248,7 +362,11 @@ public sealed unsafe class Ingester
                 fixed (byte* p = nameZ) fd = Libc.openat(dirfd, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
                 if (fd < 0)
                 {
-                    if (Libc.Errno != Libc.ENOENT) Gap(path, "cannot open directory: " + Libc.ErrorText(Libc.Errno));
+                    int e = Libc.Errno;
+                    if (e != Libc.ENOENT) Gap(path, "cannot open directory: " + Libc.ErrorText(e));
+                    // Gone meanwhile: absent like anything else missing. Unreadable: nothing below it is judged.
+                    if (e == Libc.ENOENT) _seen.Remove(RawPath.Key(path));
+                    else _seen[RawPath.Key(path)] = Seen.Unjudged;
                     return;
                 }
                 try
@@ -261,6 +379,7 @@ public sealed unsafe class Ingester
                         // Turning opaque (or opaque and new) hides everything older below it: re-capture all of it.
                         v.ReplacesBelow = v.Opaque && (prev == null || prev.Type != EntryType.Directory || !prev.Opaque || prev.Inode != st.Inode);
                         below |= v.ReplacesBelow;
+                        if (v.ReplacesBelow) _seen[RawPath.Key(path)] = Seen.ReplacingDir;
                         if (force || v.ReplacesBelow || prev == null || !prev.SameState(v)) PutMeta(v);
                     }
                     if (recurse) Walk(fd, path, below, progress);
@@ -310,7 +429,7 @@ public sealed unsafe class Ingester
             Interlocked.Add(ref Summary.BytesRead, cap.BytesRead - read0);
             Interlocked.Add(ref Summary.BytesStored, cap.BytesStored - stored0);
             if (outcome == FileCapture.Outcome.Written) Interlocked.Increment(ref Summary.Changed);
-            if (outcome == FileCapture.Outcome.Raced) Gap(job.Path, problem ?? "read raced a write");
+            if (outcome == FileCapture.Outcome.Raced || problem != null) Gap(job.Path, problem ?? "read raced a write");
             if (v != null && job.Stat.Nlink > 1) _captured[RawPath.Key(job.Path)] = v;
         }
 

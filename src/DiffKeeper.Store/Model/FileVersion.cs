@@ -27,7 +27,8 @@ public sealed class FileVersion
     public ulong Inode;
     public long CtimeNs;
 
-    public bool IsDeleted => Type == EntryType.Whiteout;
+    /// <summary>A deletion: a whiteout (deleted lower-layer path) or an absence (gone from the upper layer).</summary>
+    public bool IsDeleted => Type is EntryType.Whiteout or EntryType.Absent;
     public bool IsSparse => Chunks.Exists(static c => c.IsHole);
 
     /// <summary>Same content (type, bytes, symlink target, device) — ignores metadata.</summary>

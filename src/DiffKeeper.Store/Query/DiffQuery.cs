@@ -27,10 +27,11 @@ public static class DiffQuery
             if (!b.Entries.ContainsKey(key)) deleted.Add(ov);
         // A path whose first version ever is a whiteout after T1 was a file of the image (lower layer) at T1: it
         // existed then and is deleted at T2. Whether it was re-created in between does not matter (the two states
-        // are compared); a path first created by the recording and deleted again is absent at both moments.
+        // are compared); a path first created by the recording and deleted again is absent at both moments, and a
+        // whiteout that vanished again (an absence now) shows the image's file again.
         foreach (var (key, tomb) in b.Tombstones)
-            if (tomb.Time > t1 && !a.Entries.ContainsKey(key) && !a.Tombstones.ContainsKey(key) &&
-                store.VersionsOf(rec, tomb.Path, tomb.Time, withChunks: false) is [{ IsDeleted: true } first, ..] && first.Time > t1)
+            if (tomb.Type == EntryType.Whiteout && tomb.Time > t1 && !a.Entries.ContainsKey(key) && !a.Tombstones.ContainsKey(key) &&
+                store.VersionsOf(rec, tomb.Path, tomb.Time, withChunks: false) is [{ Type: EntryType.Whiteout } first, ..] && first.Time > t1)
                 deleted.Add(tomb);
 
         PairRenames(store, rec, t1, t2, added, deleted, b, rows);
@@ -59,7 +60,7 @@ public static class DiffQuery
             }
         }
 
-        // 2. Same content removed and added in the same step (the deletion's whiteout has the addition's time).
+        // 2. Same content removed and added in the same step (the deletion record has the addition's time).
         var delByContent = new Dictionary<string, List<FileVersion>>(StringComparer.Ordinal);
         foreach (var d in deleted)
         {
@@ -78,6 +79,27 @@ public static class DiffQuery
             if (content == null || !delByContent.TryGetValue(content + "@" + n.Time, out var l) || l.Count == 0) continue;
             var d = l[0];
             l.RemoveAt(0);
+            usedAdd.Add(n); usedDel.Add(d);
+            rows.Add(new(ChangeKind.Renamed, n.Path, d.Path));
+        }
+
+        // 3. The same inode gone from one name and present at another (rename(2) keeps the inode; so does a renamed
+        //    directory, whose children have no deletion record of their own). Inode numbers are reused after a
+        //    delete, so a file must also keep its content and a symlink its target.
+        var delByInode = new Dictionary<(ulong, EntryType), List<FileVersion>>();
+        foreach (var d in deleted)
+        {
+            if (usedDel.Contains(d) || d.Inode == 0) continue;
+            if (!delByInode.TryGetValue((d.Inode, d.Type), out var l)) delByInode[(d.Inode, d.Type)] = l = [];
+            l.Add(d);
+        }
+        foreach (var n in added)
+        {
+            if (usedAdd.Contains(n) || n.Inode == 0 || !delByInode.TryGetValue((n.Inode, n.Type), out var l)) continue;
+            int i = l.FindIndex(d => n.Type is not (EntryType.File or EntryType.Symlink) || d.SameContent(n));
+            if (i < 0) continue;
+            var d = l[i];
+            l.RemoveAt(i);
             usedAdd.Add(n); usedDel.Add(d);
             rows.Add(new(ChangeKind.Renamed, n.Path, d.Path));
         }

@@ -8,7 +8,10 @@ public sealed class RecordingState
     public long At { get; init; }
     /// <summary>Visible entries by <see cref="RawPath.Key"/>.</summary>
     public Dictionary<string, FileVersion> Entries { get; } = new(StringComparer.Ordinal);
-    /// <summary>Paths whose newest version at the moment is a whiteout (deleted), with that whiteout version.</summary>
+    /// <summary>
+    /// Paths whose newest version at the moment is a deletion (a whiteout or an absence), with that version; not
+    /// those below a deleted ancestor.
+    /// </summary>
     public Dictionary<string, FileVersion> Tombstones { get; } = new(StringComparer.Ordinal);
 
     public FileVersion? Get(ReadOnlySpan<byte> path) => Entries.GetValueOrDefault(RawPath.Key(path));

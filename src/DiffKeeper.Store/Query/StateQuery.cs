@@ -5,8 +5,10 @@ using DiffKeeper.Store.Rocks;
 namespace DiffKeeper.Store.Query;
 
 /// <summary>
-/// State at a moment T: every path's newest version &lt;= T, minus whiteouts, minus everything an ancestor
-/// deleted after it was captured (a whiteout of a parent directory, or a directory that became opaque).
+/// State at a moment T: every path's newest version &lt;= T, minus deletions (whiteouts and absences), minus
+/// everything an ancestor deleted at or after the moment it was captured (a deleted, absent or replaced-by-a-file
+/// parent directory at tw hides versions with time &lt;= tw; a directory that became opaque at to hides versions
+/// with time &lt; to). So one absence record for a removed or renamed directory is enough for its whole subtree.
 /// </summary>
 public static class StateQuery
 {
@@ -64,7 +66,7 @@ public static class StateQuery
                 var value = it.GetValueSpan();
                 candValue = value.ToArray();
                 candTime = t;
-                // A whiteout, or any non-directory (a symlink or file replacing a directory), ends what was below.
+                // A whiteout, an absence, or any non-directory (a symlink or file replacing a directory), ends what was below.
                 if (value.Length > 1 && value[1] != (byte)EntryType.Directory) curKill.Whiteout = t;
                 else if (value.Length > 2 && (value[2] & 2) != 0) curKill.Replace = t;
             }
@@ -88,6 +90,13 @@ public static class StateQuery
             if (HiddenByAncestor(key, v.Time, kills)) (hidden ??= []).Add(key);
         }
         if (hidden != null) foreach (var k in hidden) state.Entries.Remove(k);
+        // A deletion below a deleted directory is history, not state (an export must not write a whiteout there).
+        hidden = null;
+        foreach (var (key, v) in state.Tombstones)
+        {
+            if (HiddenByAncestor(key, v.Time, kills)) (hidden ??= []).Add(key);
+        }
+        if (hidden != null) foreach (var k in hidden) state.Tombstones.Remove(k);
         return state;
     }
 

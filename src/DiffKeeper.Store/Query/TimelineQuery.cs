@@ -22,7 +22,12 @@ public static class TimelineQuery
         {
             if (v.Time < from || v.Time > to) continue;
             if (glob != null && !glob.IsMatch(v.Path)) continue;
-            string kind = v.IsDeleted ? "whiteout" : v.ReplacesBelow ? "opaque" : "version";
+            string kind = v.Type switch
+            {
+                EntryType.Whiteout => "whiteout",
+                EntryType.Absent => "delete",
+                _ => v.ReplacesBelow ? "opaque" : "version",
+            };
             rows.Add(new TimelineRow { Time = v.Time, Kind = kind, Path = v.Path, Version = v });
         }
         foreach (var e in store.ReadEvents(rec, from, to))

@@ -40,7 +40,7 @@ public static class Records
         if (r.U8() != VersionFormat) throw new CorruptDataException("unknown version record format");
         var v = new FileVersion { Path = path.ToArray(), Time = time };
         v.Type = (EntryType)r.U8();
-        if (v.Type > EntryType.Whiteout) throw new CorruptDataException("unknown entry type");
+        if (v.Type > EntryType.Absent) throw new CorruptDataException("unknown entry type");
         var flags = r.U8();
         v.Opaque = (flags & 1) != 0; v.ReplacesBelow = (flags & 2) != 0;
         v.Mode = (uint)r.VarU(); v.Uid = (uint)r.VarU(); v.Gid = (uint)r.VarU();

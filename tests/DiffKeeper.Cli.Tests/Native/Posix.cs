@@ -14,7 +14,8 @@ internal static unsafe class Posix
         S_IFCHR = 0x2000, S_IFBLK = 0x6000, S_IFSOCK = 0xC000;
     private const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
     private const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_TRUNC = 0x200, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000;
-    private const int ENODATA = 61, ENOENT = 2, ERANGE = 34;
+    private const int ENODATA = 61, ENOENT = 2, ERANGE = 34, O_APPEND = 0x400;
+    public const int EXDEV = 18;
 
     /// <summary>x86_64 / aarch64 glibc `struct stat` (144 and 128 bytes; we only read the common prefix we need).</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -52,6 +53,10 @@ internal static unsafe class Posix
     [DllImport("libc", SetLastError = true)] private static extern byte* readdir(nint dir);
     [DllImport("libc", SetLastError = true)] private static extern int closedir(nint dir);
     [DllImport("libc", SetLastError = true)] private static extern int kill(int pid, int sig);
+    [DllImport("libc", SetLastError = true)] private static extern int rename(byte* oldPath, byte* newPath);
+    [DllImport("libc", SetLastError = true)] private static extern int truncate(byte* path, long length);
+    [DllImport("libc", SetLastError = true)] private static extern nint pwrite(int fd, byte* buf, nint count, long offset);
+    [DllImport("libc", SetLastError = true)] private static extern int lremovexattr(byte* path, byte* name);
 
     public readonly record struct Stat(uint Mode, uint Uid, uint Gid, ulong Ino, ulong Dev, ulong Nlink, ulong Rdev,
         long Size, long Blocks, long MtimeNs)
@@ -138,6 +143,41 @@ internal static unsafe class Posix
             }
         }
         finally { close(fd); }
+    }
+
+    /// <summary>Writes at an offset without truncating (an in-place overwrite), or at the end with <paramref name="append"/>.</summary>
+    public static void WriteAt(string path, long offset, ReadOnlySpan<byte> data, bool append = false)
+    {
+        int fd;
+        fixed (byte* p = Z(path)) fd = open(p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : 0), 0);
+        if (fd < 0) throw Fail("open", path);
+        try
+        {
+            fixed (byte* d = data)
+            {
+                nint n = append ? write(fd, d, data.Length) : pwrite(fd, d, data.Length, offset);
+                if (n != data.Length) throw Fail("write", path);
+            }
+        }
+        finally { close(fd); }
+    }
+
+    public static void Truncate(string path, long length)
+    {
+        fixed (byte* p = Z(path)) if (truncate(p, length) != 0) throw Fail("truncate", path);
+    }
+
+    /// <summary>rename(2); returns the errno (0 on success) so a caller can fall back the way mv does on EXDEV.</summary>
+    public static int Rename(string from, string to)
+    {
+        fixed (byte* a = Z(from)) fixed (byte* b = Z(to))
+            return rename(a, b) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    public static void RemoveXattr(string path, string name)
+    {
+        fixed (byte* p = Z(path)) fixed (byte* n = Z(name))
+            if (lremovexattr(p, n) != 0) throw Fail("lremovexattr " + name, path);
     }
 
     public static void MkDir(string path, uint mode = 0x1ED)

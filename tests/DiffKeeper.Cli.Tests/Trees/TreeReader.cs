@@ -2,17 +2,20 @@ using DiffKeeper.Cli.Tests.Native;
 
 namespace DiffKeeper.Cli.Tests.Trees;
 
-/// <summary>Reads a directory on disk into a <see cref="TreeState"/> (everything, raw names, user.* xattrs).</summary>
+/// <summary>
+/// Reads a directory on disk into a <see cref="TreeState"/> (everything, raw names, and the xattrs of files and
+/// directories that <c>keepXattr</c> accepts: user.* by default).
+/// </summary>
 public static class TreeReader
 {
-    public static TreeState Read(string root)
+    public static TreeState Read(string root, Func<string, bool>? keepXattr = null)
     {
         var tree = new TreeState();
-        Walk(root, "", tree);
+        Walk(root, "", tree, keepXattr ?? (k => k.StartsWith("user.", StringComparison.Ordinal)));
         return tree;
     }
 
-    private static void Walk(string root, string rel, TreeState tree)
+    private static void Walk(string root, string rel, TreeState tree, Func<string, bool> keepXattr)
     {
         string dir = rel.Length == 0 ? root : root + "/" + rel;
         foreach (var name in Posix.ListDir(dir))
@@ -32,7 +35,7 @@ public static class TreeReader
             var xattrs = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
             if (kind is NodeKind.File or NodeKind.Dir)
                 foreach (var (k, v) in Posix.ListXattrs(full))
-                    if (k.StartsWith("user.", StringComparison.Ordinal)) xattrs[k] = v;
+                    if (keepXattr(k)) xattrs[k] = v;
             tree.Entries[childRel] = new Node
             {
                 Kind = kind,
@@ -46,7 +49,7 @@ public static class TreeReader
                 Xattrs = xattrs,
                 Inode = st.Ino,
             };
-            if (kind == NodeKind.Dir) Walk(root, childRel, tree);
+            if (kind == NodeKind.Dir) Walk(root, childRel, tree, keepXattr);
         }
     }
 }
