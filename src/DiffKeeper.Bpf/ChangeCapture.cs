@@ -24,6 +24,7 @@ public sealed unsafe class ChangeCapture : IDisposable
     private readonly int _cpus;
     private readonly List<nint> _links = new();
     private readonly HashSet<ulong> _tracked = new();
+    private readonly List<string> _hooks = new();
     private readonly Native.DirtyKey[] _keys = new Native.DirtyKey[BatchSize];
     private readonly Native.DirtyValue[] _values = new Native.DirtyValue[BatchSize];
 
@@ -79,6 +80,9 @@ public sealed unsafe class ChangeCapture : IDisposable
 
     /// <summary>Whether the programs are attached to their tracepoints (while at least one namespace is tracked).</summary>
     public bool Attached { get { lock (_gate) return _links.Count > 0; } }
+
+    /// <summary>The tracepoints the programs are attached to (empty while detached), e.g. for `diffkeeper doctor`.</summary>
+    public IReadOnlyList<string> AttachedTracepoints { get { lock (_gate) return _hooks.ToArray(); } }
 
     /// <summary>Starts capturing what processes in mount namespace <paramref name="mountNamespace"/> (the inode
     /// number of /proc/PID/ns/mnt) change, tagged with <paramref name="slot"/>. Attaches the programs when this is
@@ -250,37 +254,64 @@ public sealed unsafe class ChangeCapture : IDisposable
         static long Ns(Native.Timespec t) => t.Sec * 1_000_000_000L + t.Nsec;
     }
 
+    /// <summary>Attaches every program to its raw tracepoint. The timestamp (ctime) tracepoints exist since Linux
+    /// 6.13; where one is missing, the writeback_mark_inode_dirty fallback is attached instead (see the BPF C).</summary>
     private void AttachAll()
     {
         lock (LibbpfLog.Gate)
         {
             LibbpfLog.Clear();
+            var fallbacks = new List<nint>();
+            bool ctimeMissing = false;
             for (nint prog = Native.bpf_object__next_program(_obj, 0); prog != 0; prog = Native.bpf_object__next_program(_obj, prog))
             {
-                nint link = Native.bpf_program__attach(prog);
-                if (link == 0)
-                {
-                    int e = Marshal.GetLastPInvokeError();
-                    string section = Marshal.PtrToStringUTF8(Native.bpf_program__section_name(prog)) ?? "?";
-                    string name = Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) ?? "?";
-                    DetachAll();
-                    string why = e switch
-                    {
-                        Native.ENOENT => $"the kernel has no tracepoint {section["raw_tracepoint/".Length..]} (needed by {name})",
-                        Native.EPERM or Native.EACCES => "permission denied (needs root or CAP_BPF + CAP_PERFMON)",
-                        _ => Errno(e),
-                    };
-                    throw new BpfException($"attaching {name} ({section}) failed: {why}{LibbpfLog.Tail()}", e);
-                }
-                _links.Add(link);
+                string name = Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) ?? "?";
+                if (name.StartsWith("dk_fallback_", StringComparison.Ordinal)) { fallbacks.Add(prog); continue; }
+                int e = TryAttach(prog);
+                if (e == 0) continue;
+                if (e == Native.ENOENT && name.StartsWith("dk_ctime_", StringComparison.Ordinal)) { ctimeMissing = true; continue; }
+                throw AttachError(prog, e);
             }
+            if (!ctimeMissing) return;
+            foreach (nint prog in fallbacks)
+                if (TryAttach(prog) is var e and not 0) throw AttachError(prog, e);
         }
+    }
+
+    private int TryAttach(nint prog)
+    {
+        nint link = Native.bpf_program__attach(prog);
+        if (link == 0) return Marshal.GetLastPInvokeError();
+        _links.Add(link);
+        _hooks.Add(TracepointOf(prog));
+        return 0;
+    }
+
+    private BpfException AttachError(nint prog, int e)
+    {
+        DetachAll();
+        string name = Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) ?? "?";
+        string why = e switch
+        {
+            Native.ENOENT => $"the kernel has no tracepoint {TracepointOf(prog)} (needed by {name})",
+            Native.EPERM or Native.EACCES => "permission denied (needs root, or CAP_BPF + CAP_PERFMON)",
+            _ => Errno(e),
+        };
+        return new BpfException($"attaching {name} failed: {why}{LibbpfLog.Tail()}", e);
+    }
+
+    private static string TracepointOf(nint prog)
+    {
+        string section = Marshal.PtrToStringUTF8(Native.bpf_program__section_name(prog)) ?? "?";
+        int slash = section.IndexOf('/');
+        return slash < 0 ? section : section[(slash + 1)..];
     }
 
     private void DetachAll()
     {
         foreach (nint link in _links) Native.bpf_link__destroy(link);
         _links.Clear();
+        _hooks.Clear();
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_obj == 0, this);
