@@ -192,6 +192,24 @@ public sealed unsafe class ChangeCapture : IDisposable
         }
     }
 
+    /// <summary>The kernel ids of the loaded programs (as `bpftool prog show id N` lists them): for tests and diagnostics.</summary>
+    internal IReadOnlyList<uint> ProgramIds()
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var ids = new List<uint>();
+            for (nint prog = Native.bpf_object__next_program(_obj, 0); prog != 0; prog = Native.bpf_object__next_program(_obj, prog))
+            {
+                // struct bpf_prog_info begins with { __u32 type; __u32 id; }: the kernel fills what fits in info_len.
+                ulong info = 0;
+                uint len = sizeof(ulong);
+                if (Native.bpf_obj_get_info_by_fd(Native.bpf_program__fd(prog), &info, &len) == 0) ids.Add((uint)(info >> 32));
+            }
+            return ids;
+        }
+    }
+
     /// <summary>The inode number of /proc/<paramref name="pid"/>/ns/mnt: the key <see cref="Track"/> takes.</summary>
     public static ulong MountNamespaceOf(int pid)
     {

@@ -30,6 +30,8 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_get_next_key(int fd, void* key, void* nextKey);
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int bpf_map_lookup_and_delete_batch(int fd, void* inBatch, void* outBatch, void* keys, void* values, uint* count, nint opts);
+    [LibraryImport(Lib)] public static partial int bpf_program__fd(nint prog);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_obj_get_info_by_fd(int fd, void* info, uint* infoLen);
     [LibraryImport(Lib)] public static partial int libbpf_num_possible_cpus();
     [LibraryImport(Lib)] public static partial nint libbpf_set_print(nint fn);
 
