@@ -118,6 +118,24 @@ public class ChangeCaptureTests
     }
 
     [SkippableFact]
+    public void DirectIoWritesBypassThePageCacheAndShowAsMeta()
+    {
+        // O_DIRECT dirties no page, so no Data; the write still sets mtime/ctime: a regular file with Meta must be
+        // re-read by the daemon, not only one with Data. Like any write, it sets no new ctime in the same tick as
+        // the last change unless someone looked at the time since (measured: without the stat below, nothing at
+        // all is reported here): the daemon's stat after a drain is what makes it visible (docs/bpf.md).
+        using var s = Start();
+        string f = s.Scratch["direct"];
+        WriteClean(f, new byte[8192]);
+        s.Drain();
+        BpfEnv.Stat(f);
+        s.Shell.Exec($"dd if=/dev/urandom of={f} bs=4096 count=1 oflag=direct conv=notrunc 2>/dev/null");
+        var e = Require(s.Drain(), f, ChangeKinds.Meta);
+        Assert.Equal("dd", e.Comm);
+        Assert.False(e.Kinds.HasFlag(ChangeKinds.Data), e.Kinds.ToString());
+    }
+
+    [SkippableFact]
     public void OverlayChangesAreReportedOnTheUpperInodes()
     {
         using var s = Start();
