@@ -355,7 +355,16 @@ public sealed unsafe class ChangeCapture : IDisposable
         return new BpfException($"loading {path} into the kernel failed: {why}{LibbpfLog.Tail()}", e);
     }
 
-    internal static string Errno(int e) => $"{Marshal.GetPInvokeErrorMessage(e)} (errno {e})";
+    internal static string Errno(int e)
+    {
+        if (e < LibbpfErrnoStart) return $"{Marshal.GetPInvokeErrorMessage(e)} (errno {e})";
+        // libbpf's own codes (LIBBPF_ERRNO__FORMAT, __KVER, __VERIFY, ...) have texts only libbpf knows
+        byte* buf = stackalloc byte[256];
+        Native.libbpf_strerror(e, buf, 256);
+        return $"{Marshal.PtrToStringUTF8((nint)buf)} (libbpf error {e})";
+    }
+
+    private const int LibbpfErrnoStart = 4000;
 
     /// <summary>libbpf's diagnostics (warnings and info) are captured here instead of stderr, and the last lines
     /// are appended to the exception that follows a failure.</summary>
@@ -371,7 +380,7 @@ public sealed unsafe class ChangeCapture : IDisposable
 
         public static string Tail()
         {
-            lock (Lines) return Lines.Count == 0 ? "" : "\nlibbpf: " + string.Join("\nlibbpf: ", Lines);
+            lock (Lines) return Lines.Count == 0 ? "" : "\n" + string.Join("\n", Lines);
         }
 
         [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -382,6 +391,7 @@ public sealed unsafe class ChangeCapture : IDisposable
             int n = Native.vsnprintf(buf, 1024, format, args);
             if (n <= 0) return 0;
             string line = Encoding.UTF8.GetString(buf, Math.Min(n, 1023)).TrimEnd('\n');
+            if (!line.StartsWith("libbpf: ", StringComparison.Ordinal)) line = "libbpf: " + line;
             lock (Lines)
             {
                 Lines.Enqueue(line);

@@ -34,6 +34,7 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_obj_get_info_by_fd(int fd, void* info, uint* infoLen);
     [LibraryImport(Lib)] public static partial int libbpf_num_possible_cpus();
     [LibraryImport(Lib)] public static partial nint libbpf_set_print(nint fn);
+    [LibraryImport(Lib)] public static partial int libbpf_strerror(int err, byte* buf, nuint size);
 
     [LibraryImport("libc")] public static partial int vsnprintf(byte* buf, nuint size, nint format, nint args);
     [LibraryImport("libc", SetLastError = true)] public static partial int clock_gettime(int clock, Timespec* ts);
