@@ -81,6 +81,9 @@ public sealed unsafe class ChangeCapture : IDisposable
     /// <summary>Whether the programs are attached to their tracepoints (while at least one namespace is tracked).</summary>
     public bool Attached { get { lock (_gate) return _links.Count > 0; } }
 
+    /// <summary>Tests: attach as on a kernel without the timestamp tracepoints (set before the first Track).</summary>
+    internal bool UseFallbackHooks { get; set; }
+
     /// <summary>The tracepoints the programs are attached to (empty while detached), e.g. for `diffkeeper doctor`.</summary>
     public IReadOnlyList<string> AttachedTracepoints { get { lock (_gate) return _hooks.ToArray(); } }
 
@@ -286,6 +289,7 @@ public sealed unsafe class ChangeCapture : IDisposable
             {
                 string name = Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) ?? "?";
                 if (name.StartsWith("dk_fallback_", StringComparison.Ordinal)) { fallbacks.Add(prog); continue; }
+                if (UseFallbackHooks && name.StartsWith("dk_ctime_", StringComparison.Ordinal)) { ctimeMissing = true; continue; }
                 int e = TryAttach(prog);
                 if (e == 0) continue;
                 if (e == Native.ENOENT && name.StartsWith("dk_ctime_", StringComparison.Ordinal)) { ctimeMissing = true; continue; }

@@ -299,6 +299,21 @@ public class ChangeCaptureTests
     }
 
     [SkippableFact]
+    public void OnKernelsWithoutTimestampTracepointsTheMarkInodeDirtyFallbackReportsMeta()
+    {
+        using var s = Start(track: false);
+        s.Capture.UseFallbackHooks = true;
+        s.Capture.Track(s.Shell.MountNamespace, Slot);
+        Assert.Equal(["writeback_dirty_folio", "writeback_mark_inode_dirty"], s.Capture.AttachedTracepoints.Order());
+        WriteClean(s.Scratch["f"], new byte[100]);
+        s.Drain();
+        s.Shell.Exec($"chmod 600 {s.Scratch["f"]} && echo x > {s.Scratch["g"]}");
+        var drained = s.Drain();
+        Assert.Equal("chmod", Require(drained, s.Scratch["f"], ChangeKinds.Meta).Comm);
+        Require(drained, s.Scratch["g"], ChangeKinds.Data);
+    }
+
+    [SkippableFact]
     public void DisposeUnloadsTheProgramsAndTheirLinks()
     {
         BpfEnv.Require(BpfEnv.FindOnPath("bpftool") is not null, "bpftool");
