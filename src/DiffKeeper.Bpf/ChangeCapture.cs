@@ -36,6 +36,25 @@ public sealed unsafe class ChangeCapture : IDisposable
         if (_cpus <= 0) _cpus = Environment.ProcessorCount;
     }
 
+    /// <summary>The object's file name, as `make build` and `make install` place it.</summary>
+    public const string ObjectFileName = "diffkeeper.bpf.o";
+
+    /// <summary>Where the object is found when nobody says: beside the executable (artifacts/bin), in the install
+    /// layout's lib directory beside its bin directory, then /usr/local/lib/diffkeeper and /usr/lib/diffkeeper.
+    /// Null when none exists.</summary>
+    public static string? FindObject()
+    {
+        string exeDir = AppContext.BaseDirectory;
+        string[] candidates =
+        [
+            Path.Combine(exeDir, ObjectFileName),
+            Path.GetFullPath(Path.Combine(exeDir, "..", "lib", "diffkeeper", ObjectFileName)),
+            Path.Combine("/usr/local/lib/diffkeeper", ObjectFileName),
+            Path.Combine("/usr/lib/diffkeeper", ObjectFileName),
+        ];
+        return candidates.FirstOrDefault(File.Exists);
+    }
+
     /// <summary>Opens and loads the BPF object (programs verified, maps created); nothing is attached yet.</summary>
     public static ChangeCapture Load(string objectPath) => Load(objectPath, DefaultDirtySetCapacity);
 
