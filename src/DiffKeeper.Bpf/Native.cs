@@ -27,7 +27,6 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_update_elem(int fd, void* key, void* value, ulong flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_delete_elem(int fd, void* key);
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_lookup_elem(int fd, void* key, void* value);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_get_next_key(int fd, void* key, void* nextKey);
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int bpf_map_lookup_and_delete_batch(int fd, void* inBatch, void* outBatch, void* keys, void* values, uint* count, nint opts);
     [LibraryImport(Lib)] public static partial int bpf_program__fd(nint prog);
@@ -41,7 +40,7 @@ internal static unsafe partial class Native
 
     public const int CLOCK_REALTIME = 0, CLOCK_BOOTTIME = 7;
     public const ulong BPF_ANY = 0;
-    public const int EPERM = 1, ENOENT = 2, ENOMEM = 12, EACCES = 13, EINVAL = 22, ENOSPC = 28, E2BIG = 7, ENOTSUP = 95, EOPNOTSUPP = 95;
+    public const int EPERM = 1, ENOENT = 2, E2BIG = 7, ENOMEM = 12, EACCES = 13, EINVAL = 22, ENOTSUP = 95;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct Timespec { public long Sec; public long Nsec; }
