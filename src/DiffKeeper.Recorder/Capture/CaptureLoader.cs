@@ -1,0 +1,37 @@
+namespace DiffKeeper.Recorder.Capture;
+
+/// <summary>Finds and loads the eBPF object; a daemon that cannot load it still runs (exit states only) and says why.</summary>
+internal static class CaptureLoader
+{
+    public const string ObjectName = "diffkeeper.bpf.o";
+
+    /// <summary>--bpf-object / bpf_object, else beside the executable, else /usr/lib/diffkeeper.</summary>
+    public static IEnumerable<string> Candidates(string? configured)
+    {
+        if (!string.IsNullOrEmpty(configured)) { yield return configured; yield break; }
+        var exeDir = Path.GetDirectoryName(Environment.ProcessPath) ?? AppContext.BaseDirectory;
+        yield return Path.Combine(exeDir, ObjectName);
+        yield return Path.Combine("/usr/lib/diffkeeper", ObjectName);
+    }
+
+    public static IChangeSource Load(string? configured, Action<string> log)
+    {
+        var tried = Candidates(configured).ToList();
+        var path = tried.FirstOrDefault(File.Exists);
+        if (path == null)
+        {
+            var reason = $"no eBPF object ({string.Join(", ", tried)} not found)";
+            log("live capture off: " + reason);
+            return new NoChangeSource(reason);
+        }
+        return LoadObject(path, log);
+    }
+
+    private static IChangeSource LoadObject(string path, Action<string> log)
+    {
+        // Replaced by DiffKeeper.Bpf.ChangeCapture once that project is merged (see BpfChangeSource).
+        var reason = $"this diffkeeperd was built without the eBPF loader (object {path})";
+        log("live capture off: " + reason);
+        return new NoChangeSource(reason);
+    }
+}
