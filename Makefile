@@ -12,7 +12,7 @@ export DOTNET_NOLOGO := 1
 
 SHIM := containerd-shim-diffkeeper-v1
 
-.PHONY: all build publish test test-unit test-integration install uninstall demo bench bench-shim bench-store deb rpm clean
+.PHONY: all build publish bpf test test-unit test-integration install uninstall demo bench bench-shim bench-store deb rpm clean
 
 all: build
 
@@ -22,12 +22,19 @@ build:
 
 # Both binaries are Native AOT: containerd starts one shim per container (start-up and RSS matter), and the CLI
 # answers `show` in a few ms. The CLI loads librocksdb.so from its own directory; artifacts/bin/diffkeeper links to it.
-publish:
+publish: bpf
 	$(DOTNET) publish src/DiffKeeper.Shim -c $(CONFIG) --nologo -v q -o $(ART)/shim
 	$(DOTNET) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
 	mkdir -p $(BIN)
 	install -m 0755 $(ART)/shim/$(SHIM) $(BIN)/$(SHIM)
 	ln -sf ../cli/diffkeeper $(BIN)/diffkeeper
+
+# The eBPF object (CO-RE; vmlinux.h generated from this machine's /sys/kernel/btf/vmlinux) lands beside the
+# binaries: diffkeeperd loads artifacts/bin/diffkeeper.bpf.o (or $(PREFIX)/lib/diffkeeper/diffkeeper.bpf.o).
+bpf:
+	$(MAKE) --no-print-directory -C bpf OUT=$(ART)/bpf
+	mkdir -p $(BIN)
+	install -m 0644 $(ART)/bpf/diffkeeper.bpf.o $(BIN)/diffkeeper.bpf.o
 
 # Unit and integration tests. Integration tests need root, containerd, runc and busybox-static;
 # with DIFFKEEPER_REQUIRE_INTEGRATION=1 (set by .ci/run) they fail instead of skipping when those are missing.
@@ -44,6 +51,7 @@ install: publish
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/diffkeeper
 	install -m 0755 $(ART)/shim/$(SHIM) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
 	install -m 0755 $(ART)/cli/diffkeeper $(ART)/cli/librocksdb.so $(DESTDIR)$(PREFIX)/lib/diffkeeper/
+	install -m 0644 $(BIN)/diffkeeper.bpf.o $(DESTDIR)$(PREFIX)/lib/diffkeeper/
 	ln -sf ../lib/diffkeeper/diffkeeper $(DESTDIR)$(PREFIX)/bin/diffkeeper
 
 uninstall:
