@@ -1,3 +1,5 @@
+using DiffKeeper.Bpf;
+
 namespace DiffKeeper.Recorder.Capture;
 
 /// <summary>Finds and loads the eBPF object; a daemon that cannot load it still runs (exit states only) and says why.</summary>
@@ -29,9 +31,22 @@ internal static class CaptureLoader
 
     private static IChangeSource LoadObject(string path, Action<string> log)
     {
-        // Replaced by DiffKeeper.Bpf.ChangeCapture once that project is merged (see BpfChangeSource).
-        var reason = $"this diffkeeperd was built without the eBPF loader (object {path})";
-        log("live capture off: " + reason);
-        return new NoChangeSource(reason);
+        try
+        {
+            var capture = ChangeCapture.Load(path);
+            log($"eBPF capture loaded from {path} (dirty set of {capture.DirtySetCapacity} inodes; attached while a container is tracked)");
+            return new BpfChangeSource(capture);
+        }
+        catch (BpfException e)
+        {
+            log("live capture off: " + e.Message);
+            return new NoChangeSource(e.Message);
+        }
+        catch (DllNotFoundException e)
+        {
+            var reason = "libbpf is not installed (apt-get install libbpf1): " + e.Message;
+            log("live capture off: " + reason);
+            return new NoChangeSource(reason);
+        }
     }
 }

@@ -1,3 +1,5 @@
+using DiffKeeper.Bpf;
+
 namespace DiffKeeper.Recorder.Capture;
 
 /// <summary>
@@ -7,6 +9,10 @@ namespace DiffKeeper.Recorder.Capture;
 /// </summary>
 internal interface IChangeSource : IDisposable
 {
+    /// <summary>Loaded and usable (the programs attach with the first tracked namespace, detach with the last).</summary>
+    bool Available { get; }
+    /// <summary>Why live capture is not available (null when it is).</summary>
+    string? UnavailableReason { get; }
     void Track(ulong mountNamespace, uint slot);
     void Untrack(ulong mountNamespace);
     bool Attached { get; }
@@ -15,25 +21,28 @@ internal interface IChangeSource : IDisposable
     CaptureCounters Counters { get; }
 }
 
-[Flags]
-internal enum ChangeKinds : byte { Data = 1, Meta = 2, Directory = 4 }
-
-/// <param name="Dev">user-space st_dev of the inode's file system (the overlay's upper fs).</param>
-/// <param name="Slot">the container slot given to Track.</param>
-/// <param name="Merged">how many kernel events were folded into this one entry.</param>
-internal readonly record struct DirtyInode(ulong Dev, ulong Ino, uint Slot, ChangeKinds Kinds,
-    long FirstRealtimeNs, long LastRealtimeNs, int Pid, string Comm, uint Merged);
-
-internal readonly record struct CaptureCounters(ulong Events, ulong Merged, ulong Lost);
-
 /// <summary>No kernel capture (the eBPF object could not be loaded): containers are still recorded at exit, with a gap saying why.</summary>
 internal sealed class NoChangeSource(string reason) : IChangeSource
 {
-    public string Reason { get; } = reason;
+    public bool Available => false;
+    public string? UnavailableReason { get; } = reason;
     public void Track(ulong mountNamespace, uint slot) { }
     public void Untrack(ulong mountNamespace) { }
     public bool Attached => false;
     public int Drain(List<DirtyInode> into) => 0;
     public CaptureCounters Counters => default;
     public void Dispose() { }
+}
+
+/// <summary>The real thing: DiffKeeper.Bpf's ChangeCapture (the eBPF programs of bpf/diffkeeper.bpf.o).</summary>
+internal sealed class BpfChangeSource(ChangeCapture capture) : IChangeSource
+{
+    public bool Available => true;
+    public string? UnavailableReason => null;
+    public void Track(ulong mountNamespace, uint slot) => capture.Track(mountNamespace, slot);
+    public void Untrack(ulong mountNamespace) => capture.Untrack(mountNamespace);
+    public bool Attached => capture.Attached;
+    public int Drain(List<DirtyInode> into) => capture.Drain(into);
+    public CaptureCounters Counters => capture.Counters;
+    public void Dispose() => capture.Dispose();
 }

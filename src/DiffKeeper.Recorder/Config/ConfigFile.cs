@@ -29,6 +29,13 @@ internal static class ConfigFile
 {
     public static void Apply(DaemonConfig config, string file, string text)
     {
+        // Syntax first: its diagnostics carry the exact line and column of the first error.
+        var syntax = Tomlyn.Parsing.SyntaxParser.Parse(text, file, validate: true);
+        foreach (var d in syntax.Diagnostics)
+        {
+            if (d.Kind != Tomlyn.Syntax.DiagnosticMessageKind.Error) continue;
+            throw new ConfigException($"{file}:{d.Span.Start.Line + 1}:{d.Span.Start.Column + 1}: {d.Message}");
+        }
         TomlTable model;
         try
         {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using DiffKeeper.Bpf;
 using DiffKeeper.Recorder.Api;
 using DiffKeeper.Recorder.Capture;
 using DiffKeeper.Recorder.Config;
@@ -104,8 +105,8 @@ internal sealed class ContainerRecorder : IDisposable
                      "no file changes can be recorded for this container";
         else if (!Directory.Exists(c.UpperDir))
             noLive = $"the upper directory {c.UpperDir} does not exist: no file changes can be recorded live";
-        else if (!_capture.Attached)
-            noLive = $"live change capture is unavailable ({(_capture as NoChangeSource)?.Reason ?? "eBPF not attached"}): only the exit state is recorded";
+        else if (!_capture.Available)
+            noLive = $"live change capture is unavailable ({_capture.UnavailableReason}): only the exit state is recorded";
         else if (_byKey.Count >= _config.MaxContainers)
             noLive = $"the daemon already records {_byKey.Count} containers live (limits.max_containers): only the exit state is recorded";
         ulong mntns = c.MountNamespace != 0 ? c.MountNamespace : MountNamespaceOf(c.InitPid);
@@ -144,7 +145,19 @@ internal sealed class ContainerRecorder : IDisposable
             _bySlot[tc.Slot] = tc;
             _byKey[key] = tc;
             _recent[key] = rec;
-            _capture.Track(mntns, tc.Slot);
+            try { _capture.Track(mntns, tc.Slot); }
+            catch (BpfException e)
+            {
+                _bySlot.Remove(tc.Slot);
+                _byKey.TryRemove(key, out _);
+                var why = $"live change capture could not start ({e.Message}): only the exit state is recorded";
+                rec.Labels[ContainerIdentity.CaptureLabel] = "exit-only";
+                lock (tc.WriteLock) _store.AddEvents(rec, [new RecordedEvent { Time = createdAt, Kind = EventKinds.Gap, Detail = why }]);
+                _metrics.Gaps.Add(1);
+                _log($"track {key}: recording {rec.IdText}, {why}");
+                response.Reason = why;
+                return response;
+            }
         }
         _log($"track {key}: recording {rec.IdText}, slot {tc.Slot}, mount ns {mntns}, upper {c.UpperDir}");
         return response;
@@ -216,7 +229,8 @@ internal sealed class ContainerRecorder : IDisposable
         {
             if (tc.Exiting) return;
             tc.Exiting = true;
-            _capture.Untrack(tc.MountNamespace);
+            try { _capture.Untrack(tc.MountNamespace); }
+            catch (BpfException e) { _log($"{tc.Key}: untrack failed: {e.Message}"); }
         }
         _wake.Set();
     }

@@ -1,4 +1,4 @@
-using DiffKeeper.Recorder.Capture;
+using DiffKeeper.Bpf;
 using DiffKeeper.Recorder.Metrics;
 using DiffKeeper.Recorder.Native;
 using DiffKeeper.Store;
@@ -83,7 +83,13 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             foreach (var node in tree.Find(ch.Ino).ToArray())
             {
                 if (frame.Captured.Contains(node)) continue;
-                if (node.IsDir && (ch.Kinds & ChangeKinds.Meta) == 0) continue;
+                if (node.IsDir)
+                {
+                    // A directory's Meta also fires for every entry change in it (handled by the rescan): only a
+                    // change of its own mode or owner is a change of the directory.
+                    if (!Dirents.TryLstat(tree.Abs(node.Path), out var now1) || now1.Inode != node.Ino) continue;
+                    if ((now1.Mode & 0xFFF) == (node.Last.Mode & 0xFFF) && now1.Uid == node.Last.Uid && now1.Gid == node.Last.Gid) continue;
+                }
                 var before = node.Last;
                 if (!Capture(frame, node, ch.Time, out var st)) continue;
                 string kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir ? "write" : Classify(before, st);
