@@ -27,7 +27,7 @@ internal sealed class MetricsServer : IAsyncDisposable
 
     public static IPEndPoint Parse(string address)
     {
-        if (IPEndPoint.TryParse(address, out var ep) && ep.Port != 0) return ep;
+        if (IPEndPoint.TryParse(address, out var ep) && address.Contains(':')) return ep; // port 0 = any free port (tests)
         int colon = address.LastIndexOf(':');
         if (colon > 0 && address[..colon] == "localhost" && int.TryParse(address[(colon + 1)..], out var port))
             return new IPEndPoint(IPAddress.Loopback, port);
