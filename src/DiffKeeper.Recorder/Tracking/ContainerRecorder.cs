@@ -275,6 +275,9 @@ internal sealed class ContainerRecorder : IDisposable
         lock (_gate)
         {
             drained.Clear();
+            // Everything the kernel recorded before this moment is in the drain: once processed, the recording is
+            // complete up to here.
+            long drainedAt = NowNs();
             _capture.Drain(drained);
             long now = NowNs();
             foreach (var l in bySlot.Values) l.Clear();
@@ -295,6 +298,13 @@ internal sealed class ContainerRecorder : IDisposable
                     lock (tc.WriteLock)
                     {
                         if (items.Count > 0 || tc.Recheck.Count > 0) _frames.Process(tc, items, now);
+                        // A live recording's newest moment is the last frame, not its last change: `export --at now`
+                        // and `end` work while the container runs, at most one frame behind.
+                        if (drainedAt > tc.Recording.LastMoment)
+                        {
+                            tc.Recording.LastMoment = drainedAt;
+                            _store.SaveRecording(tc.Recording);
+                        }
                         if (rescan)
                         {
                             // Which container lost what is unknown: every tracked one gets the gap and the rescan.

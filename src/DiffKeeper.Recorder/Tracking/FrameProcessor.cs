@@ -41,6 +41,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         public List<RecordedEvent> Events { get; } = [];
         public List<(UpperNode Node, Change Why)> Removed { get; } = [];
         public List<(UpperNode Parent, Dirent Entry, Change Why)> Added { get; } = [];
+        /// <summary>This frame's changes by inode: who changed a directory found new (its entries were made by it).</summary>
+        public Dictionary<ulong, Change> Changes { get; init; } = [];
     }
 
     /// <summary>Processes the frame's changes of one container (possibly none: re-checks still run).</summary>
@@ -60,7 +62,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                 ch.Comm = string.IsNullOrEmpty(d.Comm) ? null : d.Comm;
             }
         }
-        var frame = new Frame(c, now);
+        var frame = new Frame(c, now) { Changes = changes };
         foreach (var ch in changes.Values)
         {
             if (ch.Time > now || ch.Time <= 0) ch.Time = now; // never a version from the future
@@ -92,8 +94,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                 }
                 var before = node.Last;
                 if (!Capture(frame, node, ch.Time, out var st)) continue;
-                string kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir ? "write" : Classify(before, st);
-                AddEvent(frame, kind, node.Path, ch);
+                string? kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir ? "write" : Classify(before, st);
+                if (kind != null) AddEvent(frame, kind, node.Path, ch);
             }
         }
 
@@ -138,7 +140,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             if (!Dirents.TryLstat(c.Tree.Abs(node.Path), out var st)) continue;
             if (st.Size == node.Last.Size && st.MtimeNs == node.Last.MtimeNs && st.CtimeNs == node.Last.CtimeNs && st.Mode == node.Last.Mode) continue;
             var before = node.Last;
-            if (Capture(frame, node, now, out st)) AddEvent(frame, Classify(before, st), node.Path, why);
+            if (Capture(frame, node, now, out st) && Classify(before, st) is { } kind) AddEvent(frame, kind, node.Path, why);
         }
         c.Recheck = frame.Captured.Where(n => !n.IsDir).ToList();
         if (frame.Events.Count > 0)
@@ -293,7 +295,10 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         try { children = Dirents.Read(fd); }
         catch (IOException) { return; }
         finally { Libc.close(fd); }
-        foreach (var child in children) AddNew(frame, node, child, why, emitEvents);
+        // Entries of a new directory were made by whoever changed that directory in this frame (mkdir -p a/b by
+        // mkdir, then a/b/c by the shell), else by whoever made the directory.
+        var inner = frame.Changes.TryGetValue(node.Ino, out var own) && (own.Kinds & ChangeKinds.Directory) != 0 ? own : why;
+        foreach (var child in children) AddNew(frame, node, child, inner, emitEvents);
     }
 
     private static byte[] Join(UpperNode parent, byte[] name) => RawPath.Join(parent.Path, name);
@@ -355,14 +360,16 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         return e;
     }
 
-    /// <summary>What a metadata-only change was, from the lstat before and after it.</summary>
-    private static string Classify(in StatInfo before, in StatInfo after)
+    /// <summary>What a metadata-only change was, from the lstat before and after it; null when it only gained or
+    /// lost a name (the link or delete event of that name tells it).</summary>
+    private static string? Classify(in StatInfo before, in StatInfo after)
     {
         if (before.Inode == 0) return "write";
         if ((before.Mode & 0xFFF) != (after.Mode & 0xFFF)) return "chmod";
         if (before.Uid != after.Uid || before.Gid != after.Gid) return "chown";
         if (after.Size < before.Size) return "truncate";
         if (after.Size != before.Size || after.MtimeNs != before.MtimeNs) return "write";
+        if (after.Nlink != before.Nlink) return null;
         return "xattr";
     }
 }
