@@ -143,7 +143,7 @@ internal sealed class SpoolWorker
         long now = ContainerRecorder.NowNs();
         if (rec == null)
         {
-            if (ContainerIdentity.RecordingDisabled(info)) { RemoveTree(entry); return; }
+            if (ContainerIdentity.RecordingDisabled(info)) { RemoveTree(entry); if (tc != null) _recorder.Finished(tc); return; }
             long start = m.CreatedAt ?? m.ExitedAt;
             rec = ContainerIdentity.NewRecording(info, start);
             rec.Labels[ContainerIdentity.CaptureLabel] = "exit-only";
@@ -198,15 +198,18 @@ internal sealed class SpoolWorker
                         : $"no exit state: the shim could not freeze the upper directory (freeze \"{m.Freeze}\")",
                 });
             if (events.Count > 0) { _store.AddEvents(rec, events); _metrics.Gaps.Add(events.Count(e => e.IsGap)); }
-            if (hasState) IngestExitState(rec, upper, m.ExitedAt, PathFilter.From(info.Annotations));
-            if (rec.ExitTime == null || rec.ExitTime != m.ExitedAt || rec.ExitStatus != m.ExitStatus)
-                _store.AddEvents(rec, [new RecordedEvent { Time = m.ExitedAt, Kind = EventKinds.Exit, Pid = info.InitPid > 0 ? info.InitPid : null,
+            // The exit may already be recorded (the shim's Lifecycle exit): the state goes at that same moment, so
+            // `--at end` is the exit state.
+            long exitTime = rec.ExitTime ?? m.ExitedAt;
+            if (hasState) IngestExitState(rec, upper, exitTime, PathFilter.From(info.Annotations));
+            if (rec.ExitTime == null || rec.ExitStatus != m.ExitStatus)
+                _store.AddEvents(rec, [new RecordedEvent { Time = exitTime, Kind = EventKinds.Exit, Pid = info.InitPid > 0 ? info.InitPid : null,
                     Detail = m.ExitStatus.ToString(CultureInfo.InvariantCulture) }]);
         }
         string keep = info.Annotations.TryGetValue(ContainerIdentity.KeepAnnotation, out var k) && k is "always" or "failure" ? k : _config.Keep;
         if (keep == "failure" && m.ExitStatus == 0)
         {
-            GarbageCollector.DropRecording(_store, rec.Id);
+            lock (writeLock) GarbageCollector.DropRecording(_store, rec.Id);
             _log($"spool: {m.Namespace}/{m.Id} exited 0 and keep=failure: recording {rec.IdText} dropped");
         }
         else
@@ -215,6 +218,7 @@ internal sealed class SpoolWorker
             _log($"spool: {m.Namespace}/{m.Id}: exit state (status {m.ExitStatus}) ingested into recording {rec.IdText}");
         }
         RemoveTree(entry);
+        if (tc != null) _recorder.Finished(tc);
         _metrics.SpoolIngested.Add(1);
     }
 

@@ -40,7 +40,8 @@ internal sealed class ContainerRecorder : IDisposable
 
     public SpoolWorker Spool { get; }
     public long StartedAt { get; } = NowNs();
-    public int TrackedCount => _byKey.Count;
+    /// <summary>Containers recorded live right now (not those exited and waiting for their exit state).</summary>
+    public int TrackedCount => _byKey.Values.Count(t => !t.Exiting);
     public bool CaptureAttached => _capture.Attached;
 
     public ContainerRecorder(DaemonConfig config, RecordingStore store, IChangeSource capture, DaemonMetrics metrics, Action<string> log)
@@ -53,7 +54,7 @@ internal sealed class ContainerRecorder : IDisposable
         _log = log;
         _frames = new FrameProcessor(store, _ingester, config.MaxLiveFileSize, metrics, log);
         Spool = new SpoolWorker(this, store, _ingester, config, metrics, log);
-        metrics.AddGauge("diffkeeper_containers_tracked", "Containers recorded live right now.", () => _byKey.Count);
+        metrics.AddGauge("diffkeeper_containers_tracked", "Containers recorded live right now.", () => TrackedCount);
         metrics.AddGauge("diffkeeper_capture_attached", "1 when the eBPF change capture is attached.", () => _capture.Attached ? 1 : 0);
         metrics.AddGauge("diffkeeper_kernel_events_total", "Dirty-inode events seen by the eBPF programs.", () => _capture.Counters.Events);
         metrics.AddGauge("diffkeeper_kernel_events_merged_total", "Kernel events folded into an inode already dirty in the frame.", () => _capture.Counters.Merged);
@@ -107,8 +108,8 @@ internal sealed class ContainerRecorder : IDisposable
             noLive = $"the upper directory {c.UpperDir} does not exist: no file changes can be recorded live";
         else if (!_capture.Available)
             noLive = $"live change capture is unavailable ({_capture.UnavailableReason}): only the exit state is recorded";
-        else if (_byKey.Count >= _config.MaxContainers)
-            noLive = $"the daemon already records {_byKey.Count} containers live (limits.max_containers): only the exit state is recorded";
+        else if (TrackedCount >= _config.MaxContainers)
+            noLive = $"the daemon already records {TrackedCount} containers live (limits.max_containers): only the exit state is recorded";
         ulong mntns = c.MountNamespace != 0 ? c.MountNamespace : MountNamespaceOf(c.InitPid);
         if (noLive == null && mntns == 0)
             noLive = $"the container's mount namespace is unknown (init pid {c.InitPid}): only the exit state is recorded";
@@ -212,6 +213,7 @@ internal sealed class ContainerRecorder : IDisposable
                         new RecordedEvent { Time = exitedAt, Kind = EventKinds.Exit, Detail = req.ExitStatus.ToString(System.Globalization.CultureInfo.InvariantCulture) },
                     ]);
                 }
+                if (tc != null) Finished(tc);
             });
         }
     }
@@ -219,7 +221,7 @@ internal sealed class ContainerRecorder : IDisposable
     public StatusResponse Status() => new()
     {
         Version = Program.Version, Store = _store.Directory, SpoolDir = _config.EffectiveSpoolDir,
-        ContainersTracked = (uint)_byKey.Count, CaptureAttached = _capture.Attached,
+        ContainersTracked = (uint)TrackedCount, CaptureAttached = _capture.Attached,
     };
 
     /// <summary>Live capture ends (the init exited): untracked in the kernel now, drained by the next frame.</summary>
@@ -240,6 +242,13 @@ internal sealed class ContainerRecorder : IDisposable
         _byKey.TryGetValue(TrackedContainer.KeyOf(ns, id), out var tc) && (recordingId == null || tc.Recording.Id == recordingId) ? tc : null;
 
     public void StopLiveFor(TrackedContainer tc) => StopLive(tc);
+
+    /// <summary>The exit state of a container is recorded: the daemon forgets its live state.</summary>
+    public void Finished(TrackedContainer tc)
+    {
+        _byKey.TryRemove(new KeyValuePair<string, TrackedContainer>(tc.Key, tc));
+        _recent[tc.Key] = tc.Recording;
+    }
 
     public void Forget(string ns, string id) => _recent.TryRemove(TrackedContainer.KeyOf(ns, id), out _);
 
@@ -324,8 +333,9 @@ internal sealed class ContainerRecorder : IDisposable
                 }
                 if (tc.Exiting)
                 {
+                    // Out of the frame loop; still findable by the spool worker (and lifecycle calls) until its
+                    // exit state is in (Finished).
                     _bySlot.Remove(tc.Slot);
-                    _byKey.TryRemove(new KeyValuePair<string, TrackedContainer>(tc.Key, tc));
                     tc.Drained.TrySetResult();
                 }
             }
