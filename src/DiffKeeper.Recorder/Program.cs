@@ -111,7 +111,7 @@ internal static class Program
 
         using var rstore = RecordingStore.Open(config.Store);
         var metrics = new DaemonMetrics();
-        using var capture = CaptureLoader.Load(config.BpfObject, Log);
+        using var capture = CaptureLoader.Load(config.BpfObject, config.CaptureInodes, Log);
         using var recorder = new ContainerRecorder(config, rstore, capture, metrics, Log);
         using var listener = Listen(config.Socket);
 

@@ -114,6 +114,35 @@ public sealed class LiveRecordingTests
     }
 }
 
+/// <summary>When the kernel's dirty set overflows, detail is lost: the recording says so and is made whole again.</summary>
+[Collection(DaemonCollection.Name)]
+public sealed class LostEventsTests
+{
+    [SkippableFact]
+    public async Task Lost_kernel_events_give_a_gap_and_a_full_rescan_that_makes_the_state_whole()
+    {
+        var bins = Env.RequireDaemon();
+        // A dirty set of 8 inodes: creating 150 files within one frame overflows it.
+        await using var s = await Scenario.StartAsync(bins, configToml: "metrics_address = \"\"\n[limits]\ncapture_inodes = 8\n");
+        var tr = await s.Daemon.TrackAsync(s.Info, DateTime.UtcNow);
+        Env.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+        var rec = tr.RecordingId.ToString("x16");
+        s.Shell.Step("echo first > first.txt");
+        Thread.Sleep(300);
+        s.Shell.Step("rm first.txt; mkdir many; i=0; while [ $i -lt 150 ]; do echo $i > many/f$i; i=$((i+1)); done");
+        Thread.Sleep(600);
+        var upper = TreeListing.Of(s.Overlay.Upper);
+        var tl = s.Cli.Timeline(rec);
+        var all = string.Join('\n', tl.Take(40)) + "\n--- daemon:\n" + s.Daemon.Log;
+        Assert.True(tl.Any(r => r.Kind == "gap" && r.Detail != null && r.Detail.StartsWith("capture lost ") && r.Detail.Contains("next full rescan at")), all);
+        var outDir = Path.Combine(s.Dir.Path, "export-now");
+        s.Cli.Export(rec, "end", outDir);
+        var got = TreeListing.Of(outDir);
+        Assert.True(got.SequenceEqual(upper), "after the rescan:\n" + TreeListing.Diff(upper, got) + "\n" + all);
+        Assert.Contains(tl, r => r.Kind == "delete" && r.Path == "first.txt");
+    }
+}
+
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class DaemonCollection
 {

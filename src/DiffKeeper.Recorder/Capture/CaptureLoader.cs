@@ -16,7 +16,7 @@ internal static class CaptureLoader
         yield return Path.Combine("/usr/lib/diffkeeper", ObjectName);
     }
 
-    public static IChangeSource Load(string? configured, Action<string> log)
+    public static IChangeSource Load(string? configured, int capacity, Action<string> log)
     {
         var tried = Candidates(configured).ToList();
         var path = tried.FirstOrDefault(File.Exists);
@@ -26,14 +26,14 @@ internal static class CaptureLoader
             log("live capture off: " + reason);
             return new NoChangeSource(reason);
         }
-        return LoadObject(path, log);
+        return LoadObject(path, capacity, log);
     }
 
-    private static IChangeSource LoadObject(string path, Action<string> log)
+    private static IChangeSource LoadObject(string path, int capacity, Action<string> log)
     {
         try
         {
-            var capture = ChangeCapture.Load(path);
+            var capture = ChangeCapture.Load(path, capacity);
             log($"eBPF capture loaded from {path} (dirty set of {capture.DirtySetCapacity} inodes; attached while a container is tracked)");
             return new BpfChangeSource(capture);
         }

@@ -24,6 +24,7 @@ internal sealed class ConfigException(string message) : Exception(message);
 /// [limits]
 /// max_file_size = "256MiB"            # largest file read live; 0 = no limit
 /// max_containers = 256
+/// capture_inodes = 65536              # kernel dirty set: inodes changed within one frame
 /// </example>
 internal static class ConfigFile
 {
@@ -74,6 +75,11 @@ internal static class ConfigFile
                                 if (n < 1 || n > 100_000) throw new ConfigException($"{file}: limits.max_containers must be between 1 and 100000, not {n}");
                                 config.MaxContainers = (int)n;
                                 break;
+                            case "capture_inodes":
+                                long ci = Int(file, "limits." + k, v);
+                                if (ci < 1 || ci > 16_777_216) throw new ConfigException($"{file}: limits.capture_inodes must be between 1 and 16777216, not {ci}");
+                                config.CaptureInodes = (int)ci;
+                                break;
                             default: throw Unknown(file, key + "." + k);
                         }
                     }
@@ -96,7 +102,7 @@ internal static class ConfigFile
     }
 
     private static ConfigException Unknown(string file, string key) =>
-        new($"{file}: unknown key \"{key}\" (known: store, socket, spool_dir, frame, metrics_address, bpf_object, retention.keep, limits.max_file_size, limits.max_containers)");
+        new($"{file}: unknown key \"{key}\" (known: store, socket, spool_dir, frame, metrics_address, bpf_object, retention.keep, limits.max_file_size, limits.max_containers, limits.capture_inodes)");
 
     private static string Str(string file, string key, object? v) =>
         v as string ?? throw new ConfigException($"{file}: {key} must be a string, not {Describe(v)}");

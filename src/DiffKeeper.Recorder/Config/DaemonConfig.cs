@@ -21,6 +21,9 @@ internal sealed class DaemonConfig
     /// state still holds them whole. 0 = no limit.</summary>
     public long MaxLiveFileSize = 256L << 20;
     public int MaxContainers = 256;
+    /// <summary>Capacity of the kernel's dirty set (inodes changed between two drains); more are lost, which costs a
+    /// gap and a full rescan of every tracked upper directory.</summary>
+    public int CaptureInodes = DiffKeeper.Bpf.ChangeCapture.DefaultDirtySetCapacity;
     /// <summary>host:port of the Prometheus endpoint; "" = off.</summary>
     public string MetricsAddress = DefaultMetricsAddress;
     public string? BpfObject;

@@ -75,3 +75,22 @@ internal static unsafe class Stat
         return *(ulong*)(buf + 32); // struct statx: stx_ino at offset 32
     }
 }
+
+internal static unsafe class Birth
+{
+    /// <summary>
+    /// The inode's birth time (statx STATX_BTIME), 0 when the file system does not keep one. An inode number freed
+    /// by a delete is soon reused by a create: the birth time tells a reused inode from a renamed one.
+    /// </summary>
+    public static long TimeOf(ReadOnlySpan<byte> absPath)
+    {
+        var z = Libc.CString(absPath);
+        byte* buf = stackalloc byte[256];
+        fixed (byte* p = z)
+        {
+            if (Libc.statx(Libc.AT_FDCWD, p, Libc.AT_SYMLINK_NOFOLLOW, 0x800 /* STATX_BTIME */, buf) != 0) return 0;
+        }
+        if ((*(uint*)buf & 0x800) == 0) return 0;
+        return *(long*)(buf + 80) * 1_000_000_000L + *(uint*)(buf + 88); // stx_btime: tv_sec, tv_nsec
+    }
+}

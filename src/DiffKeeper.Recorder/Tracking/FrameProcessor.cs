@@ -209,15 +209,26 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         foreach (var (parent, entry, why) in frame.Added)
         {
             UpperNode? source = null;
+            // An inode number freed by a delete is reused by the next create (rm a; mkdir b): only the same type
+            // and the same birth time make it the same file under a new name.
+            bool entryIsDir = entry.Type == Dirent.DT_DIR;
+            long btime = -1;
+            bool SameFile(UpperNode n)
+            {
+                if (n.IsDir != entryIsDir && entry.Type != Dirent.DT_UNKNOWN) return false;
+                if (btime < 0) btime = Birth.TimeOf(tree.Abs(Join(parent, entry.Name)));
+                return n.Btime == 0 || btime == 0 || n.Btime == btime;
+            }
             if (removedByIno.TryGetValue(entry.Inode, out var candidates))
             {
-                source = candidates.FirstOrDefault(n => !moved.Contains(n));
+                source = candidates.FirstOrDefault(n => !moved.Contains(n) && SameFile(n));
             }
             if (source == null)
             {
                 foreach (var n in tree.Find(entry.Inode))
                 {
                     if (moved.Contains(n) || n == parent || (n.Parent == parent && n.Name.AsSpan().SequenceEqual(entry.Name))) continue;
+                    if (!SameFile(n)) continue;
                     if (!Dirents.TryLstat(tree.Abs(n.Path), out var st) || st.Inode != entry.Inode) { source = n; break; }
                 }
             }
@@ -270,9 +281,10 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         var tree = frame.C.Tree;
         var rel = Join(parent, entry.Name);
         if (!Dirents.TryLstat(tree.Abs(rel), out var st)) return; // already gone again: nothing to show
-        bool knownElsewhere = !st.IsDirectory && tree.Knows(st.Inode);
+        bool knownElsewhere = !st.IsDirectory && st.Nlink > 1 && tree.Knows(st.Inode);
         var linkTarget = knownElsewhere ? tree.Find(st.Inode)[0].Path : null;
         var node = tree.Add(parent, entry.Name, st.Inode, st.IsDirectory);
+        node.Btime = Birth.TimeOf(tree.Abs(rel));
         if (!Capture(frame, node, why.Time, out st)) { /* filtered or unreadable: still mapped */ }
         if (emitEvents && frame.C.Filter.Includes(rel, node.IsDir))
         {

@@ -11,6 +11,8 @@ internal sealed class UpperNode
     public UpperNode? Parent;
     public ulong Ino;
     public bool IsDir;
+    /// <summary>Birth time of the inode (0 = unknown): the same inode number with another birth time is a new file.</summary>
+    public long Btime;
     /// <summary>Children by name (Latin-1 key of the raw bytes); directories only.</summary>
     public Dictionary<string, UpperNode>? Children;
     /// <summary>lstat taken just before the last capture: a re-check compares against it.</summary>

@@ -44,12 +44,15 @@ public sealed class Scenario : IAsyncDisposable
         }
     }
 
-    public static async Task<Scenario> StartAsync(Binaries bins, Action<string>? fillLower = null, IDictionary<string, string>? annotations = null, bool startDaemon = true)
+    public static async Task<Scenario> StartAsync(Binaries bins, Action<string>? fillLower = null, IDictionary<string, string>? annotations = null,
+        bool startDaemon = true, string? configToml = null)
     {
         var s = new Scenario(bins, fillLower, annotations);
         try
         {
-            if (startDaemon) s.Daemon = await DaemonProcess.StartAsync(bins, s.Store, s.Socket);
+            string? config = null;
+            if (configToml != null) File.WriteAllText(config = Path.Combine(s.Dir.Path, "config.toml"), configToml);
+            if (startDaemon) s.Daemon = await DaemonProcess.StartAsync(bins, s.Store, s.Socket, config);
         }
         catch
         {
