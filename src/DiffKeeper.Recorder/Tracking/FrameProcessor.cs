@@ -66,7 +66,6 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         foreach (var ch in changes.Values)
         {
             if (ch.Time > now || ch.Time <= 0) ch.Time = now; // never a version from the future
-            if (!tree.Knows(ch.Ino)) metrics.UnresolvedInodes.Add(1);
         }
 
         // 1. Directories whose entries changed.
@@ -82,6 +81,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         foreach (var ch in changes.Values)
         {
             if ((ch.Kinds & (ChangeKinds.Data | ChangeKinds.Meta)) == 0) continue;
+            // Not in the map even after the rescans: the overlay's work directory, or a name already gone again.
+            if (!tree.Knows(ch.Ino)) { metrics.UnresolvedInodes.Add(1); continue; }
             foreach (var node in tree.Find(ch.Ino).ToArray())
             {
                 if (frame.Captured.Contains(node)) continue;
