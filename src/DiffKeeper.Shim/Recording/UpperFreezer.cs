@@ -105,7 +105,7 @@ internal sealed unsafe class UpperFreezer
 
     private bool PastDeadline()
     {
-        if (Environment.TickCount64 <= _deadline) return false;
+        if (Environment.TickCount64 < _deadline) return false;
         if (_result.Complete)
         {
             _result.Complete = false;
