@@ -109,6 +109,8 @@ internal sealed class DaemonRecorderHook : IRecorderHook, IAsyncDisposable
         {
             BundleState.Update(c.Bundle, c.Namespace, s => s with
             {
+                UpperDir = s.UpperDir ?? c.UpperDir,
+                RootfsType = s.RootfsType ?? c.Layout?.Type,
                 CreatedAt = t.CreatedAt,
                 RecordingId = t.RecordingId,
                 SpoolDir = t.SpoolDir,
@@ -203,6 +205,7 @@ internal sealed class DaemonRecorderHook : IRecorderHook, IAsyncDisposable
         if (!tracked.Record) return;
 
         var exitedAt = c.ExitedAt ?? DateTime.UtcNow;
+        if (c.UpperDir == null && tracked.Info is { UpperDir.Length: > 0 } saved) c = c with { UpperDir = saved.UpperDir };
         var rootfsType = c.Layout?.Type ?? state?.RootfsType ?? tracked.Info?.RootfsType ?? (c.UpperDir != null ? "overlay" : "");
         var spool = tracked.SpoolDir ?? _settings.DefaultSpool;
         var entry = Freeze(c, tracked, spool, rootfsType, exitedAt, exitStatus);
