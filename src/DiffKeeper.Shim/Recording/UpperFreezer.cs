@@ -55,6 +55,9 @@ internal sealed unsafe class UpperFreezer
     /// <summary>Copied (not linked) inodes with more than one link: (dev, ino) → path of the first copy under the root.</summary>
     private readonly Dictionary<(ulong, ulong), byte[]> _copies = new();
     private int _dstRoot = -1;
+    // What the destination file system refused once it refuses for every entry (it is one file system): stop asking.
+    private bool _linkRefused, _reflinkRefused, _kernelCopyRefused;
+    private byte[]? _copyBuffer;
 
     private UpperFreezer(long deadlineTicks) => _deadline = deadlineTicks;
 
@@ -162,16 +165,21 @@ internal sealed unsafe class UpperFreezer
 
     private void FreezeEntry(int srcDir, int dstDir, byte[] name, byte[] rel)
     {
-        int errno;
-        fixed (byte* n = name)
+        int errno = FsErrno.EXDEV;
+        if (!_linkRefused)
         {
-            // No AT_SYMLINK_FOLLOW: a symlink is linked as itself, never its target.
-            if (T.linkat(srcDir, n, dstDir, n, 0) == 0)
+            fixed (byte* n = name)
             {
-                _result.Linked++;
-                return;
+                // No AT_SYMLINK_FOLLOW: a symlink is linked as itself, never its target.
+                if (T.linkat(srcDir, n, dstDir, n, 0) == 0)
+                {
+                    _result.Linked++;
+                    return;
+                }
+                errno = T.errno;
             }
-            errno = T.errno;
+            // EXDEV holds for the whole tree; EPERM (an immutable file…) and EMLINK only for this inode.
+            if (errno == FsErrno.EXDEV) _linkRefused = true;
         }
         if (!Stat(srcDir, name, rel, out var st)) return;
         // Keep hard-link groups among copies: a second name of an inode already copied becomes a link to the copy.
@@ -205,12 +213,13 @@ internal sealed unsafe class UpperFreezer
                 dst = T.openat(dstDir, n, 1 | 0x40 | 0x80 | 0x80000 /* O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC */, 0x180);
                 if (dst < 0) throw new ErrnoException(T.errno, $"create {Show(rel)} in the spool");
             }
-            if (T.ioctl(dst, FsCalls.FICLONE, src) == 0)
+            if (!_reflinkRefused && T.ioctl(dst, FsCalls.FICLONE, src) == 0)
             {
                 _result.Reflinked++;
             }
             else
             {
+                if (!_reflinkRefused && T.errno is FsErrno.EOPNOTSUPP or FsErrno.EXDEV or FsErrno.EINVAL or FsErrno.ENOTTY) _reflinkRefused = true;
                 CopyData(src, dst, (long)st.stx_size, rel);
                 _result.Copied++;
             }
@@ -252,8 +261,7 @@ internal sealed unsafe class UpperFreezer
     private void CopyRange(int src, int dst, long offset, long length, byte[] rel)
     {
         long inOff = offset, outOff = offset, end = offset + length;
-        bool kernelCopy = true;
-        byte[]? buffer = null;
+        bool kernelCopy = !_kernelCopyRefused;
         while (inOff < end)
         {
             if (PastDeadline()) return;
@@ -266,10 +274,11 @@ internal sealed unsafe class UpperFreezer
                 int e = FsCalls.Errno;
                 if (e == FsErrno.EINTR) continue;
                 // Across file systems (or types) the kernel may refuse: copy through user space.
-                if (e is FsErrno.EXDEV or FsErrno.EINVAL or FsErrno.ENOSYS or FsErrno.EOPNOTSUPP) { kernelCopy = false; continue; }
+                if (e is FsErrno.EXDEV or FsErrno.EINVAL or FsErrno.ENOSYS or FsErrno.EOPNOTSUPP) { kernelCopy = false; _kernelCopyRefused = true; continue; }
                 throw new ErrnoException(e, $"copy {Show(rel)}");
             }
-            buffer ??= new byte[1 << 20];
+            // One buffer for the whole freeze: a fresh 1 MiB array per file costs more than copying a small file.
+            var buffer = _copyBuffer ??= new byte[1 << 20];
             fixed (byte* b = buffer)
             {
                 nint r = FsCalls.pread(src, b, (nuint)Math.Min(buffer.Length, chunk), inOff);
@@ -577,5 +586,5 @@ internal sealed unsafe class UpperFreezer
 /// <summary>errno values the freeze tells apart (Linux, all architectures .NET runs on).</summary>
 internal static class FsErrno
 {
-    public const int EINTR = 4, ENXIO = 6, EXDEV = 18, EINVAL = 22, ENOSYS = 38, ENODATA = 61, EOPNOTSUPP = 95;
+    public const int EINTR = 4, ENXIO = 6, EXDEV = 18, EINVAL = 22, ENOTTY = 25, ENOSYS = 38, ENODATA = 61, EOPNOTSUPP = 95;
 }
