@@ -20,19 +20,25 @@ internal sealed class RecorderClient(string socketPath) : IAsyncDisposable
 
     public string SocketPath => socketPath;
 
-    /// <summary>The reply, or an exception: <see cref="RecorderUnavailableException"/> when there is no daemon,
-    /// a TtrpcException (DeadlineExceeded, Unavailable, the daemon's own status) otherwise.</summary>
-    public async Task<TResp> CallAsync<TReq, TResp>(string method, TReq request, MessageParser<TResp> parser, TimeSpan timeout,
+    /// <summary>
+    /// The reply; null when there is no daemon (no socket, connection refused) — the common case on a node without
+    /// the recorder, answered without an exception (an exception's first throw costs the one-per-container shim
+    /// resident pages); a TtrpcException (DeadlineExceeded, Unavailable, the daemon's own status) otherwise.
+    /// </summary>
+    public async Task<TResp?> CallAsync<TReq, TResp>(string method, TReq request, MessageParser<TResp> parser, TimeSpan timeout,
         CancellationToken ct = default)
-        where TReq : IMessage<TReq> where TResp : IMessage<TResp>
+        where TReq : IMessage<TReq> where TResp : class, IMessage<TResp>
     {
+        // No socket file: the daemon is not installed or not running. Nothing to wait for.
+        if (_client is not { IsConnected: true } && !File.Exists(socketPath)) return null;
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
-        TtrpcClient client;
+        TtrpcClient? client;
         try
         {
             client = await GetClientAsync(cts.Token).ConfigureAwait(false);
+            if (client == null) return null;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -55,7 +61,7 @@ internal sealed class RecorderClient(string socketPath) : IAsyncDisposable
         }
     }
 
-    private async Task<TtrpcClient> GetClientAsync(CancellationToken ct)
+    private async Task<TtrpcClient?> GetClientAsync(CancellationToken ct)
     {
         if (_client is { IsConnected: true } live) return live;
         await _dialGate.WaitAsync(ct).ConfigureAwait(false);
@@ -63,8 +69,7 @@ internal sealed class RecorderClient(string socketPath) : IAsyncDisposable
         {
             if (_client is { IsConnected: true } again) return again;
             if (_client != null) { await _client.DisposeAsync().ConfigureAwait(false); _client = null; }
-            // No socket file: the daemon is not installed or not running. Say so without a syscall dance.
-            if (!File.Exists(socketPath)) throw new RecorderUnavailableException($"no daemon socket at {socketPath}");
+            if (!File.Exists(socketPath)) return null;
             try
             {
                 _client = await TtrpcClient.ConnectAsync(socketPath, ct).ConfigureAwait(false);
@@ -72,7 +77,8 @@ internal sealed class RecorderClient(string socketPath) : IAsyncDisposable
             catch (SocketException e)
             {
                 // ECONNREFUSED (a stale socket file: the daemon died) and friends fail at once.
-                throw new RecorderUnavailableException($"connect {socketPath}: {e.Message}");
+                ShimLog.Trace($"recorder: connect {socketPath}: {e.Message}");
+                return null;
             }
             ShimLog.Trace($"recorder: connected to {socketPath}");
             return _client;
@@ -95,6 +101,3 @@ internal sealed class RecorderClient(string socketPath) : IAsyncDisposable
         if (client != null) await client.DisposeAsync().ConfigureAwait(false);
     }
 }
-
-/// <summary>There is no daemon to talk to (no socket, connection refused): the shim works alone.</summary>
-internal sealed class RecorderUnavailableException(string message) : Exception(message);

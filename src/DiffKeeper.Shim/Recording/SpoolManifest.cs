@@ -7,7 +7,9 @@ namespace DiffKeeper.Shim.Recording;
 
 /// <summary>
 /// The spool entry's <c>manifest.json</c> (docs/recorder.md, "The spool"), written last and atomically: a temp file,
-/// fsync, rename. An entry without it is incomplete and the daemon removes it.
+/// then a rename. An entry without it is incomplete and the daemon removes it. Durability: either fsync before the
+/// rename, or <see cref="Sync"/> just after it (the serving shim, off Delete's path); in the second case a machine
+/// crash in those milliseconds can leave an empty manifest, which a reader must treat as incomplete.
 /// </summary>
 internal sealed class SpoolManifest
 {
@@ -32,7 +34,7 @@ internal sealed class SpoolManifest
     /// <summary>Lifecycle events this shim dropped because the daemon did not keep up (a gap the daemon should show).</summary>
     public long EventsDropped { get; init; }
 
-    public void WriteTo(string entry)
+    public void WriteTo(string entry, bool syncBeforeRename)
     {
         var path = Path.Combine(entry, FileName);
         var tmp = Path.Combine(entry, "." + FileName + ".tmp");
@@ -41,10 +43,23 @@ internal sealed class SpoolManifest
             using (var json = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = false }))
                 Write(json);
             file.WriteByte((byte)'\n');
-            // The rename publishes the entry; its content must be on disk first, or a crash leaves an empty manifest.
-            file.Flush(flushToDisk: true);
+            file.Flush(flushToDisk: syncBeforeRename);
         }
         File.Move(tmp, path, overwrite: false);
+    }
+
+    /// <summary>fsync the manifest (on ext4 this commits the journal, with the freeze's links and directories).</summary>
+    public static void Sync(string entry)
+    {
+        try
+        {
+            using var file = new FileStream(Path.Combine(entry, FileName), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+            file.Flush(flushToDisk: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Diagnostics.ShimLog.Warn($"recorder: syncing {entry}: {e.Message}");
+        }
     }
 
     private void Write(Utf8JsonWriter j)
