@@ -368,19 +368,10 @@ internal sealed unsafe class UpperFreezer
                 _result.Error($"utimes {Show(rel)}: {Marshal(T.errno)}");
     }
 
-    private void CopyXattrsFd(int src, int dst, byte[] rel)
-    {
-        var names = ListXattrs(rel, (b, size) => FsCalls.flistxattr(src, b, size));
-        foreach (var xname in names)
-        {
-            var value = GetXattr(rel, xname, (nm, v, size) => FsCalls.fgetxattr(src, nm, v, size));
-            if (value == null) continue;
-            fixed (byte* nm = xname)
-            fixed (byte* v = value)
-                if (FsCalls.fsetxattr(dst, nm, v, (nuint)value.Length, 0) != 0)
-                    _result.Error($"setxattr {Show(rel)} {Encoding.UTF8.GetString(xname, 0, xname.Length - 1)}: {Marshal(FsCalls.Errno)}");
-        }
-    }
+    private void CopyXattrsFd(int src, int dst, byte[] rel) => CopyXattrs(rel,
+        (b, size) => FsCalls.flistxattr(src, b, size),
+        (nm, v, size) => FsCalls.fgetxattr(src, nm, v, size),
+        (nm, v, size) => FsCalls.fsetxattr(dst, nm, v, size, 0));
 
     private void CopyXattrsPath(byte[] srcPath, byte[] dstPath, byte[] rel)
     {
@@ -388,21 +379,29 @@ internal sealed unsafe class UpperFreezer
         fixed (byte* dp = dstPath)
         {
             byte* s = sp, d = dp;
-            var names = ListXattrs(rel, (b, size) => FsCalls.llistxattr(s, b, size));
-            foreach (var xname in names)
-            {
-                var value = GetXattr(rel, xname, (nm, v, size) => FsCalls.lgetxattr(s, nm, v, size));
-                if (value == null) continue;
-                fixed (byte* nm = xname)
-                fixed (byte* v = value)
-                    if (FsCalls.lsetxattr(d, nm, v, (nuint)value.Length, 0) != 0)
-                        _result.Error($"setxattr {Show(rel)} {Encoding.UTF8.GetString(xname, 0, xname.Length - 1)}: {Marshal(FsCalls.Errno)}");
-            }
+            CopyXattrs(rel,
+                (b, size) => FsCalls.llistxattr(s, b, size),
+                (nm, v, size) => FsCalls.lgetxattr(s, nm, v, size),
+                (nm, v, size) => FsCalls.lsetxattr(d, nm, v, size, 0));
+        }
+    }
+
+    private void CopyXattrs(byte[] rel, ListCall list, GetCall get, SetCall set)
+    {
+        foreach (var xname in ListXattrs(rel, list))
+        {
+            var value = GetXattr(rel, xname, get);
+            if (value == null) continue;
+            fixed (byte* nm = xname)
+            fixed (byte* v = value)
+                if (set(nm, v, (nuint)value.Length) != 0)
+                    _result.Error($"setxattr {Show(rel)} {Encoding.UTF8.GetString(xname, 0, xname.Length - 1)}: {Marshal(FsCalls.Errno)}");
         }
     }
 
     private delegate nint ListCall(byte* buffer, nuint size);
     private delegate nint GetCall(byte* name, byte* value, nuint size);
+    private delegate int SetCall(byte* name, byte* value, nuint size);
 
     /// <summary>xattr names, each NUL-terminated (ready to pass back to the kernel).</summary>
     private List<byte[]> ListXattrs(byte[] rel, ListCall list)
@@ -486,23 +485,19 @@ internal sealed unsafe class UpperFreezer
 
     private bool Stat(int dir, byte[] name, byte[] rel, out statx st)
     {
-        statx s;
-        fixed (byte* n = name)
-            if (T.statx(dir, n, T.AT_SYMLINK_NOFOLLOW, T.STATX_BASIC_STATS, &s) != 0)
-            {
-                st = default;
-                _result.Error($"stat {Show(rel)}: {Marshal(T.errno)}");
-                return false;
-            }
-        st = s;
-        return true;
+        fixed (byte* n = name) return StatAt(dir, n, T.AT_SYMLINK_NOFOLLOW, rel, out st);
     }
 
     private bool StatFd(int fd, byte[] rel, out statx st)
     {
-        statx s;
         byte empty = 0;
-        if (T.statx(fd, &empty, T.AT_EMPTY_PATH, T.STATX_BASIC_STATS, &s) != 0)
+        return StatAt(fd, &empty, T.AT_EMPTY_PATH, rel, out st);
+    }
+
+    private bool StatAt(int dir, byte* name, int flags, byte[] rel, out statx st)
+    {
+        statx s;
+        if (T.statx(dir, name, flags, T.STATX_BASIC_STATS, &s) != 0)
         {
             st = default;
             _result.Error($"stat {Show(rel)}: {Marshal(T.errno)}");

@@ -199,6 +199,30 @@ public sealed class DaemonRecorderHookTests
     }
 
     [SkippableFact]
+    public async Task DaemonRestart_TheNextCallDialsAgain()
+    {
+        RequireRoot();
+        using var s = new Setup();
+        await using var hook = new DaemonRecorderHook(s.Settings(TimeSpan.FromSeconds(5)), "");
+        var first = FakeRecorderDaemon.Serve(s.Socket);
+        await hook.OnCreatedAsync(s.Info(), CancellationToken.None);
+        Assert.Single(first.Tracks);
+        await first.DisposeAsync(); // the daemon goes away (its connection with it) …
+
+        hook.OnLifecycle(new LifecycleEvent("dk", "t1", "start", DateTime.UtcNow, 1)); // … an event while it is down: kept
+        await hook.FlushAsync(TimeSpan.FromSeconds(5));
+        await using var second = FakeRecorderDaemon.Serve(s.Socket); // … and comes back
+        hook.OnLifecycle(new LifecycleEvent("dk", "t1", "exec-added", DateTime.UtcNow, ExecId: "e1"));
+        await hook.FlushAsync(TimeSpan.FromSeconds(5));
+        await hook.OnExitedBeforeUnmountAsync(s.Info(), 0, CancellationToken.None);
+
+        Assert.Equal(["exec-added"], second.Lifecycles.Select(l => l.Kind));
+        Assert.Single(second.Exiteds);
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(s.ExpectedEntry(s.Spool), "manifest.json")));
+        Assert.Equal(["start"], manifest.RootElement.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("kind").GetString()));
+    }
+
+    [SkippableFact]
     public async Task HungDaemon_EachCallEndsAtTheTimeout_LifecycleNeverBlocksAndDropsWhenFull_TheFreezeStillHappens()
     {
         RequireRoot();
