@@ -161,6 +161,11 @@ public class RuntimeOptionsTests
     [InlineData("IoGid = 4294967296", "IoGid must be an integer")]
     [InlineData("BinaryName = 3", "BinaryName must be a string")]
     [InlineData("SystemdCgroup = ", "t.toml")]
+    [InlineData("BinaryName = { path = \"/x\" }", "BinaryName must be a string, not a table")]
+    [InlineData("BinaryName = [\"/x\"]", "BinaryName must be a string, not an array")]
+    [InlineData("Root = 1979-05-27", "Root must be a string, not a date/time")]
+    [InlineData("NoPivotRoot = 1", "NoPivotRoot must be a boolean, not 1")]
+    [InlineData("IoUid = 1.5", "IoUid must be an integer")]
     public void Wrong_types_and_bad_TOML_are_errors(string toml, string expected)
     {
         var e = Assert.Throws<InvalidRuntimeOptionsException>(() => RuncOptionsToml.Parse(toml, "t.toml"));
@@ -171,6 +176,11 @@ public class RuntimeOptionsTests
     public void Unknown_keys_and_unknown_message_types_are_ignored()
     {
         Assert.Equal(RuncOptions.None, RuncOptionsToml.Parse("ConfigPath = \"\"\n[extra]\nx = 1", "t"));
+        // Only top-level keys are options: the same names inside a table or dotted key are not.
+        Assert.Equal(RuncOptions.None, RuncOptionsToml.Parse("[nested]\nSystemdCgroup = \"not a bool\"\nBinaryName = 3", "t"));
+        Assert.Equal(RuncOptions.None, RuncOptionsToml.Parse("a.SystemdCgroup = 7\nt = { BinaryName = 1 }\nl = [{ Root = 2 }]", "t"));
+        // …and a top-level key after a table header belongs to that table (TOML), so it is not an option either.
+        Assert.True(RuncOptionsToml.Parse("SystemdCgroup = true\n[x]\ny = 1", "t").SystemdCgroup);
         Assert.Same(RuncOptions.None, RuncOptions.FromAny(new Any { TypeUrl = "example.com/other.Options", Value = ByteString.CopyFromUtf8("zz") }));
     }
 
