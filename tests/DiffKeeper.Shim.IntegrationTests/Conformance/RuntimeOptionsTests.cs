@@ -67,10 +67,16 @@ public sealed class RuntimeOptionsTests(ContainerdFixture fixture, ITestOutputHe
         Fx.Require(runtime);
         var id = NewId("o02", runtime, form);
         var missing = "/dk-no-such-cgroup-" + id;
-        var e = await Assert.ThrowsAsync<ContainerdGrpcException>(() =>
-            StartWithOptionsAsync(runtime, form, id, new TestRuncOptions { ShimCgroup = missing }, args: ["true"]));
+        await AssertTaskFailsAsync(runtime, form, id, new TestRuncOptions { ShimCgroup = missing },
+            $"failed to load cgroup {missing}: cgroups: cgroup deleted");
+    }
+
+    /// <summary>Starting a task with <paramref name="options"/> fails with every one of <paramref name="expected"/>; nothing is left.</summary>
+    private async Task AssertTaskFailsAsync(string runtime, string form, string id, TestRuncOptions options, params string[] expected)
+    {
+        var e = await Assert.ThrowsAsync<ContainerdGrpcException>(() => StartWithOptionsAsync(runtime, form, id, options, args: ["true"]));
         output.WriteLine($"{runtime}/{form}: {e.Detail}");
-        AssertContains($"failed to load cgroup {missing}: cgroups: cgroup deleted", e.Detail);
+        foreach (var text in expected) AssertContains(text, e.Detail);
         AssertExit(await Ctr("container", "rm", id), 0);
         await AssertNothingLeftBehindAsync(id);
     }
@@ -138,13 +144,8 @@ public sealed class RuntimeOptionsTests(ContainerdFixture fixture, ITestOutputHe
         // containerd's TestContainerRuntimeOptionsv2: the error must name the binary.
         Fx.Require(runtime);
         var id = NewId("o04", runtime, form);
-        var e = await Assert.ThrowsAsync<ContainerdGrpcException>(() =>
-            StartWithOptionsAsync(runtime, form, id, new TestRuncOptions { BinaryName = "dk-no-such-runc" }, args: ["true"]));
-        output.WriteLine($"{runtime}/{form}: {e.Detail}");
-        AssertContains("OCI runtime create failed", e.Detail);
-        AssertContains("\"dk-no-such-runc\"", e.Detail);
-        AssertExit(await Ctr("container", "rm", id), 0);
-        await AssertNothingLeftBehindAsync(id);
+        await AssertTaskFailsAsync(runtime, form, id, new TestRuncOptions { BinaryName = "dk-no-such-runc" },
+            "OCI runtime create failed", "\"dk-no-such-runc\"");
     }
 
     [SkippableTheory, MemberData(nameof(OptionForms.All), MemberType = typeof(OptionForms))]
