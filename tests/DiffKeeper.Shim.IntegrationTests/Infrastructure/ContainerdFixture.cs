@@ -38,7 +38,6 @@ public class ContainerdFixture : IAsyncLifetime
             var archive = Path.Combine(Root, "busybox-oci.tar");
             await BusyboxOciImage.WriteArchiveAsync(archive);
             Containerd = new PrivateContainerd(Root, Shims.BinDir, ContainerdEnvironment());
-            await BeforeContainerdStartsAsync();
             await Containerd.StartAsync();
             var import = await Containerd.CtrAsync(new[] { "image", "import", archive }, TimeSpan.FromSeconds(60));
             if (import.ExitCode != 0) throw new InvalidOperationException("image import failed:\n" + import);
@@ -49,9 +48,6 @@ public class ContainerdFixture : IAsyncLifetime
             _notReady = "fixture setup failed: " + e;
         }
     }
-
-    /// <summary>Called once <see cref="Containerd"/> is configured and before it starts (a fixture may rewrite its config).</summary>
-    protected virtual Task BeforeContainerdStartsAsync() => Task.CompletedTask;
 
     /// <summary>Extra environment for containerd (and so for every shim it starts); called once <see cref="Root"/> is set.</summary>
     protected virtual IReadOnlyDictionary<string, string> ContainerdEnvironment() => new Dictionary<string, string>();
