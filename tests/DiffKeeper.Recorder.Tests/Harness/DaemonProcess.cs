@@ -36,9 +36,9 @@ public sealed class DaemonProcess : IAsyncDisposable
         if (config != null) { args.Add("--config"); args.Add(config); }
         else
         {
-            // A private config: metrics on any free port, so parallel daemons never fight over 9464.
+            // A private config: metrics on a free port, so test daemons never fight over 9464.
             var cfg = Path.Combine(Path.GetDirectoryName(store)!, "config-" + Guid.NewGuid().ToString("N")[..6] + ".toml");
-            File.WriteAllText(cfg, "metrics_address = \"127.0.0.1:0\"\n");
+            File.WriteAllText(cfg, $"metrics_address = \"127.0.0.1:{FreePort()}\"\n");
             args.Add("--config"); args.Add(cfg);
         }
         if (bins.BpfObject != null) { args.Add("--bpf-object"); args.Add(bins.BpfObject); }
@@ -72,6 +72,15 @@ public sealed class DaemonProcess : IAsyncDisposable
             if (DateTime.UtcNow > deadline) { await d.DisposeAsync(); throw new Xunit.Sdk.XunitException($"diffkeeperd did not serve within 20 s:\n{d.Log}"); }
             await Task.Delay(50);
         }
+    }
+
+    private static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
     }
 
     private async Task<TtrpcClient> Client()
