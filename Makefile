@@ -12,7 +12,7 @@ export DOTNET_NOLOGO := 1
 
 SHIM := containerd-shim-diffkeeper-v1
 
-.PHONY: all build publish bpf test test-unit test-integration install uninstall demo bench bench-shim bench-store deb rpm clean
+.PHONY: all build publish bpf test test-unit test-integration install uninstall demo bench bench-shim bench-store bench-capture deb rpm clean
 
 all: build
 
@@ -66,13 +66,17 @@ uninstall:
 demo: build
 	DIFFKEEPER_BIN_DIR=$(BIN) scripts/demo.sh
 
-bench: bench-shim bench-store
+bench: bench-shim bench-store bench-capture
 
 bench-shim: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-shim.sh
 
 bench-store: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-store.sh
+
+# The eBPF change capture's cost on the write path: baseline vs attached-untracked vs tracked (docs/bpf.md).
+bench-capture: bpf
+	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-capture.sh
 
 deb rpm:
 	@echo "make $@: packaging is not built yet (see the open packaging issue)" >&2; exit 1

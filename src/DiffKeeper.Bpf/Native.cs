@@ -27,20 +27,20 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_update_elem(int fd, void* key, void* value, ulong flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_delete_elem(int fd, void* key);
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_lookup_elem(int fd, void* key, void* value);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_map_get_next_key(int fd, void* key, void* nextKey);
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int bpf_map_lookup_and_delete_batch(int fd, void* inBatch, void* outBatch, void* keys, void* values, uint* count, nint opts);
     [LibraryImport(Lib)] public static partial int bpf_program__fd(nint prog);
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_obj_get_info_by_fd(int fd, void* info, uint* infoLen);
     [LibraryImport(Lib)] public static partial int libbpf_num_possible_cpus();
     [LibraryImport(Lib)] public static partial nint libbpf_set_print(nint fn);
+    [LibraryImport(Lib)] public static partial int libbpf_strerror(int err, byte* buf, nuint size);
 
     [LibraryImport("libc")] public static partial int vsnprintf(byte* buf, nuint size, nint format, nint args);
     [LibraryImport("libc", SetLastError = true)] public static partial int clock_gettime(int clock, Timespec* ts);
 
     public const int CLOCK_REALTIME = 0, CLOCK_BOOTTIME = 7;
     public const ulong BPF_ANY = 0;
-    public const int EPERM = 1, ENOENT = 2, ENOMEM = 12, EACCES = 13, EINVAL = 22, ENOSPC = 28, E2BIG = 7, ENOTSUP = 95, EOPNOTSUPP = 95;
+    public const int EPERM = 1, ENOENT = 2, E2BIG = 7, ENOMEM = 12, EACCES = 13, EINVAL = 22, ENOTSUP = 95;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct Timespec { public long Sec; public long Nsec; }

@@ -6,8 +6,9 @@ public enum ChangeKinds : byte
 {
     /// <summary>A data page became dirty: write(2), an mmap store, fallocate... (writeback_dirty_folio).</summary>
     Data = 1,
-    /// <summary>The inode was marked dirty for its attributes or timestamps: chmod/chown/xattr/truncate, and the
-    /// mtime tick of every write (so an overwrite of a page that is still dirty shows as Meta only).</summary>
+    /// <summary>The inode's ctime was set: chmod/chown/setxattr/truncate, a link or unlink (link count), a rename,
+    /// and the time update of a write — so a write to a page that is still dirty, or an O_DIRECT write, shows as
+    /// Meta only: re-read a regular file with Meta too.</summary>
     Meta = 2,
     /// <summary>The inode is a directory: with Meta, its entries changed (create/unlink/rename/mkdir/rmdir/symlink/link in it).</summary>
     Directory = 4,
