@@ -383,6 +383,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         if (after.Size < before.Size) return "truncate";
         if (after.Size != before.Size || after.MtimeNs != before.MtimeNs) return "write";
         if (after.Nlink != before.Nlink) return null;
+        if (after.CtimeNs == before.CtimeNs) return null; // nothing changed after all (a stale or reused inode)
         return "xattr";
     }
 }
