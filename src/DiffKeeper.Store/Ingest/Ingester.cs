@@ -239,6 +239,10 @@ public sealed unsafe class Ingester
         {
             foreach (var group in _linkGroups.Values)
             {
+                // One name in this tree: its other links are outside it (the exit state is a tree the shim hard-linked
+                // out of the upper directory, so every file there has a link count of 2) — an ordinary file, judged
+                // by content like any other, not rewritten because its ctime moved with the extra link.
+                if (group.Count == 1) { _queue!.Add(group[0]); continue; }
                 var names = new HashSet<string>(group.Select(j => RawPath.Key(j.Path)), StringComparer.Ordinal);
                 long? time = group[0].Prev?.Time;
                 bool unchanged = group.All(j => !j.Force && Unchanged(j.Prev, j.Stat) && j.Prev!.Time == time &&
