@@ -13,7 +13,7 @@ namespace DiffKeeper.Store;
 /// The recording store: one RocksDB directory with four column families (see docs/store.md).
 /// One writer process at a time (RocksDB's LOCK file); any number of read-only openers.
 /// </summary>
-public sealed class RecordingStore : IDisposable
+public sealed class RecordingStore : IDisposable, Chunking.IChunkSource
 {
     public const string ChunksCf = "chunks", VersionsCf = "versions", EventsCf = "events", RecordingsCf = "recordings";
 
