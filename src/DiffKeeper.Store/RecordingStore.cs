@@ -13,7 +13,7 @@ namespace DiffKeeper.Store;
 /// The recording store: one RocksDB directory with four column families (see docs/store.md).
 /// One writer process at a time (RocksDB's LOCK file); any number of read-only openers.
 /// </summary>
-public sealed class RecordingStore : IDisposable
+public sealed class RecordingStore : IDisposable, Chunking.IChunkSource
 {
     public const string ChunksCf = "chunks", VersionsCf = "versions", EventsCf = "events", RecordingsCf = "recordings";
 
@@ -64,8 +64,10 @@ public sealed class RecordingStore : IDisposable
             (ChunksCf, ChunkOptions(forGc)),
             // A path's versions are adjacent keys and share most of their chunk lists: large zstd blocks compress
             // one version against its neighbours (an append-only log's 200 versions would otherwise store 200
-            // nearly identical lists of 32-byte hashes).
-            (VersionsCf, new ColumnFamilyOptions { Compression = Zstd, BlockSize = 128UL << 10, WriteBufferSize = 4UL << 20 }),
+            // nearly identical lists of 32-byte hashes). A 20 MiB file's version lists 1,280 chunks (45 KB), so a
+            // block holds only ~3 of them: a 64 KiB dictionary sampled from each file's own blocks lets every block
+            // compress against another version's list too (workload 3, 100 versions: version tables 1.79 → 0.72 MB).
+            (VersionsCf, new ColumnFamilyOptions { Compression = Zstd, BlockSize = 128UL << 10, WriteBufferSize = 4UL << 20, MaxDictBytes = 64 << 10 }),
             (EventsCf, new ColumnFamilyOptions { Compression = Zstd, BlockSize = 32UL << 10, WriteBufferSize = 4UL << 20 }),
             (RecordingsCf, new ColumnFamilyOptions { Compression = Lz4, WriteBufferSize = 1UL << 20 }),
         ];

@@ -19,4 +19,14 @@ internal static unsafe partial class NativeZstd
     [LibraryImport(Lib)] public static partial nuint ZSTD_freeDCtx(nint dctx);
     [LibraryImport(Lib)] public static partial nuint ZSTD_decompressDCtx(nint dctx, byte* dst, nuint dstCapacity, byte* src, nuint srcSize);
     [LibraryImport(Lib)] public static partial uint ZSTD_isError(nuint code);
+
+    // Delta chunks: the base chunk's raw bytes as a raw-content prefix (never parsed as a zstd dictionary, whatever
+    // the bytes are), one frame at a time. Exported by librocksdb's zstd 1.5.7 (`nm -D librocksdb.so`).
+    public const int ZSTD_c_compressionLevel = 100;
+    public const int ZSTD_reset_session_and_parameters = 3;
+    [LibraryImport(Lib)] public static partial nuint ZSTD_CCtx_reset(nint cctx, int reset);
+    [LibraryImport(Lib)] public static partial nuint ZSTD_CCtx_setParameter(nint cctx, int param, int value);
+    [LibraryImport(Lib)] public static partial nuint ZSTD_CCtx_refPrefix(nint cctx, byte* prefix, nuint prefixSize);
+    [LibraryImport(Lib)] public static partial nuint ZSTD_compress2(nint cctx, byte* dst, nuint dstCapacity, byte* src, nuint srcSize);
+    [LibraryImport(Lib)] public static partial nuint ZSTD_DCtx_refPrefix(nint dctx, byte* prefix, nuint prefixSize);
 }

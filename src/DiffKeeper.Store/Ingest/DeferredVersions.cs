@@ -9,6 +9,13 @@ namespace DiffKeeper.Store.Ingest;
 /// log. That happens every <see cref="CommitEveryChunkBytes"/> of new chunks (so a crash costs at most that much
 /// redone work), when <see cref="HoldBytes"/> of records are held, and at the end. A kill -9 at any point leaves
 /// chunks that nothing references (gc removes them), never a version missing a chunk.
+/// <para>
+/// The flush and the write of the held records run in the background while the workers go on reading, hashing and
+/// compressing the next files: the flush writes with O_DIRECT, so its time is the disk's, and a worker waiting for
+/// it made the ingest's wall time follow the disk's momentary latency (1.4–4.7 s for 2.1 s of CPU, same tree,
+/// warm). Only the records wait; one commit runs at a time, and a worker waits only when the next batch is already
+/// twice over its limit (memory stays bounded when the disk cannot keep up).
+/// </para>
 /// </summary>
 internal sealed class DeferredVersions : IDisposable
 {
@@ -19,8 +26,10 @@ internal sealed class DeferredVersions : IDisposable
 
     private readonly RecordingStore _store;
     private readonly Lock _lock = new();
-    private readonly WriteBatch _batch = new();
+    private WriteBatch _batch = new();
     private long _bytes;
+    /// <summary>The commit running in the background (flush, then the records it was started for), if any.</summary>
+    private Task? _committing;
 
     public DeferredVersions(RecordingStore store) => _store = store;
 
@@ -31,25 +40,47 @@ internal sealed class DeferredVersions : IDisposable
         {
             _batch.Put(key, value, _store.Versions);
             _bytes += key.Length + value.Length;
-            if (_bytes >= HoldBytes || _store.UnloggedChunkBytesPending >= CommitEveryChunkBytes) WriteHeld();
+            long pending = _store.UnloggedChunkBytesPending;
+            if (_bytes < HoldBytes && pending < CommitEveryChunkBytes) return;
+            // The running commit catches up first, unless this batch is already twice over its limit.
+            if (_committing is { IsCompleted: false } && _bytes < 2 * HoldBytes && pending < 2 * CommitEveryChunkBytes) return;
+            _committing?.GetAwaiter().GetResult(); // waits if still running; a failed commit fails the ingest
+            var held = _batch;
+            _batch = new WriteBatch();
+            _bytes = 0;
+            _committing = Task.Run(() => WriteHeld(held));
         }
     }
 
-    /// <summary>Makes the chunks durable, then writes every held record (with the log).</summary>
+    /// <summary>Waits for the background commit, then makes the chunks durable and writes every record still held.</summary>
     public void Complete()
     {
-        lock (_lock) WriteHeld();
+        lock (_lock)
+        {
+            _committing?.GetAwaiter().GetResult();
+            _committing = null;
+            WriteHeld(_batch);
+            _batch = new WriteBatch();
+        }
     }
 
-    private void WriteHeld()
+    private void WriteHeld(WriteBatch batch)
     {
-        if (_batch.Count() == 0) return;
-        // Records were added after their chunks were written, so this flush covers every chunk they name.
-        _store.MakeChunksDurable();
-        _store.Db.Write(_batch, _store.Write);
-        _batch.Clear();
-        _bytes = 0;
+        try
+        {
+            if (batch.Count() == 0) return;
+            // Records were added after their chunks were written, and this flush covers every unlogged write made
+            // before it starts, so it covers every chunk they name.
+            _store.MakeChunksDurable();
+            _store.Db.Write(batch, _store.Write);
+        }
+        finally { batch.Dispose(); }
     }
 
-    public void Dispose() => _batch.Dispose();
+    public void Dispose()
+    {
+        // An ingest that failed still must not leave a commit running against a store about to be closed.
+        try { _committing?.Wait(); } catch (AggregateException) { }
+        _batch.Dispose();
+    }
 }

@@ -33,7 +33,24 @@ internal sealed unsafe class FileCapture : IDisposable
     private WriteBatch _batch = new();
     private long _batchBytes;
 
-    public long BytesRead, BytesStored;
+    public long BytesRead, BytesStored, DeltaChunks;
+
+    // ---- the file's previous version, for chunk deltas -----------------------------------------------------------
+    private ulong _rec;
+    /// <summary>The version this capture replaces (null: first capture of the path); its chunk list is loaded lazily.</summary>
+    private FileVersion? _previous;
+    private List<ChunkRef>? _prevChunks;
+    /// <summary>Start offset of each chunk of <see cref="_prevChunks"/>, and the offset of each of its hashes.</summary>
+    private long[] _prevStarts = [];
+    private readonly Dictionary<Hash256, long> _prevOffsetOf = [];
+    /// <summary>Offset of the next chunk in the file being read.</summary>
+    private long _offset;
+    /// <summary>Alignment of this file against the previous version: old offset = new offset + shift.</summary>
+    private long _shift;
+    /// <summary>Chunks of the current list already searched for an alignment point, and the offset after them.</summary>
+    private int _alignedThrough;
+    private long _alignedOffset;
+    private readonly byte[] _baseRaw = new byte[FastCdc.DefaultMax];
 
     /// <summary>The overlay's merged view (no trailing slash), where a metacopy file's data is read; null: unknown.</summary>
     private readonly byte[]? _mergedRoot;
@@ -82,6 +99,7 @@ internal sealed unsafe class FileCapture : IDisposable
                 if (!before.IsRegular) { problem = "not a regular file any more"; return Outcome.Raced; }
                 var v = EntryMetadata.FromStat(path, time, before);
                 EntryMetadata.ApplyXattrs(v, Xattrs.Read(fd, null));
+                StartFile(rec, previous);
                 bool raced;
                 if (EntryMetadata.IsMetacopy(v))
                 {
@@ -102,6 +120,12 @@ internal sealed unsafe class FileCapture : IDisposable
                     continue;
                 }
                 version = v;
+                // A tree ingest's previous state is read without chunk lists (the fingerprint skip needs none); a
+                // file re-read because its fingerprint moved (a chmod back, an extra hard link, a touch) is compared
+                // by content, so its previous chunk list is read now, once — else every such file became a version.
+                if (previous != null && !force && previous.Chunks.Count == 0 && previous.Size > 0 && previous.Size == v.Size &&
+                    ReferenceEquals(previous, _previous) && LoadPrevious())
+                    previous.Chunks = _prevChunks!;
                 bool same = previous != null && !force && previous.SameState(v);
                 if (_dependsOn.Count > 0)
                 {
@@ -192,10 +216,10 @@ internal sealed unsafe class FileCapture : IDisposable
             while (pos < size)
             {
                 long data = Libc.lseek(fd, pos, Libc.SEEK_DATA);
-                if (data < 0 || data >= size) { chunks.Add(ChunkRef.Hole(size - pos)); break; }
+                if (data < 0 || data >= size) { AddHole(chunks, size - pos); break; }
                 long hole = Libc.lseek(fd, data, Libc.SEEK_HOLE);
                 if (hole < 0 || hole > size) hole = size;
-                if (data > pos) chunks.Add(ChunkRef.Hole(data - pos));
+                if (data > pos) AddHole(chunks, data - pos);
                 ReadExtent(fd, data, hole, chunks);
                 pos = hole;
             }
@@ -246,9 +270,17 @@ internal sealed unsafe class FileCapture : IDisposable
         }
     }
 
+    private void AddHole(List<ChunkRef> chunks, long length)
+    {
+        chunks.Add(ChunkRef.Hole(length));
+        _offset += length;
+    }
+
     private void EmitChunk(ReadOnlySpan<byte> raw, List<ChunkRef> chunks)
     {
         var h = ChunkCodec.HashOf(raw);
+        long offset = _offset;
+        _offset += raw.Length;
         chunks.Add(new ChunkRef(h, raw.Length));
         if (_known.ContainsKey(h)) return;
         if (_inflight.TryGetValue(h, out var other))
@@ -263,7 +295,7 @@ internal sealed unsafe class FileCapture : IDisposable
             else if (other == null) EnsureCommitted(h);
             return;
         }
-        var stored = _codec.Encode(raw);
+        var stored = EncodeNew(raw, h, offset, chunks);
         Span<byte> key = stackalloc byte[32];
         h.CopyTo(key);
         _batch.Put(key, stored, _store.Chunks);
@@ -271,6 +303,86 @@ internal sealed unsafe class FileCapture : IDisposable
         BytesStored += stored.Length;
         _batchBytes += stored.Length;
         if (_batchBytes >= FlushBytes) Commit(); // chunks before their version: a crash leaves orphans, never a half version
+    }
+
+    private void StartFile(ulong rec, FileVersion? previous)
+    {
+        _rec = rec;
+        if (!ReferenceEquals(previous, _previous) || previous == null)
+        {
+            _previous = previous is { Type: EntryType.File } ? previous : null;
+            _prevChunks = null;
+        }
+        _offset = _shift = _alignedOffset = 0;
+        _alignedThrough = 0;
+    }
+
+    /// <summary>
+    /// Encodes a chunk this store does not have yet. When the file had a previous version, the chunk most likely
+    /// replaces the old chunk at the same place: FastCDC cuts at content, so after an edit the cuts fall where they
+    /// fell before and only the chunks around the edit are new. "The same place" is the old chunk covering the new
+    /// chunk's offset, after aligning the two versions at the nearest chunk before it that both share: an insertion
+    /// or removal earlier in the file shifts every later offset, and matching by plain offset (or by index) would
+    /// then pick an unrelated chunk for every later edit. The new chunk is stored as a delta against that chunk
+    /// when it pays (see <see cref="ChunkCodec.Encode(ReadOnlySpan{byte}, Hash256, ReadOnlySpan{byte}, int, out bool)"/>).
+    /// The base is durable: it belongs to a committed version, and versions are written only after their chunks.
+    /// </summary>
+    private ReadOnlySpan<byte> EncodeNew(ReadOnlySpan<byte> raw, Hash256 h, long offset, List<ChunkRef> chunks)
+    {
+        if (_previous == null || !LoadPrevious()) return _codec.Encode(raw);
+        // Advance the alignment over the chunks cut since the last new chunk (each chunk is looked at once).
+        long o = _alignedOffset;
+        for (int i = _alignedThrough; i < chunks.Count - 1; i++)
+        {
+            var c = chunks[i];
+            if (!c.IsHole && _prevOffsetOf.TryGetValue(c.Hash, out var old)) _shift = old - o;
+            o += c.Length;
+        }
+        _alignedThrough = chunks.Count - 1;
+        _alignedOffset = o;
+        long target = offset + _shift;
+        int at = Array.BinarySearch(_prevStarts, target);
+        if (at < 0) at = ~at - 1;
+        if (at < 0 || at >= _prevChunks!.Count || target >= _prevStarts[at] + _prevChunks[at].Length) return _codec.Encode(raw);
+        var baseRef = _prevChunks[at];
+        if (baseRef.IsHole || baseRef.Hash == h) return _codec.Encode(raw);
+        var st = (Codec: _codec, Hash: baseRef.Hash, Buf: _baseRaw, Store: _store, Depth: 0, Length: 0);
+        try
+        {
+            bool found = _store.TryUseChunk(baseRef.Hash, ref st, static (value, ref s) =>
+            {
+                s.Depth = ChunkCodec.DepthOf(value);
+                if (s.Depth < ChunkCodec.MaxDeltaDepth) s.Length = s.Codec.DecodeVerified(s.Hash, value, s.Buf, s.Store);
+            });
+            if (!found || st.Depth >= ChunkCodec.MaxDeltaDepth) return _codec.Encode(raw);
+        }
+        catch (CorruptDataException)
+        {
+            return _codec.Encode(raw); // never build on a damaged base: doctor reports it, this chunk stands alone
+        }
+        var stored = _codec.Encode(raw, baseRef.Hash, _baseRaw.AsSpan(0, st.Length), st.Depth, out bool delta);
+        if (delta) DeltaChunks++;
+        return stored;
+    }
+
+    /// <summary>The previous version's chunk list and offsets (read once per file, only when a new chunk needs it).</summary>
+    private bool LoadPrevious()
+    {
+        if (_prevChunks != null) return _prevChunks.Count > 0;
+        var p = _previous!;
+        // State queries of a tree ingest read versions without their chunk lists: read this one's now.
+        _prevChunks = p.Chunks.Count > 0 || p.Size == 0 ? p.Chunks
+            : _store.LatestVersionOf(_rec, p.Path, p.Time, withChunks: true) is { Type: EntryType.File } full && full.Time == p.Time ? full.Chunks : [];
+        _prevStarts = new long[_prevChunks.Count];
+        _prevOffsetOf.Clear();
+        long off = 0;
+        for (int i = 0; i < _prevChunks.Count; i++)
+        {
+            _prevStarts[i] = off;
+            if (!_prevChunks[i].IsHole) _prevOffsetOf.TryAdd(_prevChunks[i].Hash, off);
+            off += _prevChunks[i].Length;
+        }
+        return _prevChunks.Count > 0;
     }
 
     /// <summary>The claim vanished between two lookups (its owner committed): it exists now.</summary>

@@ -11,7 +11,10 @@ public sealed class DoctorReport
     public bool Healthy => Problems.Count == 0;
 }
 
-/// <summary>Checks a store: records decode, every referenced chunk exists and hashes right, no orphan metadata.</summary>
+/// <summary>
+/// Checks a store: records decode, every referenced chunk exists and hashes right (a delta chunk together with its
+/// chain of bases), no orphan metadata.
+/// </summary>
 public static class Doctor
 {
     private const int MaxProblems = 1000;
@@ -74,6 +77,9 @@ public static class Doctor
         using var codec = new ChunkCodec();
         var raw = new byte[FastCdc.DefaultMax * 2];
         var seen = new HashSet<Hash256>();
+        // Chunks no version names directly: unreferenced unless a referenced delta needs them as its base.
+        var unnamed = new List<Hash256>();
+        var baseOf = new Dictionary<Hash256, Hash256>();
         long done = 0;
         using (var it = store.Db.NewIterator(store.Chunks))
         {
@@ -85,15 +91,33 @@ public static class Doctor
                 var h = new Hash256(key);
                 var value = it.GetValueSpan();
                 report.ChunkBytes += value.Length;
-                if (!referenced.TryGetValue(h, out var user)) { report.UnreferencedChunks++; continue; }
+                if (ChunkCodec.TryGetBase(value, out var baseHash)) baseOf[h] = baseHash;
+                if (!referenced.TryGetValue(h, out var user)) { unnamed.Add(h); continue; }
                 seen.Add(h);
-                try { codec.DecodeVerified(h, value, raw); }
+                // Resolves and verifies the delta chain too: a missing or damaged base is reported here.
+                try { codec.DecodeVerified(h, value, raw, store); }
                 catch (CorruptDataException e) { Problem(report, $"{e.Message} (used by {user})"); }
                 if ((++done & 1023) == 0) progress?.Invoke(done, referenced.Count);
             }
         }
         foreach (var (h, user) in referenced)
             if (!seen.Contains(h)) Problem(report, $"chunk {h} is missing (used by {user})");
+        var bases = LiveBases(referenced.Keys, baseOf);
+        foreach (var h in unnamed)
+            if (!bases.Contains(h)) report.UnreferencedChunks++;
+    }
+
+    /// <summary>Every chunk some chunk of <paramref name="live"/> needs as a (transitive) delta base.</summary>
+    internal static HashSet<Hash256> LiveBases(IEnumerable<Hash256> live, Dictionary<Hash256, Hash256> baseOf)
+    {
+        var bases = new HashSet<Hash256>();
+        foreach (var h in live)
+        {
+            // Chains are at most ChunkCodec.MaxDeltaDepth long; the bound also stops a (corrupt) cycle.
+            var cur = h;
+            for (int i = 0; i <= ChunkCodec.MaxDeltaDepth && baseOf.TryGetValue(cur, out var b) && bases.Add(b); i++) cur = b;
+        }
+        return bases;
     }
 
     private static void Problem(DoctorReport r, string what)

@@ -24,8 +24,9 @@ public sealed class GcResult
 }
 
 /// <summary>
-/// Retention, then mark-and-sweep: mark every chunk a remaining version references, sweep the rest.
-/// Needs the write lock (no ingest runs meanwhile), so a chunk cannot become referenced during the sweep.
+/// Retention, then mark-and-sweep: mark every chunk a remaining version references and every delta base those
+/// need, sweep the rest. Needs the write lock (no ingest runs meanwhile), so a chunk cannot become referenced
+/// during the sweep.
 /// </summary>
 public static class GarbageCollector
 {
@@ -65,6 +66,18 @@ public static class GarbageCollector
             foreach (var c in Records.DecodeVersion(path, time, v).Chunks)
                 if (!c.IsHole) live.Add(c.Hash);
         }
+        // A delta chunk keeps its base alive (and the base's base): which chunks are deltas is only in their
+        // stored values, so read them once (the sweep reads every value anyway).
+        var baseOf = new Dictionary<Hash256, Hash256>();
+        using (var it = store.Db.NewIterator(store.Chunks))
+        {
+            for (it.SeekToFirst(); it.Valid(); it.Next())
+            {
+                var key = it.GetKeySpan();
+                if (key.Length == 32 && Chunking.ChunkCodec.TryGetBase(it.GetValueSpan(), out var b)) baseOf[new Hash256(key)] = b;
+            }
+        }
+        if (baseOf.Count > 0) live.UnionWith(Doctor.LiveBases(live, baseOf));
         // Sweep.
         var batch = new WriteBatch();
         using (var it = store.Db.NewIterator(store.Chunks))

@@ -53,9 +53,12 @@ public static class PackWriter
                 }
                 long n = 0, bytes = 0;
                 Span<byte> hb = stackalloc byte[32];
-                foreach (var h in order)
+                // A delta chunk is useless without its base: bases join the list as they are met (order grows).
+                for (int i = 0; i < order.Count; i++)
                 {
+                    var h = order[i];
                     var stored = store.GetStoredChunk(h) ?? throw new CorruptDataException($"chunk {h} is missing from the store");
+                    if (Chunking.ChunkCodec.TryGetBase(stored, out var baseHash) && chunks.Add(baseHash)) order.Add(baseHash);
                     buf.Clear();
                     h.CopyTo(hb);
                     buf.Raw(hb); buf.Raw(stored);

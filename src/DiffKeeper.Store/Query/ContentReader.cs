@@ -43,7 +43,7 @@ public sealed class ContentReader : Stream
     {
         var state = (Reader: this, Hash: c.Hash, Length: 0);
         if (!_store.TryUseChunk(c.Hash, ref state,
-                static (stored, ref st) => st.Length = st.Reader._codec.DecodeVerified(st.Hash, stored, st.Reader._chunk)))
+                static (stored, ref st) => st.Length = st.Reader._codec.DecodeVerified(st.Hash, stored, st.Reader._chunk, st.Reader._store)))
             throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} is missing from the store");
         if (state.Length != c.Length) throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} has the wrong length");
         return state.Length;

@@ -20,6 +20,8 @@ public sealed class ColumnFamilyOptions
     public ulong TargetFileSizeBase = 64UL << 20;
     public double BloomBitsPerKey;   // 0 = no filter
     public ulong BlockSize;          // 0 = RocksDB's default (4 KiB)
+    /// <summary>A per-file compression dictionary of this many bytes, sampled from the file's own blocks (0 = none).</summary>
+    public int MaxDictBytes;
     public ulong? MinBlobSize;       // set = integrated BlobDB on
     public ulong BlobFileSize = 256UL << 20;
     /// <summary>Rewrite blob files that lost values during compaction (only worth it after deletions: gc).</summary>
@@ -141,6 +143,14 @@ public sealed unsafe class RocksDb : IDisposable
         nint h = rocksdb_options_create();
         _options.Add(h);
         rocksdb_options_set_compression(h, o.Compression);
+        if (o.MaxDictBytes > 0)
+        {
+            // Level 32767 = the library's default for the codec; zstd_max_train_bytes stays 0, so the dictionary is
+            // raw sampled block contents (no training pass). The buffer bounds the memory a file build holds
+            // while it samples.
+            rocksdb_options_set_compression_options(h, -14, 32767, 0, o.MaxDictBytes);
+            rocksdb_options_set_compression_options_max_dict_buffer_bytes(h, 8UL << 20);
+        }
         rocksdb_options_set_write_buffer_size(h, (nuint)o.WriteBufferSize);
         rocksdb_options_set_max_write_buffer_number(h, o.MaxWriteBufferNumber);
         rocksdb_options_set_target_file_size_base(h, o.TargetFileSizeBase);

@@ -27,6 +27,8 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_total_wal_size(nint o, ulong n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_use_direct_io_for_flush_and_compaction(nint o, byte v);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_compression(nint o, int type);
+    [LibraryImport(Lib)] public static partial void rocksdb_options_set_compression_options(nint o, int windowBits, int level, int strategy, int maxDictBytes);
+    [LibraryImport(Lib)] public static partial void rocksdb_options_set_compression_options_max_dict_buffer_bytes(nint o, ulong bytes);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_write_buffer_size(nint o, nuint size);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_write_buffer_number(nint o, int n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_target_file_size_base(nint o, ulong n);

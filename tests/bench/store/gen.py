@@ -9,6 +9,9 @@ that compression neither wins everything (text) nor nothing (pure noise).
   gen.py w3-init FILE --size BYTES           workload 3: the binary that is edited
   gen.py w3-edit FILE --step I               workload 3: edit I (3 small overwrites, 100-byte insertion, append)
   gen.py w4-append FILE --step I             workload 4: append 64 KiB of log lines
+  gen.py w6-init FILE                        workload 6: a 20 MiB file, half incompressible (random), half text
+  gen.py w6-edit FILE --step I               workload 6: edit I (scattered small overwrites, one mid-file
+                                             insertion, an append)
   gen.py w5-step FULL DELTA --step I --files N --per-step K
                                              workload 5: step 0 creates N files, step I rewrites K of them;
                                              DELTA gets only this step's files (an overlay upper layer's view)
@@ -134,6 +137,32 @@ def cmd_w4_append(a):
         f.write("".join(lines).encode())
 
 
+def cmd_w6_init(a):
+    # 256 KiB stripes alternating random bytes (incompressible) and text: half of the file cannot be compressed,
+    # so what an edit costs is decided by how the changed chunks are stored, not by compression of the whole.
+    rng = rng_for("w6")
+    words = word_list(rng)
+    stripe = 256 * 1024
+    parts = [rng.randbytes(stripe) if i % 2 == 0 else text(rng, words, stripe) for i in range(20 * MiB // stripe)]
+    write(a.file, b"".join(parts))
+
+
+def cmd_w6_edit(a):
+    rng = rng_for("w6-edit", a.step)
+    words = word_list(rng_for("w6-words"), 500)
+    with open(a.file, "r+b") as f:
+        data = bytearray(f.read())
+        for _ in range(rng.randint(8, 16)):  # scattered small in-place overwrites (a record, a counter, a page header)
+            n = rng.randint(4, 256)
+            off = rng.randrange(0, len(data) - n)
+            data[off:off + n] = rng.randbytes(n) if rng.random() < 0.5 else text(rng, words, n)
+        mid = rng.randrange(len(data) // 3, 2 * len(data) // 3)  # one mid-file insertion
+        data[mid:mid] = text(rng, words, rng.randint(200, 4096))
+        data += rng.randbytes(rng.randint(512, 8192))  # an append
+        f.seek(0)
+        f.write(data)
+
+
 def cmd_w5_step(a):
     rng = rng_for("w5", a.step)
     words = word_list(rng_for("w5-words"), 1000)
@@ -152,12 +181,14 @@ def main():
     s = sub.add_parser("w3-init"); s.add_argument("file"); s.add_argument("--size", type=int, default=20 * MiB)
     s = sub.add_parser("w3-edit"); s.add_argument("file"); s.add_argument("--step", type=int, required=True)
     s = sub.add_parser("w4-append"); s.add_argument("file"); s.add_argument("--step", type=int, required=True)
+    s = sub.add_parser("w6-init"); s.add_argument("file")
+    s = sub.add_parser("w6-edit"); s.add_argument("file"); s.add_argument("--step", type=int, required=True)
     s = sub.add_parser("w5-step"); s.add_argument("full"); s.add_argument("delta")
     s.add_argument("--step", type=int, required=True); s.add_argument("--files", type=int, default=1000)
     s.add_argument("--per-step", type=int, default=100)
     a = p.parse_args()
     {"tree": cmd_tree, "w3-init": cmd_w3_init, "w3-edit": cmd_w3_edit, "w4-append": cmd_w4_append,
-     "w5-step": cmd_w5_step}[a.cmd](a)
+     "w5-step": cmd_w5_step, "w6-init": cmd_w6_init, "w6-edit": cmd_w6_edit}[a.cmd](a)
 
 
 if __name__ == "__main__":
