@@ -70,6 +70,10 @@ internal sealed class RunningShim : IAsyncDisposable
         };
         psi.Environment["TTRPC_ADDRESS"] = events.SocketPath;
         psi.Environment["GOMAXPROCS"] = "2";
+        // The shim's recorder stays inside the test: no daemon, and the spool entry each container's exit leaves goes
+        // into the temp dir rather than /var/lib/diffkeeper.
+        psi.Environment["DIFFKEEPER_SOCKET"] = dir.Combine("no-diffkeeperd.sock");
+        psi.Environment["DIFFKEEPER_STORE"] = dir.Combine("store");
 
         var clock = Stopwatch.StartNew();
         using var start = Process.Start(psi)!;

@@ -52,12 +52,7 @@ public sealed class DaemonRecorderHookTests
         public void Dispose() => Lab.Dispose();
     }
 
-    private static void RequireRoot()
-    {
-        if (Posix.geteuid() == 0) return;
-        if (Prerequisites.Required) throw new InvalidOperationException("needs root: overlay mounts (DIFFKEEPER_REQUIRE_INTEGRATION=1)");
-        Skip.If(true, "needs root: overlay mounts");
-    }
+    private static void RequireRoot() => Prerequisites.RequireRoot("needs root: overlay mounts");
 
     [SkippableFact]
     public async Task NoDaemon_NoWaiting_FreezesIntoTheDefaultSpool_ManifestComplete_AndTheCrashPathDoesNotFreezeAgain()

@@ -21,12 +21,7 @@ public sealed class UpperFreezerTests
         return lab;
     }
 
-    private static void RequireRoot()
-    {
-        if (Posix.geteuid() == 0) return;
-        if (Prerequisites.Required) throw new InvalidOperationException("needs root: overlay and tmpfs mounts (DIFFKEEPER_REQUIRE_INTEGRATION=1)");
-        Skip.If(true, "needs root: overlay and tmpfs mounts");
-    }
+    private static void RequireRoot() => Prerequisites.RequireRoot("needs root: overlay and tmpfs mounts");
 
     [SkippableFact]
     public void TheLabReallyProducesOverlayArtefacts_InTheUpperDir()

@@ -10,10 +10,9 @@ internal static class Prerequisites
 {
     public static bool Required => Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1";
 
-    public static void RequireRoot()
+    public static void RequireRoot(string why = "needs root: the shim binds its socket in /run/containerd/s")
     {
         if (Posix.geteuid() == 0) return;
-        const string why = "needs root: the shim binds its socket in /run/containerd/s";
         if (Required) throw new InvalidOperationException(why + " (DIFFKEEPER_REQUIRE_INTEGRATION=1)");
         Skip.If(true, why);
     }
