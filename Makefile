@@ -25,9 +25,12 @@ build:
 publish: bpf
 	$(DOTNET) publish src/DiffKeeper.Shim -c $(CONFIG) --nologo -v q -o $(ART)/shim
 	$(DOTNET) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
+	$(DOTNET) publish src/DiffKeeper.Recorder -c $(CONFIG) --nologo -v q -o $(ART)/daemon
 	mkdir -p $(BIN)
 	install -m 0755 $(ART)/shim/$(SHIM) $(BIN)/$(SHIM)
 	ln -sf ../cli/diffkeeper $(BIN)/diffkeeper
+	# diffkeeperd loads librocksdb.so and diffkeeper.bpf.o from its own directory.
+	install -m 0755 $(ART)/daemon/diffkeeperd $(ART)/daemon/librocksdb.so $(BIN)/
 
 # The eBPF object (CO-RE; vmlinux.h generated from this machine's /sys/kernel/btf/vmlinux) lands beside the
 # binaries: diffkeeperd loads artifacts/bin/diffkeeper.bpf.o (or $(PREFIX)/lib/diffkeeper/diffkeeper.bpf.o).
@@ -51,11 +54,13 @@ install: publish
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/diffkeeper
 	install -m 0755 $(ART)/shim/$(SHIM) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
 	install -m 0755 $(ART)/cli/diffkeeper $(ART)/cli/librocksdb.so $(DESTDIR)$(PREFIX)/lib/diffkeeper/
+	install -m 0755 $(ART)/daemon/diffkeeperd $(DESTDIR)$(PREFIX)/lib/diffkeeper/
 	install -m 0644 $(BIN)/diffkeeper.bpf.o $(DESTDIR)$(PREFIX)/lib/diffkeeper/
 	ln -sf ../lib/diffkeeper/diffkeeper $(DESTDIR)$(PREFIX)/bin/diffkeeper
+	ln -sf ../lib/diffkeeper/diffkeeperd $(DESTDIR)$(PREFIX)/bin/diffkeeperd
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/$(SHIM) $(DESTDIR)$(PREFIX)/bin/diffkeeper
+	rm -f $(DESTDIR)$(PREFIX)/bin/$(SHIM) $(DESTDIR)$(PREFIX)/bin/diffkeeper $(DESTDIR)$(PREFIX)/bin/diffkeeperd
 	rm -rf $(DESTDIR)$(PREFIX)/lib/diffkeeper
 
 demo: build
