@@ -56,6 +56,17 @@ public static class Verbs
         new("doctor", "diffkeeper doctor",
             "Check the store: it opens, every referenced chunk exists and hashes right, no orphan metadata. Exit 4 when problems are found.",
             [], ["diffkeeper doctor", "diffkeeper --store /tmp/s doctor --json"], DoctorVerb.Run, 0, 0),
+        new("setup", "diffkeeper setup containerd [--config PATH] [--dry-run] [--undo]",
+            "Add the diffkeeper runtime (handler for a Kubernetes RuntimeClass) to containerd's CRI config: config version 2 (containerd 1.6/1.7) or 3 (2.x); comments, order and every other byte kept; the default runc runtime kept; the node's runc options (SystemdCgroup …) carried over; a backup beside the file. Prints the change as a diff and whether containerd needs a restart. Idempotent.",
+            [
+                new("config", null, true, "containerd's config (default /etc/containerd/config.toml)", "PATH"),
+                new("dry-run", null, false, "print the change, write nothing"),
+                new("undo", null, false, "put back the config as it was before setup (only if unchanged since)"),
+                new("containerd-version", null, true, "the containerd the config is for (default: `containerd --version`)", "V"),
+                new("options-file", null, true, "containerd 1.6 only: where the carried runc options go (default /etc/diffkeeper/runc.toml)", "PATH"),
+            ],
+            ["diffkeeper setup containerd --dry-run", "diffkeeper setup containerd && systemctl restart containerd", "diffkeeper setup containerd --undo"],
+            SetupVerb.Run, 1, 1),
     }.ToDictionary(v => v.Name);
 
     public static int Dispatch(string[] args, Stream stdout)
