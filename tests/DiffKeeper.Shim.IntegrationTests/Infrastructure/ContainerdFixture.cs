@@ -35,10 +35,11 @@ public class ContainerdFixture : IAsyncLifetime
             var (dk, why) = await DiffKeeperShimLocator.LocateAsync();
             Shims.Install(ShimRuntimes.DiffKeeper, dk, why);
 
+            Containerd = new PrivateContainerd(Root, Shims.BinDir, ContainerdEnvironment());
+            // Before the image: a fixture's hook may build the extra binaries the image carries.
             await BeforeContainerdStartsAsync();
             var archive = Path.Combine(Root, "busybox-oci.tar");
             await BusyboxOciImage.WriteArchiveAsync(archive, ExtraImageBinaries());
-            Containerd = new PrivateContainerd(Root, Shims.BinDir, ContainerdEnvironment());
             await Containerd.StartAsync();
             var import = await Containerd.CtrAsync(new[] { "image", "import", archive }, TimeSpan.FromSeconds(60));
             if (import.ExitCode != 0) throw new InvalidOperationException("image import failed:\n" + import);
@@ -50,7 +51,10 @@ public class ContainerdFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>Runs once <see cref="Root"/> and the shims are in place, before containerd starts (e.g. a daemon the shims talk to).</summary>
+    /// <summary>
+    /// Runs once <see cref="Root"/>, the shims and <see cref="Containerd"/> are in place, before containerd starts
+    /// (e.g. a daemon the shims talk to; a fixture may rewrite containerd's config).
+    /// </summary>
     protected virtual Task BeforeContainerdStartsAsync() => Task.CompletedTask;
 
     /// <summary>Executables copied into the test image's /bin (besides busybox and its applets).</summary>

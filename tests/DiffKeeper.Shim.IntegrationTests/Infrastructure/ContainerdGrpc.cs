@@ -61,7 +61,8 @@ public sealed class ContainerdGrpc : IDisposable
         return (int)(ProtoReader.Parse(reply).First(1)?.Varint ?? 0);
     }
 
-    private async Task<byte[]> CallAsync(string service, string method, byte[] message)
+    /// <summary>One unary call; the reply message, or <see cref="ContainerdGrpcException"/> for a non-OK status.</summary>
+    public async Task<byte[]> CallAsync(string service, string method, byte[] message)
     {
         var frame = new byte[5 + message.Length];
         BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)message.Length);
