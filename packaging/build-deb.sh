@@ -25,7 +25,7 @@ install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm 
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f ! -path './etc/*' -printf '%P\0' | sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN/md5sums"
 
-mkdir -p dist
-out=dist/diffkeeper_${VERSION}_amd64.deb
+DIST=${DIST:-dist}; mkdir -p "$DIST"
+out=$DIST/diffkeeper_${VERSION}_amd64.deb
 dpkg-deb --root-owner-group -Zxz --build "$root" "$out" >/dev/null
 echo "$out"

@@ -11,7 +11,7 @@ rpmbuild -bb --quiet --target x86_64 \
   --define "dk_version $VERSION" --define "dk_stage $work/stage" \
   --define "_binary_payload w10.zstdio" \
   packaging/rpm/diffkeeper.spec >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
-mkdir -p dist
-out=dist/diffkeeper-${VERSION}.x86_64.rpm
+DIST=${DIST:-dist}; mkdir -p "$DIST"
+out=$DIST/diffkeeper-${VERSION}.x86_64.rpm
 mv "$work/out/diffkeeper-${VERSION}.x86_64.rpm" "$out"
 echo "$out"

@@ -22,9 +22,9 @@ _diffkeeper() {
     snapshot) opts="--recording -r --at --merged" ;;
     pack) opts="--output -o" ;;
     gc) opts="--keep-last --max-bytes --keep-failed-only --dry-run" ;;
-    doctor) opts="--node --store-only --containerd-config" ;;
+    doctor) opts="--store-only --containerd-config --socket" ;;
     setup) if [ "${words[cword-1]}" = setup ]; then COMPREPLY=($(compgen -W "containerd" -- "$cur")); return; fi
-           opts="--config --dry-run --undo --containerd-version" ;;
+           opts="--config --dry-run --undo --containerd-version --options-file" ;;
   esac
   COMPREPLY=($(compgen -W "$opts $global" -- "$cur"))
   [ ${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- "$cur"))

@@ -174,7 +174,7 @@ public static class ContainerdConfigEditor
             string before = PrefixText(doc, anchor);
             snippet = (before.Length > 0 && !before.EndsWith('\n') ? "\n" : "") + block;
         }
-        string result = Insert(doc, anchor, snippet, addVersionKey);
+        string result = AtLineStart(text, Insert(doc, anchor, snippet, addVersionKey));
 
         Verify(text, result, version, runtimes);
         var plan = new SetupPlan { NewText = result, Changed = true, ConfigVersion = version, OptionsFileText = optionsFileText };
@@ -234,6 +234,23 @@ public static class ContainerdConfigEditor
         foreach (var kv in doc.KeyValues) sb.Append(kv.ToString());
         for (int i = 0; i <= anchor && i < doc.Tables.ChildrenCount; i++) sb.Append(doc.Tables.GetChild(i)!.ToString());
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Tomlyn may keep the next table's indentation as trivia of the node before it, so a block inserted between
+    /// the nodes would land between that indentation and the header ("  " + our block + "[next]"). Move the block to
+    /// the start of that line (only whitespace lies between), so the next header keeps its indentation.
+    /// </summary>
+    private static string AtLineStart(string original, string result)
+    {
+        int p = 0;
+        while (p < original.Length && original[p] == result[p]) p++;
+        int len = result.Length - original.Length;
+        if (len <= 0 || result.Substring(p + len) != original[p..]) return result;
+        int q = p;
+        while (q > 0 && original[q - 1] is ' ' or '\t') q--;
+        if (q == p || (q > 0 && original[q - 1] != '\n')) return result;
+        return original[..q] + result.Substring(p, len) + original[q..];
     }
 
     /// <summary>The edit must be one inserted block that parses and defines our runtime; anything else is a bug.</summary>

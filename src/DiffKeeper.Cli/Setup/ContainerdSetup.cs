@@ -26,6 +26,9 @@ public sealed class SetupOutcome
 /// </summary>
 public static class ContainerdSetup
 {
+    /// <summary>0644, containerd's own config mode, for files setup creates.</summary>
+    private const UnixFileMode DefaultMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
     public const string DefaultConfig = "/etc/containerd/config.toml";
     public const string BackupSuffix = ".diffkeeper-backup";
     public const string CreatedSuffix = ".diffkeeper-created";
@@ -49,10 +52,10 @@ public static class ContainerdSetup
             if (writeOptions)
             {
                 SaveOriginal(optionsFile, currentOptions, false);
-                WriteAtomic(optionsFile, plan.OptionsFileText!, false, 0b110_100_100);
+                WriteAtomic(optionsFile, plan.OptionsFileText!, false, DefaultMode);
             }
             backup = SaveOriginal(configPath, original, bom);
-            WriteAtomic(configPath, plan.NewText, bom, 0b110_100_100);
+            WriteAtomic(configPath, plan.NewText, bom, DefaultMode);
         }
         return new SetupOutcome
         {
@@ -86,11 +89,11 @@ public static class ContainerdSetup
         if (!dryRun)
         {
             if (created) { File.Delete(configPath); File.Delete(createdPath); }
-            else { WriteAtomic(configPath, original!, bom, 0b110_100_100); File.Delete(backupPath); }
+            else { WriteAtomic(configPath, original!, bom, DefaultMode); File.Delete(backupPath); }
             if (File.Exists(optionsFile + CreatedSuffix)) { File.Delete(optionsFile); File.Delete(optionsFile + CreatedSuffix); }
             else if (File.Exists(optionsFile + BackupSuffix))
             {
-                WriteAtomic(optionsFile, Read(optionsFile + BackupSuffix).Text!, false, 0b110_100_100);
+                WriteAtomic(optionsFile, Read(optionsFile + BackupSuffix).Text!, false, DefaultMode);
                 File.Delete(optionsFile + BackupSuffix);
             }
         }

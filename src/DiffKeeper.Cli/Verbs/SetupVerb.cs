@@ -1,5 +1,6 @@
 using DiffKeeper.Cli.Arguments;
 using DiffKeeper.Cli.Setup;
+using DiffKeeper.Store;
 
 namespace DiffKeeper.Cli;
 
