@@ -27,5 +27,5 @@ chmod 0644 "$root/DEBIAN/md5sums"
 
 DIST=${DIST:-dist}; mkdir -p "$DIST"
 out=$DIST/diffkeeper_${VERSION}_amd64.deb
-dpkg-deb --root-owner-group -Zxz --build "$root" "$out" >/dev/null
+dpkg-deb --root-owner-group -Zgzip --build "$root" "$out" >/dev/null
 echo "$out"

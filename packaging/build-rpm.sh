@@ -9,7 +9,7 @@ packaging/stage.sh "$work/stage" /usr/lib/systemd/system
 rpmbuild -bb --quiet --target x86_64 \
   --define "_topdir $work/top" --define "_rpmdir $work/out" --define "_build_name_fmt %%{NAME}-%%{VERSION}.%%{ARCH}.rpm" \
   --define "dk_version $VERSION" --define "dk_stage $work/stage" \
-  --define "_binary_payload w10.zstdio" \
+  --define "_binary_payload w3.zstdio" \
   packaging/rpm/diffkeeper.spec >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
 DIST=${DIST:-dist}; mkdir -p "$DIST"
 out=$DIST/diffkeeper-${VERSION}.x86_64.rpm

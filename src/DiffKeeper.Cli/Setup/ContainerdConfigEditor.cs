@@ -174,7 +174,8 @@ public static class ContainerdConfigEditor
             string before = PrefixText(doc, anchor);
             snippet = (before.Length > 0 && !before.EndsWith('\n') ? "\n" : "") + block;
         }
-        string result = AtLineStart(text, Insert(doc, anchor, snippet, addVersionKey));
+        string result = Insert(doc, anchor, snippet, addVersionKey);
+        if (!addVersionKey) result = AtLineStart(text, result, snippet);
 
         Verify(text, result, version, runtimes);
         var plan = new SetupPlan { NewText = result, Changed = true, ConfigVersion = version, OptionsFileText = optionsFileText };
@@ -241,16 +242,25 @@ public static class ContainerdConfigEditor
     /// the nodes would land between that indentation and the header ("  " + our block + "[next]"). Move the block to
     /// the start of that line (only whitespace lies between), so the next header keeps its indentation.
     /// </summary>
-    private static string AtLineStart(string original, string result)
+    private static string AtLineStart(string original, string result, string block)
     {
         int p = 0;
         while (p < original.Length && original[p] == result[p]) p++;
-        int len = result.Length - original.Length;
-        if (len <= 0 || result.Substring(p + len) != original[p..]) return result;
-        int q = p;
+        // Where the tree put the block: at or before the end of the common prefix (the block may begin like the text after it).
+        int t = p;
+        while (t >= 0 && !result.AsSpan(t).StartsWith(block)) t--;
+        if (t < 0 || result.Length != original.Length + block.Length || result[(t + block.Length)..] != original[t..]) return result;
+        int q = t;
         while (q > 0 && original[q - 1] is ' ' or '\t') q--;
-        if (q == p || (q > 0 && original[q - 1] != '\n')) return result;
-        return original[..q] + result.Substring(p, len) + original[q..];
+        if (q > 0 && original[q - 1] != '\n') return result;
+        // Also before the blank lines that end the previous table: they then separate our block from the next one.
+        while (q > 0)
+        {
+            int prevStart = q - 1 == 0 ? 0 : original.LastIndexOf('\n', q - 2) + 1;
+            if (!original.AsSpan(prevStart, q - 1 - prevStart).IsWhiteSpace()) break;
+            q = prevStart;
+        }
+        return original[..q] + block + original[q..];
     }
 
     /// <summary>The edit must be one inserted block that parses and defines our runtime; anything else is a bug.</summary>
