@@ -108,18 +108,43 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
         foreach (var i in new[] { BusyboxImage, PauseImage })
             Assert.NotNull(images.ImageStatus(new ImageStatusRequest { Image = new ImageSpec { Image = i } }).Image);
 
+        // The same pod twice: with an exclude annotation, and without (the control that shows what it changed).
+        var excluded = await RunPod(runtime, "dk-pod", new() { ["io.diffkeeper/exclude"] = "/tmp/**" });
+        var plain = await RunPod(runtime, "dk-plain", new());
+
+        var shim = Path.Combine(Node.BinDir, "containerd-shim-diffkeeper-v1");
+        // A shim with the recorder hook holds the daemon's default socket path (a .NET literal: UTF-16 in the binary; its last character is not reliably laid out, so the prefix).
+        Skip.IfNot(File.ReadAllBytes(shim).AsSpan().IndexOf(System.Text.Encoding.Unicode.GetBytes("/run/diffkeeper/diffkeeperd.so")) >= 0,
+            "CRI path, setup and runtime handler verified; the recording is not: this tree's shim has no recorder hook");
+        var cli = Path.Combine(Node.BinDir, "diffkeeper");
+        var recExcluded = await Recording(cli, store, excluded);
+        var recPlain = await Recording(cli, store, plain);
+        output.WriteLine(recExcluded.ToString());
+        Assert.Equal("dk-pod/writer", recExcluded.GetProperty("name").GetString());
+        Assert.Equal("dk-plain/writer", recPlain.GetProperty("name").GetString());
+        var idExcluded = recExcluded.GetProperty("id").GetString()!;
+        var idPlain = recPlain.GetProperty("id").GetString()!;
+        Assert.Equal("kept\n", Node.Ok(cli, "--store", store, "show", idExcluded, "/data/kept.txt"));
+        Assert.Equal("kept\n", Node.Ok(cli, "--store", store, "show", idPlain, "/data/kept.txt"));
+        // The annotation excluded /tmp: what the container wrote there is in the control's recording only.
+        Assert.Equal("scratch\n", Node.Ok(cli, "--store", store, "show", idPlain, "/tmp/skipped.txt"));
+        Assert.NotEqual(0, Node.Run(cli, ["--store", store, "show", idExcluded, "/tmp/skipped.txt"]).Code);
+    }
+
+    /// <summary>RunPodSandbox (handler diffkeeper) + a container that writes files, run to its exit, then the pod removed.</summary>
+    private async Task<string> RunPod(RuntimeService.RuntimeServiceClient runtime, string podName, Dictionary<string, string> annotations)
+    {
         var sandboxConfig = new PodSandboxConfig
         {
-            Metadata = new PodSandboxMetadata { Name = "dk-pod", Uid = Guid.NewGuid().ToString(), Namespace = "dk-team" },
-            Annotations = { ["io.diffkeeper/exclude"] = "/tmp/**" },
+            Metadata = new PodSandboxMetadata { Name = podName, Uid = Guid.NewGuid().ToString(), Namespace = "dk-team" },
             // Host network: no CNI; no hostname (runc cannot set one without a UTS namespace of its own).
             Linux = new LinuxPodSandboxConfig { SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node } } },
         };
+        sandboxConfig.Annotations.Add(annotations);
         var sandbox = runtime.RunPodSandbox(new RunPodSandboxRequest { Config = sandboxConfig, RuntimeHandler = "diffkeeper" }).PodSandboxId;
-        string? containerId = null;
         try
         {
-            containerId = runtime.CreateContainer(new CreateContainerRequest
+            var containerId = runtime.CreateContainer(new CreateContainerRequest
             {
                 PodSandboxId = sandbox, SandboxConfig = sandboxConfig,
                 Config = new ContainerConfig
@@ -134,43 +159,33 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
             await WaitFor(() => (st = runtime.ContainerStatus(new ContainerStatusRequest { ContainerId = containerId }).Status).State == ContainerState.ContainerExited,
                 "the container to exit", 60);
             Assert.True(st!.ExitCode == 0, $"container exit {st.ExitCode}: {st.Reason} {st.Message}");
-
             // Both the sandbox and the container ran under our runtime, picked by the handler setup added.
             foreach (var id in new[] { sandbox, containerId })
-            {
-                var info = Node.Ok("ctr", "-a", Sock, "-n", Namespace, "containers", "info", id);
-                Assert.Contains("\"io.containerd.diffkeeper.v1\"", info);
-            }
+                Assert.Contains("\"io.containerd.diffkeeper.v1\"", Node.Ok("ctr", "-a", Sock, "-n", Namespace, "containers", "info", id));
+            return containerId;
         }
         finally
         {
             runtime.StopPodSandbox(new StopPodSandboxRequest { PodSandboxId = sandbox });
             runtime.RemovePodSandbox(new RemovePodSandboxRequest { PodSandboxId = sandbox });
         }
+    }
 
-        var shim = Path.Combine(Node.BinDir, "containerd-shim-diffkeeper-v1");
-        Skip.IfNot(File.ReadAllText(shim, System.Text.Encoding.Latin1).Contains("DIFFKEEPER_SOCKET"),
-            "CRI path, setup and runtime handler verified; the recording is not: this tree's shim has no recorder hook");
+    /// <summary>The container's finished recording as `diffkeeper ls --json` lists it.</summary>
+    private static async Task<JsonElement> Recording(string cli, string store, string containerId)
+    {
         JsonElement rec = default;
         await WaitFor(() =>
         {
-            var ls = Node.Run(Path.Combine(Node.BinDir, "diffkeeper"), ["--store", store, "ls", "--json"]).Out;
+            var ls = Node.Run(cli, ["--store", store, "ls", "--json"]).Out;
             foreach (var line in ls.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
                 var r = JsonDocument.Parse(line).RootElement.Clone();
                 if (r.GetProperty("container_id").GetString() == containerId && r.GetProperty("exit_status").ValueKind == JsonValueKind.Number) { rec = r; return true; }
             }
             return false;
-        }, "the container's recording in `diffkeeper ls`", 30);
-        output.WriteLine(rec.ToString());
-        var name = rec.GetProperty("name").GetString() ?? "";
-        Assert.Contains("dk-pod", name);
-        Assert.Contains("writer", name);
-        var recId = rec.GetProperty("id").GetString()!;
-        var cli = Path.Combine(Node.BinDir, "diffkeeper");
-        Assert.Equal("kept\n", Node.Ok(cli, "--store", store, "show", recId, "/data/kept.txt"));
-        // The pod's annotation excluded /tmp: the file the container wrote there was not recorded.
-        Assert.NotEqual(0, Node.Run(cli, ["--store", store, "show", recId, "/tmp/skipped.txt"]).Code);
+        }, $"the recording of {containerId} in `diffkeeper ls`", 30);
+        return rec;
     }
 
     private void ImportImage(string name, string cmdJson)

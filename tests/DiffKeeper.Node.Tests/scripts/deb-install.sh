@@ -79,8 +79,10 @@ rc=$?
 check "container ran under the installed shim: output hello, exit 3"
 shim_path=$(cat "$work/containerd/state/io.containerd.runtime.v2.task/$DK_NS/dkdeb1/shim-binary-path" 2>/dev/null || true)
 
-# The recording, through the installed CLI and the default store. Only a shim with the recorder hook records.
-if grep -aq DIFFKEEPER_SOCKET /usr/bin/containerd-shim-diffkeeper-v1; then
+# The recording, through the installed CLI and the default store. Only a shim with the recorder hook records: it
+# holds the daemon's default socket path (a .NET string literal: UTF-16 in the binary; searched without its last character, which AOT does not lay out reliably).
+if python3 -c 'import sys; sys.exit(0 if "/run/diffkeeper/diffkeeperd.so".encode("utf-16-le") in open(sys.argv[1], "rb").read() else 1)' \
+     /usr/bin/containerd-shim-diffkeeper-v1; then
   rec=""
   for _ in $(seq 1 100); do
     rec=$(/usr/bin/diffkeeper ls --json 2>/dev/null | grep '"dkdeb1"' | head -1)
@@ -91,7 +93,7 @@ if grep -aq DIFFKEEPER_SOCKET /usr/bin/containerd-shim-diffkeeper-v1; then
   [ "$(/usr/bin/diffkeeper show "$id" /installed.txt)" = installed ] || fail "show /installed.txt"
   check "recorded: $rec"
 else
-  check "SKIP-RECORDING: the shim in this tree has no recorder hook (no DIFFKEEPER_SOCKET in it)"
+  check "SKIP-RECORDING: the shim in this tree has no recorder hook (no daemon socket path in it)"
 fi
 
 # Stop the daemon as systemd would (SIGTERM), then remove: binaries gone, conffile and store kept.
