@@ -152,6 +152,7 @@ public static class ContainerdSetup
     /// <summary>Keeps the bytes before setup's first change (or marks the file as created by setup).</summary>
     private static string SaveOriginal(string path, string? original, bool bom)
     {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         if (original == null)
         {
             File.Delete(path + BackupSuffix);
