@@ -29,7 +29,7 @@ public static class NodeCheck
         f.Add(tp.Missing.Count == 0
             ? new("tracepoints", true, "writeback_dirty_folio, writeback_mark_inode_dirty")
             : new("tracepoints", false, tp.Why ?? $"missing: {string.Join(", ", tp.Missing)}",
-                tp.Why != null ? "run `diffkeeper doctor` as root (reading /proc/kallsyms needs it)" : "use a kernel ≥ 5.17 (writeback_dirty_folio); older kernels record exit states only"));
+                tp.Why != null ? "see kernel BTF above" : "use a kernel ≥ 5.17 (writeback_dirty_folio); older kernels record exit states only"));
         f.Add(CanUseBpf(out var who)
             ? new("BPF permission", true, who)
             : new("BPF permission", false, who + ": loading eBPF needs root or CAP_BPF + CAP_PERFMON",
@@ -132,27 +132,21 @@ public static class NodeCheck
     private static bool IsExecutable(string path) =>
         File.Exists(path) && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
 
+    /// <summary>
+    /// Every raw tracepoint has a `btf_trace_NAME` typedef in the kernel's BTF, which is readable without tracefs
+    /// (not mounted on a fresh machine) and without CONFIG_KALLSYMS_ALL; the capture attaches exactly these.
+    /// </summary>
     private static (List<string> Missing, string? Why) TracepointsPresent()
     {
         string[] wanted = ["writeback_dirty_folio", "writeback_mark_inode_dirty"];
         try
         {
-            var found = new HashSet<string>();
-            foreach (var line in File.ReadLines("/proc/kallsyms"))
-            {
-                // "ffffffff82e3a0c0 D __tracepoint_writeback_dirty_folio"
-                int i = line.LastIndexOf(' ');
-                if (i < 0) continue;
-                var sym = line[(i + 1)..];
-                if (!sym.StartsWith("__tracepoint_", StringComparison.Ordinal)) continue;
-                found.Add(sym["__tracepoint_".Length..]);
-            }
-            if (found.Count == 0) return (wanted.ToList(), "/proc/kallsyms lists no tracepoints");
-            return (wanted.Where(w => !found.Contains(w)).ToList(), null);
+            var btf = File.ReadAllBytes("/sys/kernel/btf/vmlinux");
+            return (wanted.Where(w => btf.AsSpan().IndexOf(Encoding.ASCII.GetBytes("btf_trace_" + w + "\0")) < 0).ToList(), null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return (wanted.ToList(), "cannot read /proc/kallsyms: " + e.Message);
+            return (wanted.ToList(), "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): " + e.Message);
         }
     }
 

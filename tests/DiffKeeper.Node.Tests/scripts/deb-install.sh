@@ -21,14 +21,17 @@ cleanup() {
   dpkg -s diffkeeper >/dev/null 2>&1 && dpkg -P diffkeeper >/dev/null 2>&1
   rm -rf "$work"
 }
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 check() { echo "CHECK $*"; }
 
+# The package owns these paths and purge deletes them: refuse (exit 77, "not clean") rather than touch what is
+# not ours. The cleanup trap is armed only after this, so it never purges someone else's installation.
+notclean() { echo "NOT-CLEAN: $*"; rm -rf "$work"; exit 77; }
 for p in /var/lib/diffkeeper /run/diffkeeper /etc/diffkeeper; do
-  [ -e "$p" ] && fail "$p exists before the test: this machine is not clean (not removing what is not ours)"
+  [ -e "$p" ] && notclean "$p exists before the test ($(ls "$p" 2>/dev/null | head -3 | tr '\n' ' '))"
 done
-dpkg -s diffkeeper >/dev/null 2>&1 && fail "a diffkeeper package is already installed"
+dpkg -s diffkeeper >/dev/null 2>&1 && notclean "a diffkeeper package is already installed"
+trap cleanup EXIT
 
 dpkg -i "$DEB" >"$work/dpkg-i.log" 2>&1 || { cat "$work/dpkg-i.log"; fail "dpkg -i"; }
 check "installed: $(dpkg-query -W -f='${Package} ${Version} ${Status}' diffkeeper)"
@@ -66,6 +69,16 @@ for _ in $(seq 1 200); do grep -q READY=1 "$work/notify.out" 2>/dev/null && brea
 grep -q READY=1 "$work/notify.out" 2>/dev/null || { cat "$work/daemon.log"; fail "diffkeeperd sent no READY=1 to NOTIFY_SOCKET"; }
 [ -S /run/diffkeeper/diffkeeperd.sock ] || fail "no socket at /run/diffkeeper/diffkeeperd.sock"
 check "daemon ready (READY=1), socket /run/diffkeeper/diffkeeperd.sock, capture: $(grep -o 'capture [a-z]*' "$work/daemon.log" | head -1)"
+
+# The installed doctor sees the installed shim on the default PATH and the running daemon.
+/usr/bin/diffkeeper doctor --json >"$work/doctor.json" 2>&1
+python3 - "$work/doctor.json" <<'PY' || { cat "$work/doctor.json"; fail "doctor after install"; }
+import json, sys
+rows = {r["check"]: r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if "check" in r}
+for c in ("shim on containerd's PATH", "daemon socket", "store", "libbpf"):
+    assert rows[c]["ok"], rows[c]
+PY
+check "doctor: shim on PATH, daemon socket, store, libbpf ok"
 
 # A private containerd whose PATH has /usr/bin (the installed shim) and nothing of ours: DIFFKEEPER_BIN_DIR unset.
 unset DIFFKEEPER_BIN_DIR
