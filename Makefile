@@ -24,6 +24,7 @@ build:
 
 # Both binaries are Native AOT: containerd starts one shim per container (start-up and RSS matter), and the CLI
 # answers `show` in a few ms. The CLI loads librocksdb.so from its own directory; artifacts/bin/diffkeeper links to it.
+# diffkeeperd (AOT too) is copied into artifacts/bin with librocksdb.so: it loads that and diffkeeper.bpf.o from its own directory.
 publish: bpf
 	$(DOTNET) publish src/DiffKeeper.Shim -c $(CONFIG) --nologo -v q -o $(ART)/shim
 	$(DOTNET) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
@@ -31,7 +32,6 @@ publish: bpf
 	mkdir -p $(BIN)
 	install -m 0755 $(ART)/shim/$(SHIM) $(BIN)/$(SHIM)
 	ln -sf ../cli/diffkeeper $(BIN)/diffkeeper
-	# diffkeeperd loads librocksdb.so and diffkeeper.bpf.o from its own directory.
 	install -m 0755 $(ART)/daemon/diffkeeperd $(ART)/daemon/librocksdb.so $(BIN)/
 
 # The eBPF object (CO-RE; vmlinux.h generated from this machine's /sys/kernel/btf/vmlinux) lands beside the

@@ -121,12 +121,12 @@ internal static class Program
         if (config.MetricsAddress.Length > 0)
         {
             try { metricsServer = new MetricsServer(config.MetricsAddress, metrics); }
-            catch (SocketException e) { Log($"metrics off: cannot listen on {config.MetricsAddress}: {e.Message}"); }
+            catch (Exception e) when (e is SocketException or System.Net.HttpListenerException) { Log($"metrics off: cannot listen on {config.MetricsAddress}: {e.Message}"); }
         }
         recorder.Start();
         var serving = server.ServeAsync(listener, stopping.Token);
         Log($"serving on {config.Socket} (store {config.Store}, spool {config.EffectiveSpoolDir}, frame {config.Frame.TotalMilliseconds}ms, " +
-            $"capture {(capture.Attached ? "attached" : "off")}{(metricsServer != null ? $", metrics http://{metricsServer.Endpoint}/metrics" : "")})");
+            $"capture {(capture.Available ? "ready" : "off: " + capture.UnavailableReason)}{(metricsServer != null ? $", metrics http://{metricsServer.Endpoint}/metrics" : "")})");
         SdNotify.Send("READY=1\nSTATUS=recording");
 
         try { serving.Wait(); } catch (AggregateException) { }
@@ -136,7 +136,7 @@ internal static class Program
         try { File.Delete(config.Socket); } catch (IOException) { }
         server.DisposeAsync().AsTask().Wait();
         recorder.Stop(TimeSpan.FromSeconds(30));
-        metricsServer?.DisposeAsync().AsTask().Wait();
+        metricsServer?.Dispose();
         rstore.Flush();
         Log("stopped");
         return 0;

@@ -72,6 +72,8 @@ public sealed class SpoolAndRestartTests
         Assert.True(Directory.Exists(bad + ".bad"), "the broken entry is set aside as .bad:\n" + s.Daemon.Log);
         Assert.False(Directory.Exists(bad));
         Assert.True(Directory.Exists(incomplete), "an entry without its manifest (a freeze in progress) is left alone");
+        // The log line follows the rename, and stderr is read asynchronously: give it a moment.
+        for (var until = DateTime.UtcNow.AddSeconds(5); !s.Daemon.Log.Contains(".bad") && DateTime.UtcNow < until;) Thread.Sleep(50);
         Assert.Contains("manifest.json", s.Daemon.Log);
         await s.Daemon.StatusAsync(); // still serving
 

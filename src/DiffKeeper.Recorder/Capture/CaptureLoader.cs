@@ -11,8 +11,12 @@ internal static class CaptureLoader
     public static IEnumerable<string> Candidates(string? configured)
     {
         if (!string.IsNullOrEmpty(configured)) { yield return configured; yield break; }
-        var exeDir = Path.GetDirectoryName(Environment.ProcessPath) ?? AppContext.BaseDirectory;
+        // The places ChangeCapture.FindObject looks, in its order: beside the executable, the install layout
+        // ($PREFIX/bin → $PREFIX/lib/diffkeeper), then the packaged locations.
+        var exeDir = AppContext.BaseDirectory;
         yield return Path.Combine(exeDir, ObjectName);
+        yield return Path.GetFullPath(Path.Combine(exeDir, "..", "lib", "diffkeeper", ObjectName));
+        yield return Path.Combine("/usr/local/lib/diffkeeper", ObjectName);
         yield return Path.Combine("/usr/lib/diffkeeper", ObjectName);
     }
 

@@ -31,6 +31,8 @@ internal sealed class SpoolManifest
     public List<string> FreezeErrors = [];
     public ContainerInfo Container = new();
     public List<SpoolEvent> Events = [];
+    /// <summary>Lifecycle events the shim dropped because the daemon did not keep up (a gap).</summary>
+    public long EventsDropped;
 
     public static SpoolManifest Parse(ReadOnlySpan<byte> json)
     {
@@ -70,6 +72,7 @@ internal sealed class SpoolManifest
             m.Freeze = Str(root, "freeze") ?? "";
             if (root.TryGetProperty("freeze_errors", out var fe) && fe.ValueKind == JsonValueKind.Array)
                 foreach (var e in fe.EnumerateArray()) if (e.ValueKind == JsonValueKind.String) m.FreezeErrors.Add(e.GetString()!);
+            m.EventsDropped = Int(root, "events_dropped") ?? 0;
             if (root.TryGetProperty("container", out var c) && c.ValueKind == JsonValueKind.Object) m.Container = ParseContainer(c);
             if (m.Container.Namespace.Length == 0) m.Container.Namespace = m.Namespace;
             if (m.Container.Id.Length == 0) m.Container.Id = m.Id;

@@ -77,7 +77,8 @@ internal sealed class SpoolWorker
             {
                 if (entry.EndsWith(BadSuffix, StringComparison.Ordinal) || Path.GetFileName(entry).StartsWith('.')) continue;
                 var manifest = Path.Combine(entry, ManifestName);
-                if (File.Exists(manifest)) { found.Add((File.GetLastWriteTimeUtc(manifest), entry)); continue; }
+                // An empty manifest is a machine crash between the rename and its fsync: incomplete, like none.
+                if (File.Exists(manifest) && new FileInfo(manifest).Length > 0) { found.Add((File.GetLastWriteTimeUtc(manifest), entry)); continue; }
                 if (_pending.ContainsKey(entry)) continue;
                 if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(entry) > IncompleteAge)
                 {
@@ -129,7 +130,9 @@ internal sealed class SpoolWorker
     {
         var manifestPath = Path.Combine(entry, ManifestName);
         if (!File.Exists(manifestPath)) return; // already ingested (queued twice) or removed
-        var m = SpoolManifest.Parse(File.ReadAllBytes(manifestPath));
+        var bytes = File.ReadAllBytes(manifestPath);
+        if (bytes.Length == 0) return;           // incomplete (see Scan)
+        var m = SpoolManifest.Parse(bytes);
         var tc = _recorder.FindTracked(m.Namespace, m.Id, m.RecordingId);
         if (tc != null)
         {
@@ -185,6 +188,8 @@ internal sealed class SpoolWorker
                     Detail = kind == "exec-exit" ? $"exec {e.ExecId} exited with status {e.ExitStatus}" : e.ExecId is { Length: > 0 } x ? "exec " + x : null,
                 });
             }
+            if (m.EventsDropped > 0)
+                events.Add(new RecordedEvent { Time = m.ExitedAt, Kind = EventKinds.Gap, Detail = $"the shim dropped {m.EventsDropped} lifecycle events (the recorder did not keep up)" });
             foreach (var err in m.FreezeErrors)
                 events.Add(new RecordedEvent { Time = m.ExitedAt, Kind = EventKinds.Gap, Detail = "freezing the exit state: " + err });
             var upper = Path.Combine(entry, UpperName);

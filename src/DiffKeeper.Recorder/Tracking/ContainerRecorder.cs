@@ -32,6 +32,9 @@ internal sealed class ContainerRecorder : IDisposable
     private readonly ConcurrentDictionary<string, TrackedContainer> _byKey = new(StringComparer.Ordinal);
     /// <summary>Recordings of containers not (or no longer) tracked live, by ns/id: lifecycle events after exit (delete).</summary>
     private readonly ConcurrentDictionary<string, RecordingInfo> _recent = new(StringComparer.Ordinal);
+    /// <summary>Containers whose live capture ended, by recording id, until their exit state is in (the same
+    /// namespace/id may already be tracked again by then, as a new container).</summary>
+    private readonly ConcurrentDictionary<ulong, TrackedContainer> _exiting = new();
     private readonly ManualResetEventSlim _wake = new();
     private volatile bool _stopping;
     private Thread? _thread;
@@ -231,6 +234,7 @@ internal sealed class ContainerRecorder : IDisposable
         {
             if (tc.Exiting) return;
             tc.Exiting = true;
+            _exiting[tc.Recording.Id] = tc;
             try { _capture.Untrack(tc.MountNamespace); }
             catch (BpfException e) { _log($"{tc.Key}: untrack failed: {e.Message}"); }
         }
@@ -238,8 +242,11 @@ internal sealed class ContainerRecorder : IDisposable
     }
 
     /// <summary>The tracked container of a spool entry, if this daemon process records it live.</summary>
-    public TrackedContainer? FindTracked(string ns, string id, ulong? recordingId) =>
-        _byKey.TryGetValue(TrackedContainer.KeyOf(ns, id), out var tc) && (recordingId == null || tc.Recording.Id == recordingId) ? tc : null;
+    public TrackedContainer? FindTracked(string ns, string id, ulong? recordingId)
+    {
+        if (recordingId is ulong r && _exiting.TryGetValue(r, out var exiting)) return exiting;
+        return _byKey.TryGetValue(TrackedContainer.KeyOf(ns, id), out var tc) && (recordingId == null || tc.Recording.Id == recordingId) ? tc : null;
+    }
 
     public void StopLiveFor(TrackedContainer tc) => StopLive(tc);
 
@@ -247,7 +254,8 @@ internal sealed class ContainerRecorder : IDisposable
     public void Finished(TrackedContainer tc)
     {
         _byKey.TryRemove(new KeyValuePair<string, TrackedContainer>(tc.Key, tc));
-        _recent[tc.Key] = tc.Recording;
+        _exiting.TryRemove(tc.Recording.Id, out _);
+        if (!_byKey.ContainsKey(tc.Key)) _recent[tc.Key] = tc.Recording;
     }
 
     public void Forget(string ns, string id) => _recent.TryRemove(TrackedContainer.KeyOf(ns, id), out _);

@@ -111,13 +111,16 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             Capture(frame, node, t, out _);
             metrics.Rechecked.Add(1);
         }
-        c.Recheck = frame.Captured.Where(n => !n.IsDir).ToList();
+        Finish(frame);
+    }
 
-        if (frame.Events.Count > 0)
-        {
-            store.AddEvents(c.Recording, frame.Events);
-            metrics.ChangeEvents.Add(frame.Events.Count);
-        }
+    /// <summary>The frame's files are re-checked in the next one; its change events are written in one batch.</summary>
+    private void Finish(Frame frame)
+    {
+        frame.C.Recheck = frame.Captured.Where(n => !n.IsDir).ToList();
+        if (frame.Events.Count == 0) return;
+        store.AddEvents(frame.C.Recording, frame.Events);
+        metrics.ChangeEvents.Add(frame.Events.Count);
     }
 
     /// <summary>
@@ -143,12 +146,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             var before = node.Last;
             if (Capture(frame, node, now, out st) && Classify(before, st) is { } kind) AddEvent(frame, kind, node.Path, why);
         }
-        c.Recheck = frame.Captured.Where(n => !n.IsDir).ToList();
-        if (frame.Events.Count > 0)
-        {
-            store.AddEvents(c.Recording, frame.Events);
-            metrics.ChangeEvents.Add(frame.Events.Count);
-        }
+        Finish(frame);
     }
 
     /// <summary>
@@ -383,6 +381,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         if (after.Size < before.Size) return "truncate";
         if (after.Size != before.Size || after.MtimeNs != before.MtimeNs) return "write";
         if (after.Nlink != before.Nlink) return null;
+        if (after.CtimeNs == before.CtimeNs) return null; // nothing changed after all (a stale or reused inode)
         return "xattr";
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text;
-using System.Text.RegularExpressions;
 using DiffKeeper.Ttrpc;
 using Google.Protobuf.WellKnownTypes;
 
@@ -33,25 +32,25 @@ public sealed class DaemonProcess : IAsyncDisposable
     public static async Task<DaemonProcess> StartAsync(Binaries bins, string store, string socket, string? config = null, string frame = "100ms")
     {
         var args = new List<string> { "--store", store, "--socket", socket, "--frame", frame };
+        int? metricsPort = null;
         if (config != null) { args.Add("--config"); args.Add(config); }
         else
         {
-            // A private config: metrics on any free port, so parallel daemons never fight over 9464.
+            // A private config: metrics on a free port, so test daemons never fight over 9464.
             var cfg = Path.Combine(Path.GetDirectoryName(store)!, "config-" + Guid.NewGuid().ToString("N")[..6] + ".toml");
-            File.WriteAllText(cfg, "metrics_address = \"127.0.0.1:0\"\n");
+            metricsPort = FreePort();
+            File.WriteAllText(cfg, $"metrics_address = \"127.0.0.1:{metricsPort}\"\n");
             args.Add("--config"); args.Add(cfg);
         }
         if (bins.BpfObject != null) { args.Add("--bpf-object"); args.Add(bins.BpfObject); }
         var psi = new ProcessStartInfo(bins.Daemon, args) { RedirectStandardError = true, RedirectStandardOutput = true };
         psi.Environment.Remove("NOTIFY_SOCKET");
         var p = Process.Start(psi)!;
-        var d = new DaemonProcess(p, socket, store);
+        var d = new DaemonProcess(p, socket, store) { MetricsPort = metricsPort };
         p.ErrorDataReceived += (_, e) =>
         {
             if (e.Data == null) return;
             lock (d._log) d._log.AppendLine(e.Data);
-            var m = Regex.Match(e.Data, @"metrics http://[^:]+:(\d+)/metrics");
-            if (m.Success) d.MetricsPort = int.Parse(m.Groups[1].Value);
         };
         p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (d._log) d._log.AppendLine(e.Data); };
         p.BeginErrorReadLine();
@@ -72,6 +71,15 @@ public sealed class DaemonProcess : IAsyncDisposable
             if (DateTime.UtcNow > deadline) { await d.DisposeAsync(); throw new Xunit.Sdk.XunitException($"diffkeeperd did not serve within 20 s:\n{d.Log}"); }
             await Task.Delay(50);
         }
+    }
+
+    private static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
     }
 
     private async Task<TtrpcClient> Client()
