@@ -35,11 +35,11 @@ public class ContainerdFixture : IAsyncLifetime
             var (dk, why) = await DiffKeeperShimLocator.LocateAsync();
             Shims.Install(ShimRuntimes.DiffKeeper, dk, why);
 
-            Containerd = new PrivateContainerd(Root, Shims.BinDir, ContainerdEnvironment());
-            // Before the image: a fixture's hook may build the extra binaries the image carries.
             await BeforeContainerdStartsAsync();
             var archive = Path.Combine(Root, "busybox-oci.tar");
             await BusyboxOciImage.WriteArchiveAsync(archive, ExtraImageBinaries());
+            Containerd = new PrivateContainerd(Root, Shims.BinDir, RecorderIsolation().Concat(ContainerdEnvironment())
+                .GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value));
             await Containerd.StartAsync();
             var import = await Containerd.CtrAsync(new[] { "image", "import", archive }, TimeSpan.FromSeconds(60));
             if (import.ExitCode != 0) throw new InvalidOperationException("image import failed:\n" + import);
@@ -51,16 +51,25 @@ public class ContainerdFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>
-    /// Runs once <see cref="Root"/>, the shims and <see cref="Containerd"/> are in place, before containerd starts
-    /// (e.g. a daemon the shims talk to; a fixture may rewrite containerd's config).
-    /// </summary>
+    /// <summary>Runs once <see cref="Root"/> and the shims are in place, before containerd starts (e.g. a daemon the shims talk to).</summary>
     protected virtual Task BeforeContainerdStartsAsync() => Task.CompletedTask;
 
     /// <summary>Executables copied into the test image's /bin (besides busybox and its applets).</summary>
     protected virtual IReadOnlyList<string> ExtraImageBinaries() => [];
 
-    /// <summary>Extra environment for containerd (and so for every shim it starts); called once <see cref="Root"/> is set.</summary>
+    /// <summary>
+    /// The shim's recorder, kept inside this run: no daemon (a socket path that does not exist, so a diffkeeperd a
+    /// developer runs on this machine is never involved) and a store under <see cref="Root"/>, so the spool entries
+    /// every diffkeeper container leaves at its exit go away with the run instead of into /var/lib/diffkeeper.
+    /// </summary>
+    private Dictionary<string, string> RecorderIsolation() => new()
+    {
+        ["DIFFKEEPER_SOCKET"] = Path.Combine(Root, "no-diffkeeperd.sock"),
+        ["DIFFKEEPER_STORE"] = Path.Combine(Root, "store"),
+    };
+
+    /// <summary>Extra environment for containerd (and so for every shim it starts), over the recorder isolation
+    /// above; called once <see cref="Root"/> is set.</summary>
     protected virtual IReadOnlyDictionary<string, string> ContainerdEnvironment() => new Dictionary<string, string>();
 
     /// <summary>(Re)starts the `ctr events` subscriber and waits until it demonstrably receives events.</summary>
