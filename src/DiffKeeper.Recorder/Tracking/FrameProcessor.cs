@@ -341,10 +341,14 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             return false;
         }
         time = Math.Max(time, node.LastVersionTime + 1);
+        // A second name of an inode whose other name is recorded with the content it has now: a hard link to it, as
+        // the exit state's tree ingest records it (never two independent copies of one file).
+        var linkTo = st.IsRegular && st.Nlink > 1 ? CurrentOtherName(frame, node, st) : null;
+        if (linkTo != null) time = Math.Max(time, linkTo.LastVersionTime);
         node.Last = st;
         try
         {
-            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time);
+            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path);
             metrics.VersionsWritten.Add(s.Changed);
             metrics.BytesIngested.Add(s.BytesRead);
         }
@@ -356,6 +360,20 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         node.LastVersionTime = time;
         frame.Captured.Add(node);
         return true;
+    }
+
+    /// <summary>The inode's first name (lowest path, so two names never point at each other) when that is another
+    /// name than <paramref name="node"/> and its recorded version holds the inode's content now: captured in this
+    /// frame, or last captured with the same size and mtime. Null: capture <paramref name="node"/> as a file.</summary>
+    private static UpperNode? CurrentOtherName(Frame frame, UpperNode node, in StatInfo st)
+    {
+        UpperNode? first = null;
+        foreach (var o in frame.C.Tree.Find(st.Inode))
+            if (!o.IsDir && (first == null || o.Path.AsSpan().SequenceCompareTo(first.Path) < 0)) first = o;
+        if (first == null || first == node || first.LastVersionTime == long.MinValue) return null;
+        bool current = frame.Captured.Contains(first) ||
+                       (first.Last.Inode == st.Inode && first.Last.Size == st.Size && first.Last.MtimeNs == st.MtimeNs);
+        return current ? first : null;
     }
 
     private void RecordDeleted(Frame frame, UpperNode node, byte[] path, long time)

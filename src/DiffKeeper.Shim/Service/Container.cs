@@ -27,7 +27,7 @@ internal sealed class Container
     private ProcessExit? _heldInitExit;
 
     private Container(ShimContext shim, string id, string bundle, RuncCommand runc, OciSpec spec, bool rootfsMounted,
-        string? upperDir)
+        RootfsLayout layout)
     {
         _shim = shim;
         Id = id;
@@ -35,7 +35,7 @@ internal sealed class Container
         Runc = runc;
         Spec = spec;
         RootfsMounted = rootfsMounted;
-        UpperDir = upperDir;
+        Layout = layout;
     }
 
     public string Id { get; }
@@ -43,12 +43,13 @@ internal sealed class Container
     public RuncCommand Runc { get; }
     public OciSpec Spec { get; }
     public bool RootfsMounted { get; }
-    public string? UpperDir { get; }
+    public RootfsLayout Layout { get; }
+    public string? UpperDir => Layout.UpperDir;
     public InitProcess Init { get; private set; } = null!;
     public CgroupInfo? Cgroup { get; private set; }
     public string RootfsPath => Path.Combine(Bundle, "rootfs");
 
-    public ContainerRecordInfo RecordInfo => new(_shim.Namespace, Id, Bundle, RootfsPath, UpperDir, Init.Pid);
+    public ContainerRecordInfo RecordInfo => new(_shim.Namespace, Id, Bundle, RootfsPath, UpperDir, Init.Pid, Layout, Spec, Init.ExitedAt);
 
     /// <summary>Create: mount the rootfs, set up stdio, <c>runc create</c>, read the pid, publish TaskCreate.</summary>
     public static async Task<Container> CreateAsync(ShimContext shim, CreateTaskRequest request)
@@ -58,12 +59,12 @@ internal sealed class Container
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var options = ParseOptions(request.Options);
         var bundle = request.Bundle;
-        string? upperDir = FindUpperDir(request.Rootfs);
+        var layout = RootfsLayout.From(request.Rootfs);
         var settings = RuncSettings.For(bundle, shim.Namespace, options);
-        new BundleState(settings.Binary, settings.Root, settings.SystemdCgroup, upperDir).Save(bundle);
+        new BundleState(settings.Binary, settings.Root, settings.SystemdCgroup, layout.UpperDir) { RootfsType = layout.Type }.Save(bundle);
         var runc = new RuncCommand(settings, shim.Reaper);
         var spec = OciSpec.Load(bundle);
-        var container = new Container(shim, request.Id, bundle, runc, spec, request.Rootfs.Count > 0, upperDir);
+        var container = new Container(shim, request.Id, bundle, runc, spec, request.Rootfs.Count > 0, layout);
 
         var rootfs = container.RootfsPath;
         if (request.Rootfs.Count > 0)
@@ -139,14 +140,6 @@ internal sealed class Container
         {
             throw TaskErrors.InvalidArgument(e.Message);
         }
-    }
-
-    private static string? FindUpperDir(IEnumerable<DiffKeeper.Shim.Protos.Types.Mount> mounts)
-    {
-        foreach (var m in mounts)
-            foreach (var o in m.Options)
-                if (o.StartsWith("upperdir=", StringComparison.Ordinal)) return o["upperdir=".Length..];
-        return null;
     }
 
     // ---- processes ---------------------------------------------------------------------------------------
