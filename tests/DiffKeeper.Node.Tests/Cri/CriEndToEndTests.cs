@@ -122,6 +122,12 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
         output.WriteLine(recExcluded.ToString());
         Assert.Equal("dk-pod/writer", recExcluded.GetProperty("name").GetString());
         Assert.Equal("dk-plain/writer", recPlain.GetProperty("name").GetString());
+        // The pod's namespace is a label of the recording (no verb prints labels yet): read the store itself.
+        using (var rs = DiffKeeper.Store.RecordingStore.Open(store, readOnly: true))
+        {
+            var info = rs.ListRecordings().Single(r => r.ContainerId == excluded);
+            Assert.Equal("dk-team", info.Labels.GetValueOrDefault("io.kubernetes.pod.namespace"));
+        }
         var idExcluded = recExcluded.GetProperty("id").GetString()!;
         var idPlain = recPlain.GetProperty("id").GetString()!;
         Assert.Equal("kept\n", Node.Ok(cli, "--store", store, "show", idExcluded, "/data/kept.txt"));
