@@ -11,6 +11,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
 SHIM := containerd-shim-diffkeeper-v1
+# The package version (deb, rpm); the binaries print the same with --version.
+VERSION ?= 0.1.0
 
 .PHONY: all build publish bpf test test-unit test-integration install uninstall demo bench bench-shim bench-store bench-capture bench-overhead deb rpm clean
 
@@ -83,9 +85,14 @@ bench-overhead: build
 bench-capture: bpf
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-capture.sh
 
-deb rpm:
-	@echo "make $@: packaging is not built yet (see the open packaging issue)" >&2; exit 1
+# Node packages: dist/diffkeeper_$(VERSION)_amd64.deb and dist/diffkeeper-$(VERSION).x86_64.rpm, the same file tree
+# (packaging/stage.sh). Need dpkg-dev / rpm (Debian's rpm package provides rpmbuild). See packaging/README.md.
+deb: publish
+	VERSION=$(VERSION) ART=$(ART) packaging/build-deb.sh
+
+rpm: publish
+	VERSION=$(VERSION) ART=$(ART) packaging/build-rpm.sh
 
 clean:
-	rm -rf $(ART)
+	rm -rf $(ART) dist
 	find src tests -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +

@@ -5,6 +5,8 @@
 #   dk_containerd_stop          stops it (by pid) and unmounts anything left under DIR
 #   dk_busybox_image            builds an OCI archive from /bin/busybox and imports it as $DK_IMAGE into $DK_NS;
 #                               executables listed in DK_IMAGE_EXTRA_BIN (space-separated paths) go to /bin too
+#                               (DK_IMAGE_CMD: the config's Cmd as a JSON array, default ["sh"]; a CRI sandbox image
+#                               needs one that keeps running, e.g. ["sleep","1000000"])
 #   dkctr ARGS…                 ctr against the private instance, namespace $DK_NS
 
 DK_NS=${DK_NS:-dk}
@@ -83,7 +85,7 @@ dk_busybox_image() {
   tar -C "$w/rootfs" --numeric-owner --owner=0 --group=0 --sort=name -cf "$w/layer.tar" .
   local ld; ld=$(sha256sum "$w/layer.tar" | cut -d' ' -f1); local ls; ls=$(stat -c %s "$w/layer.tar")
   mv "$w/layer.tar" "$w/oci/blobs/sha256/$ld"
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$ld" >"$w/config.json"
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "${DK_IMAGE_CMD:-[\"sh\"]}" "$ld" >"$w/config.json"
   local cd; cd=$(sha256sum "$w/config.json" | cut -d' ' -f1); local cs; cs=$(stat -c %s "$w/config.json")
   mv "$w/config.json" "$w/oci/blobs/sha256/$cd"
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' "$cd" "$cs" "$ld" "$ls" >"$w/manifest.json"

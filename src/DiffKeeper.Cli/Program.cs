@@ -29,6 +29,7 @@ namespace DiffKeeper.Cli
         public static (int Code, string Message) Map(Exception e) => e switch
         {
             UsageException => (2, e.Message),
+            DiffKeeper.Cli.Setup.SetupException => (1, e.Message),
             NotFoundException => (3, e.Message),
             CorruptDataException => (4, e.Message),
             StoreLockedException => (5, e.Message),

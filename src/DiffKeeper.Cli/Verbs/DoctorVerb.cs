@@ -1,5 +1,6 @@
 using DiffKeeper.Cli.Arguments;
 using DiffKeeper.Cli.Output;
+using DiffKeeper.Cli.Setup;
 using DiffKeeper.Store;
 using DiffKeeper.Store.Maintenance;
 
@@ -7,7 +8,42 @@ namespace DiffKeeper.Cli;
 
 public static class DoctorVerb
 {
+    /// <summary>
+    /// Without --store (or DIFFKEEPER_STORE): the node check, then the default store's check. With one, or with
+    /// --store-only: that store only (what scripts checking a copied store or a CI artifact want).
+    /// </summary>
     public static int Run(ParsedArgs a, CliContext ctx)
+    {
+        bool storeOnly = a.Flags.Contains("store-only") || a.Value("store") != null ||
+                         Environment.GetEnvironmentVariable("DIFFKEEPER_STORE") is { Length: > 0 };
+        if (storeOnly) return CheckStore(a, ctx);
+
+        var socket = a.Value("socket") ?? (Environment.GetEnvironmentVariable("DIFFKEEPER_SOCKET") is { Length: > 0 } s ? s : "/run/diffkeeper/diffkeeperd.sock");
+        var findings = NodeCheck.Run(a.Value("containerd-config") ?? ContainerdSetup.DefaultConfig, socket, ctx.StoreDir);
+        if (a.Json)
+        {
+            foreach (var f in findings)
+                ctx.Out.Json(w =>
+                {
+                    w.WriteString("check", f.Check);
+                    w.WriteBoolean("ok", f.Ok);
+                    w.WriteBoolean("warning", f.Warning);
+                    w.WriteString("detail", f.Detail);
+                    if (f.Fix != null) w.WriteString("fix", f.Fix); else w.WriteNull("fix");
+                });
+        }
+        else ctx.Out.Line(NodeCheck.Format(findings).TrimEnd('\n'));
+        int code = findings.Any(f => !f.Ok && !f.Warning) ? 1 : 0;
+        if (RecordingStore.Exists(ctx.StoreDir))
+        {
+            int storeCode = CheckStore(a, ctx);
+            if (storeCode != 0) code = storeCode;
+        }
+        if (!a.Json) ctx.Out.Line(code == 0 ? "node is ready to record" : "node is not ready: run the fix lines above");
+        return code;
+    }
+
+    private static int CheckStore(ParsedArgs a, CliContext ctx)
     {
         if (!RecordingStore.Exists(ctx.StoreDir)) throw new NotFoundException($"no store at {ctx.StoreDir}");
         // Strict: any damage in the write-ahead log is a finding (normal readers recover up to it).

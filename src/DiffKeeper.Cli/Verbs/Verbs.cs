@@ -53,9 +53,25 @@ public static class Verbs
                 new("dry-run", null, false, "only print what would be removed"),
             ],
             ["diffkeeper gc --keep-last 20", "diffkeeper gc --keep-failed-only --max-bytes 5G --dry-run"], GcVerb.Run, 0, 0),
-        new("doctor", "diffkeeper doctor",
-            "Check the store: it opens, every referenced chunk exists and hashes right, no orphan metadata. Exit 4 when problems are found.",
-            [], ["diffkeeper doctor", "diffkeeper --store /tmp/s doctor --json"], DoctorVerb.Run, 0, 0),
+        new("doctor", "diffkeeper doctor [--store-only] [--containerd-config PATH] [--socket PATH]",
+            "Check the node (kernel BTF, tracepoints, BPF permission, libbpf, the shim on containerd's PATH, containerd's CRI config, the daemon's socket and store, gaps in the last 24 h; each failure says what to run), then the store: it opens, every referenced chunk exists and hashes right, no orphan metadata. With --store (or DIFFKEEPER_STORE) or --store-only: that store only. Exit 1 when the node is not ready, 4 when the store is damaged.",
+            [
+                new("store-only", null, false, "check only the store (implied by --store / DIFFKEEPER_STORE)"),
+                new("containerd-config", null, true, "containerd's config (default /etc/containerd/config.toml)", "PATH"),
+                new("socket", null, true, "diffkeeperd's socket (default $DIFFKEEPER_SOCKET or /run/diffkeeper/diffkeeperd.sock)", "PATH"),
+            ],
+            ["diffkeeper doctor", "diffkeeper doctor --json", "diffkeeper --store /tmp/s doctor --json"], DoctorVerb.Run, 0, 0),
+        new("setup", "diffkeeper setup containerd [--config PATH] [--dry-run] [--undo]",
+            "Add the diffkeeper runtime (handler for a Kubernetes RuntimeClass) to containerd's CRI config: config version 2 (containerd 1.6/1.7) or 3 (2.x); comments, order and every other byte kept; the default runc runtime kept; the node's runc options (SystemdCgroup …) carried over; a backup beside the file. Prints the change as a diff and whether containerd needs a restart. Idempotent.",
+            [
+                new("config", null, true, "containerd's config (default /etc/containerd/config.toml)", "PATH"),
+                new("dry-run", null, false, "print the change, write nothing"),
+                new("undo", null, false, "put back the config as it was before setup (only if unchanged since)"),
+                new("containerd-version", null, true, "the containerd the config is for (default: `containerd --version`)", "V"),
+                new("options-file", null, true, "containerd 1.6 only: where the carried runc options go (default /etc/diffkeeper/runc.toml)", "PATH"),
+            ],
+            ["diffkeeper setup containerd --dry-run", "diffkeeper setup containerd && systemctl restart containerd", "diffkeeper setup containerd --undo"],
+            SetupVerb.Run, 1, 1),
     }.ToDictionary(v => v.Name);
 
     public static int Dispatch(string[] args, Stream stdout)
