@@ -71,4 +71,5 @@ deb rpm:
 
 clean:
 	rm -rf $(ART)
+	rm -rf report/dist report/node_modules
 	find src tests -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +
