@@ -214,10 +214,19 @@ public static class BisectVerb
         if (kept != null) ctx.Out.Line($"state of the first bad moment kept in {kept}");
     }
 
+    /// <summary>
+    /// rm -rf: an exported state holds whatever names the container made, and .NET's Directory.Delete enumerates
+    /// names as UTF-16 strings, so it cannot remove a name that is not valid UTF-8 (it left such probes behind).
+    /// </summary>
     private static void DeleteTree(string dir)
     {
-        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
+        if (!Directory.Exists(dir)) return;
+        var psi = new ProcessStartInfo("/bin/rm") { UseShellExecute = false };
+        psi.ArgumentList.Add("-rf");
+        psi.ArgumentList.Add("--");
+        psi.ArgumentList.Add(dir);
+        using var p = Process.Start(psi);
+        p?.WaitForExit();
+        if (Directory.Exists(dir)) Console.Error.WriteLine($"diffkeeper: warning: could not remove {dir}");
     }
 }

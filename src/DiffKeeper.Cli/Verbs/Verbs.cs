@@ -49,7 +49,7 @@ public static class Verbs
             [
                 new("output", "o", true, "the HTML file to write", "FILE.html"),
                 new("max-file-bytes", null, true, "embed the content of file versions up to this size (default 256K); bigger ones keep size only", "SIZE"),
-                new("max-total-bytes", null, true, "embed at most this much file content in total (default 4M), newest versions first", "SIZE"),
+                new("max-total-bytes", null, true, "embed at most this much file content in total (default 3M), newest versions first", "SIZE"),
             ],
             ["diffkeeper report ci-job-42 -o report.html", "diffkeeper report ./ci-job-42.dkpack -o r.html --max-total-bytes 20M",
              "xdg-open 'report.html#t=3.2s&path=/etc/app.conf'"], ReportVerb.Run, 1, 1),
