@@ -188,36 +188,48 @@ function changeMarks(t, prev, state) {
   return marks;
 }
 
+// Rows are made once, in path order, and then only shown/hidden and re-labelled: rebuilding ~1,000 rows on every
+// scrub cost 100–300 ms in the 10,000-version test; updating them in place keeps a redraw well under that.
+let rowEls = null;
+function ensureRows() {
+  if (rowEls) return;
+  rowEls = M.paths.map((path, p) => {
+    const slash = path.lastIndexOf('/');
+    const badge = h('span', { class: 'badge' });
+    const meta = h('span', { class: 'meta' });
+    const el = h('div', { class: 'row', 'data-p': p, role: 'button', tabindex: -1, title: path },
+      badge, h('span', { class: 'name' }, h('span', { class: 'dir' }, path.slice(0, slash + 1)), path.slice(slash + 1)), meta);
+    el.hidden = true;
+    return { el, badge, meta, cls: '', b: '', m: '' };
+  });
+  $('tree').replaceChildren(...rowEls.map((r) => r.el));
+}
+
 function renderTree() {
+  ensureRows();
   const t = at();
   const state = M.stateAt(t);
   const prev = ui.moment > 0 ? M.moments[ui.moment - 1] : null;
   const marks = changeMarks(t, prev, state);
   let re = null;
   if (ui.glob) { try { re = globToRegExp(ui.glob); $('search').classList.remove('bad'); } catch { $('search').classList.add('bad'); } }
-  const rows = [];
   let shown = 0;
   for (let p = 0; p < M.paths.length; p++) {
+    const r = rowEls[p];
     const vis = state.get(p);
     const mark = marks.get(p);
-    if (vis === undefined && mark !== 'D') continue;
-    const path = M.paths[p];
-    if (re && !re.test(path)) continue;
+    const show = (vis !== undefined || mark === 'D') && (!re || re.test(M.paths[p]));
+    if (r.el.hidden !== !show) r.el.hidden = !show;
+    if (!show) continue;
     shown++;
-    if (rows.length >= 3000) continue; // the DOM stays small; the count still says how many matched
     const v = vis !== undefined ? M.versions[vis] : null;
-    const slash = path.lastIndexOf('/');
-    rows.push(h('div', {
-      class: 'row' + (mark ? ' ch-' + mark : '') + (p === ui.path ? ' sel' : '') + (v === null ? ' gone' : ''),
-      'data-p': p, role: 'button', tabindex: -1, title: path,
-    },
-    h('span', { class: 'badge' }, mark || ''),
-    h('span', { class: 'name' }, h('span', { class: 'dir' }, path.slice(0, slash + 1)), path.slice(slash + 1) + (v && v[V.TYPE] === 1 ? '/' : '')),
-    h('span', { class: 'meta' }, v ? (v[V.TYPE] === T_FILE ? humanBytes(v[V.SIZE]) : TYPE[v[V.TYPE]]) : 'deleted')));
+    const cls = 'row' + (mark ? ' ch-' + mark : '') + (p === ui.path ? ' sel' : '') + (v === null ? ' gone' : '');
+    const meta = v ? (v[V.TYPE] === T_FILE ? humanBytes(v[V.SIZE]) : TYPE[v[V.TYPE]]) : 'deleted';
+    if (r.cls !== cls) { r.el.className = cls; r.cls = cls; }
+    if (r.b !== (mark || '')) { r.badge.textContent = mark || ''; r.b = mark || ''; }
+    if (r.m !== meta) { r.meta.textContent = meta; r.m = meta; }
   }
-  $('tree').replaceChildren(...rows);
-  $('tree-count').textContent = `${shown} entr${shown === 1 ? 'y' : 'ies'}${marks.size ? `, ${marks.size} changed since ${prev === null ? 'start' : offText(prev)}` : ''}` +
-    (shown > rows.length ? ` (first ${rows.length} shown)` : '');
+  $('tree-count').textContent = `${shown} entr${shown === 1 ? 'y' : 'ies'}${marks.size ? `, ${marks.size} changed since ${prev === null ? 'start' : offText(prev)}` : ''}`;
 }
 
 function modeText(m) { return '0' + m.toString(8).padStart(3, '0'); }

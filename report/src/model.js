@@ -63,8 +63,19 @@ export class Model {
     return { w, r };
   }
 
-  /** The state at t: Map path index -> version index (visible entries only). */
+  /** The state at t: Map path index -> version index (visible entries only); the last few are cached. */
   stateAt(t) {
+    this.cache ??= new Map();
+    let s = this.cache.get(t);
+    if (!s) {
+      s = this.computeState(t);
+      if (this.cache.size > 16) this.cache.delete(this.cache.keys().next().value);
+      this.cache.set(t, s);
+    }
+    return s;
+  }
+
+  computeState(t) {
     const killCache = new Map();
     const kill = (a) => {
       let k = killCache.get(a);

@@ -134,7 +134,7 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
         Assert.Equal(JsonValueKind.Undefined, b.Eval("window.__xss").ValueKind);
         Assert.Equal(0, b.Eval("document.querySelectorAll('img').length").GetInt32());
         // The non-UTF-8 name with a newline is one row, escaped like the CLI prints it.
-        Assert.True(b.Eval("[...document.querySelectorAll('#tree .row')].some(r => r.title === '/bad\\\\xffname\\\\nx')").GetBoolean(), "escaped name row");
+        Assert.True(b.Eval("[...document.querySelectorAll('#tree .row:not([hidden])')].some(r => r.title === '/bad\\\\xffname\\\\nx')").GetBoolean(), "escaped name row");
         // A binary file: size and SHA-256, no text.
         b.Click(RowSelector(b, "/core.bin"));
         Assert.Contains("binary file: 4.9 KiB (5000 bytes)", b.Text("#content"));
@@ -143,7 +143,7 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
         // Search by glob: only matching rows stay.
         b.Click("#search");
         b.Type("/etc/**");
-        var rows = b.Eval("[...document.querySelectorAll('#tree .row')].map(r => r.title)").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var rows = b.Eval("[...document.querySelectorAll('#tree .row:not([hidden])')].map(r => r.title)").EnumerateArray().Select(e => e.GetString()!).ToArray();
         // The same glob as the CLI reads it: the paths `timeline --path` lists (all of them exist at +4s).
         var cliPaths = Cli.Run("timeline", "app-crash", "--path", "/etc/**", "--json").ExpectOk().JsonLines()
             .Select(j => "/" + Str(j, "path")).Distinct().Order(StringComparer.Ordinal).ToArray();
@@ -262,13 +262,13 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
 
     private static string RowSelector(Chromium b, string path)
     {
-        int i = b.Eval($"[...document.querySelectorAll('#tree .row')].findIndex(r => r.title === {JsonSerializer.Serialize(path)})").GetInt32();
+        int i = b.Eval($"[...document.querySelectorAll('#tree .row')].findIndex(r => !r.hidden && r.title === {JsonSerializer.Serialize(path)})").GetInt32();
         Assert.True(i >= 0, "no tree row for " + path);
         return $"#tree .row:nth-child({i + 1})";
     }
 
     private static string RowBadge(Chromium b, string path) =>
-        b.Eval($"(() => {{ const r = [...document.querySelectorAll('#tree .row')].find(r => r.title === {JsonSerializer.Serialize(path)}); return r ? r.querySelector('.badge').textContent : null; }})()").GetString()
+        b.Eval($"(() => {{ const r = [...document.querySelectorAll('#tree .row')].find(r => !r.hidden && r.title === {JsonSerializer.Serialize(path)}); return r ? r.querySelector('.badge').textContent : null; }})()").GetString()
         ?? throw new Xunit.Sdk.XunitException("no tree row for " + path);
 
     private static List<string> DiffLines(Chromium b) =>
