@@ -90,7 +90,7 @@ public sealed class RecorderRecordingTests(CliBinary binary, ITestOutputHelper o
         b.Press("ArrowLeft");
         Assert.Equal("+1.5s", b.Text("#moment-offset"));
         Assert.Contains("ring buffer full", b.Text("#moment-events"));
-        b.Screenshot(Path.Combine(ArtifactDir(), "7-recorder-recording.png"));
+        b.Screenshot(Path.Combine(Chromium.ArtifactDir, "7-recorder-recording.png"));
         Assert.All(b.Requests, r => Assert.StartsWith("file://", r));
         Assert.Empty(b.ConsoleErrors);
     }
@@ -108,15 +108,6 @@ public sealed class RecorderRecordingTests(CliBinary binary, ITestOutputHelper o
         Assert.Contains("  sed [42]: write /etc/app.conf", r);
         // Moments: create, start, 1s, gap, 2s, oom, exit = 7; a binary search probes at most 4 of them.
         Assert.InRange(r.Split('\n').Count(l => l.StartsWith("probe ", StringComparison.Ordinal)), 1, 4);
-    }
-
-    private static string ArtifactDir()
-    {
-        var env = Environment.GetEnvironmentVariable("DIFFKEEPER_TEST_ARTIFACTS");
-        if (!string.IsNullOrEmpty(env)) return Path.Combine(env, "report");
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return Path.Combine(d.FullName, "artifacts", "test-screenshots");
-        return Path.Combine(Path.GetTempPath(), "diffkeeper-test-screenshots");
     }
 
     public void Dispose() => _tmp.Dispose();

@@ -78,16 +78,7 @@ public static class CollectVerb
 
     private static void WriteEntry(Utf8JsonWriter w, Entry e)
     {
-        var r = e.Rec;
-        w.WriteString("id", r.IdText);
-        w.StringOrNull("name", r.Name);
-        w.StringOrNull("container_id", r.ContainerId);
-        w.StringOrNull("namespace", r.Namespace);
-        w.StringOrNull("image", r.Image);
-        w.Time("start", r.Start);
-        w.Time("end", r.End);
-        if (r.ExitStatus is int s) w.WriteNumber("exit_status", s); else w.WriteNull("exit_status");
-        w.WriteNumber("versions", e.Versions);
+        LsVerb.Fields(w, e.Rec, e.Versions);
         w.WriteString("pack", e.Pack);
         w.WriteNumber("pack_bytes", e.PackBytes);
         w.WriteString("report", e.Report);

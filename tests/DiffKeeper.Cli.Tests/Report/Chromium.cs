@@ -76,6 +76,19 @@ public sealed class Chromium : IDisposable
 
     public int Pid => _proc.Id;
 
+    /// <summary>Where screenshots go: $DIFFKEEPER_TEST_ARTIFACTS/report, else artifacts/test-screenshots in the repository.</summary>
+    public static string ArtifactDir
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("DIFFKEEPER_TEST_ARTIFACTS");
+            if (!string.IsNullOrEmpty(env)) return Path.Combine(env, "report");
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return Path.Combine(d.FullName, "artifacts", "test-screenshots");
+            return Path.Combine(Path.GetTempPath(), "diffkeeper-test-screenshots");
+        }
+    }
+
     public JsonElement Send(string method, JsonObject? p = null, bool browser = false)
     {
         int id = Interlocked.Increment(ref _nextId);

@@ -22,17 +22,7 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
     private const string HostileDir = "<script>alert(1)<", HostileFile = "script>";
     private const string HostileContent = "</script><script>window.__xss = 1</script><!-- <img src=x onerror=window.__xss=2>\n";
 
-    private static string ArtifactDir
-    {
-        get
-        {
-            var env = Environment.GetEnvironmentVariable("DIFFKEEPER_TEST_ARTIFACTS");
-            if (!string.IsNullOrEmpty(env)) return Path.Combine(env, "report");
-            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return Path.Combine(d.FullName, "artifacts", "test-screenshots");
-            return Path.Combine(Path.GetTempPath(), "diffkeeper-test-screenshots");
-        }
-    }
+    private static string ArtifactDir => Chromium.ArtifactDir;
 
     private static void RequireBrowser() => Env.Require(Chromium.Executable != null, "needs chromium (apt-get install chromium)");
 
