@@ -5,7 +5,7 @@ import './report.css';
 import { select, pointer } from 'd3-selection';
 import { scaleLinear } from 'd3-scale';
 import { axisBottom } from 'd3-axis';
-import { zoom, zoomIdentity } from 'd3-zoom';
+import { zoom } from 'd3-zoom';
 import { diffLines } from 'diff';
 import {
   Model, TYPE, T_FILE, V, E, isDeleted, formatOffset, parseOffset, rfc3339, globToRegExp, humanBytes,
@@ -148,7 +148,7 @@ function renderTimeline() {
     for (let i = 1; i < M.moments.length; i++) if (Math.abs(M.moments[i] - t) < Math.abs(M.moments[best] - t)) best = i;
     selectMoment(best);
   });
-  tl = { draw, reset: () => svg.transition ? svg.call(z.transform, zoomIdentity) : null };
+  tl = { draw };
   draw();
 }
 

@@ -55,7 +55,7 @@ public sealed class CollectTests(CliBinary binary, ITestOutputHelper output) : C
         var since = Tmp.Sub("since");
         Cli.Run("collect", "-o", since, "--since", "2026-03-01T00:00:00Z").ExpectOk();
         Assert.Equal([recent + ".dkpack", recent + ".html", "index.html", "index.json"],
-            Directory.GetFiles(since).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray());
+            Directory.GetFiles(since).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
         // --failed: snapshot recordings have no exit status, so none is known to have failed.
         var failed = Tmp.Sub("failed");
         var f = Cli.Run("collect", "-o", failed, "--failed", "--json").ExpectOk().JsonLines().Last();
