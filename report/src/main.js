@@ -4,7 +4,7 @@
 import './report.css';
 import { select, pointer } from 'd3-selection';
 import { scaleLinear } from 'd3-scale';
-import { axisBottom } from 'd3-axis';
+import { axisTop } from 'd3-axis';
 import { zoom } from 'd3-zoom';
 import { diffLines } from 'diff';
 import {
@@ -121,16 +121,16 @@ function renderTimeline() {
     .attr('x', 0).attr('y', (d) => laneY.get(d.key)).attr('width', width).attr('height', LANE_H);
   svg.selectAll('text.lane-label').data(lanes).join('text').attr('class', (d) => 'lane-label' + (d.key === 'gap' ? ' gap' : ''))
     .attr('x', 8).attr('y', (d) => laneY.get(d.key) + LANE_H / 2 + 4).text((d) => d.label);
-  const axisG = svg.append('g').attr('class', 'axis').attr('transform', `translate(0,${AXIS_H - 2})`);
+  const axisG = svg.append('g').attr('class', 'axis').attr('transform', `translate(0,${AXIS_H - 1})`);
   const body = svg.append('g').attr('clip-path', 'url(#tl-clip)');
   const markSel = body.selectAll('rect.mark').data(marks).join('rect')
     .attr('class', (d) => 'mark k-' + d.kind.replace(/[^a-z-]/g, ''))
     .attr('y', (d) => laneY.get(d.lane) + 4).attr('height', LANE_H - 8).attr('width', 4);
   markSel.append('title').text((d) => d.title);
   const cursor = body.append('line').attr('class', 'cursor').attr('y1', AXIS_H - 4).attr('y2', height);
-  const axis = axisBottom().ticks(Math.floor(width / 110)).tickFormat((d) => formatOffset(Math.round(d))).tickSizeOuter(0);
+  const axis = axisTop().ticks(Math.floor(width / 110)).tickFormat((d) => formatOffset(Math.round(d))).tickSizeOuter(0);
   function draw() {
-    axisG.call(axis.scale(x)).call((g) => g.selectAll('.tick line').attr('y2', 4));
+    axisG.call(axis.scale(x)).call((g) => g.selectAll('.tick line').attr('y2', -4));
     markSel.attr('x', (d) => x(d.t) - 2);
     cursor.attr('x1', x(at())).attr('x2', x(at()));
   }
@@ -408,5 +408,7 @@ applyHash();
 renderTimeline();
 render();
 ui.firstRenderMs = performance.now() - t0;
+// Time from navigation start to the first frame with the report drawn (what "opens to first paint" means here).
+requestAnimationFrame(() => setTimeout(() => { ui.firstFrameMs = performance.now(); }, 0));
 ui.ready = true;
 document.body.dataset.ready = '1';

@@ -183,6 +183,10 @@ public sealed class Chromium : IDisposable
         Send("Input.dispatchMouseEvent", new JsonObject { ["type"] = "mouseReleased", ["x"] = x, ["y"] = y, ["button"] = "left", ["clickCount"] = 1 });
     }
 
+    /// <summary>A mouse wheel turn at (x, y): negative deltaY zooms in where d3-zoom listens.</summary>
+    public void Wheel(double x, double y, double deltaY) =>
+        Send("Input.dispatchMouseEvent", new JsonObject { ["type"] = "mouseWheel", ["x"] = x, ["y"] = y, ["deltaX"] = 0, ["deltaY"] = deltaY });
+
     /// <summary>A real key press (keyDown + keyUp) of a named key: ArrowLeft, ArrowRight, Home, End.</summary>
     public void Press(string key)
     {

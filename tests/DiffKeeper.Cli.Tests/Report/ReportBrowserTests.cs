@@ -111,6 +111,17 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
         double scrubMs = b.Eval("window.__dk.lastRenderMs").GetDouble();
         Output.WriteLine($"scrub redraw {scrubMs:0.0} ms");
 
+        // Zoom: a wheel turn over the timeline narrows the axis (fewer seconds between its first and last tick).
+        const string ticks = "[...document.querySelectorAll('#timeline .axis .tick text')].map(t => parseFloat(t.textContent))";
+        var before = b.Eval(ticks).EnumerateArray().Select(e => e.GetDouble()).ToList();
+        var mid = b.Eval("(() => { const r = document.querySelector('#timeline svg').getBoundingClientRect(); return [r.x + r.width * 0.6, r.y + r.height / 2]; })()");
+        b.Wheel(mid[0].GetDouble(), mid[1].GetDouble(), -600);
+        b.WaitFor($"(() => {{ const t = {ticks}; return t[t.length - 1] - t[0] < {(before[^1] - before[0]) / 2}; }})()", 10);
+        // A fresh, unzoomed page for the click below (a new hash alone is a same-document navigation that keeps the zoom).
+        b.Send("Page.navigate", new System.Text.Json.Nodes.JsonObject { ["url"] = "about:blank" });
+        b.WaitFor("location.href === 'about:blank'");
+        b.Open(url + "#t=1.5s&path=/etc/app.conf");
+
         // A click on the timeline picks the nearest moment: the far right end is +4s, where the log is deleted.
         var box = b.Eval("(() => { const r = document.querySelector('#timeline svg').getBoundingClientRect(); return [r.right - 12, r.bottom - 8]; })()");
         b.ClickAt(box[0].GetDouble(), box[1].GetDouble());
@@ -233,7 +244,8 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
 
         using var b = new Chromium();
         b.Open(new Uri(html).AbsoluteUri + "#path=/dir03/file0170.txt");
-        double fcp = b.Eval("(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: -1}).startTime").GetDouble();
+        b.WaitFor("window.__dk.firstFrameMs !== undefined");
+        double frame = b.Eval("window.__dk.firstFrameMs").GetDouble();
         double first = b.Eval("window.__dk.firstRenderMs").GetDouble();
         var redraws = new List<double>();
         for (int i = 0; i < 5; i++)
@@ -244,7 +256,7 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
         Assert.Equal("+4s", b.Text("#moment-offset"));   // opened at the end (+9s), five steps back
         Assert.Equal(Show("big", "/dir03/file0170.txt", "4s"), b.Text("#content pre.text"));
         b.Screenshot(Path.Combine(ArtifactDir, "6-ten-thousand-versions.png"));
-        var note = $"10,000-version report: {size / 1e6:0.00} MB, first contentful paint {fcp:0} ms, script first render {first:0} ms, " +
+        var note = $"10,000-version report: {size / 1e6:0.00} MB, first frame drawn {frame:0} ms after navigation start, script first render {first:0} ms, " +
                    $"scrub redraws {string.Join(", ", redraws.Select(r => r.ToString("0")))} ms";
         Output.WriteLine(note);
         File.WriteAllText(Path.Combine(ArtifactDir, "timings.txt"), note + "\n");
