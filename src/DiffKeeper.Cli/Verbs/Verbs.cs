@@ -45,7 +45,7 @@ public static class Verbs
             [new("output", "o", true, "the packed file to write", "FILE")],
             ["diffkeeper pack ci-job-42 -o ci-job-42.dkpack", "diffkeeper show ./ci-job-42.dkpack /etc/app.conf"], PackVerb.Run, 1, 1),
         new("report", "diffkeeper report REC -o FILE.html [--max-file-bytes SIZE] [--max-total-bytes SIZE]",
-            "Write one self-contained HTML page (no network, works from file://) to explore the recording: header with exit status and gaps, a timeline to scrub, the tree at any moment, a file's content, diff and history, path search and deep links (FILE.html#t=3.2s&path=/etc/app.conf).",
+            "Write one self-contained HTML page to explore the recording. It needs no network and works from file://: header with exit status and gaps, a timeline to scrub, the tree at any moment, a file's content, diff and history, path search and deep links (FILE.html#t=3.2s&path=/etc/app.conf).",
             [
                 new("output", "o", true, "the HTML file to write", "FILE.html"),
                 new("max-file-bytes", null, true, "embed the content of file versions up to this size (default 256K); bigger ones keep size only", "SIZE"),
@@ -65,7 +65,7 @@ public static class Verbs
             ["diffkeeper bisect ci-job-42 --test 'grep -q \"^port=8080$\" etc/app.conf'",
              "diffkeeper bisect ci-job-42 --test 'test -s var/lib/app/db' --from 1s --to end --json"], BisectVerb.Run, 1, 1),
         new("collect", "diffkeeper collect -o DIR [--failed] [--since T] [--max-file-bytes SIZE] [--max-total-bytes SIZE]",
-            "Pack the node's recordings into DIR for a CI artifact: per recording a packed file (ID.dkpack) and a report (ID.html), plus index.html and index.json.",
+            "Pack the node's recordings into DIR for a CI artifact. Per recording a packed file (ID.dkpack) and a report (ID.html), plus index.html and index.json.",
             [
                 new("output", "o", true, "the directory to fill (created; must be empty if it exists)", "DIR"),
                 new("failed", null, false, "only recordings whose container exited with a non-zero status"),
