@@ -12,7 +12,7 @@ export DOTNET_NOLOGO := 1
 
 SHIM := containerd-shim-diffkeeper-v1
 
-.PHONY: all build publish test test-unit test-integration install uninstall demo bench bench-shim bench-store bench-overhead deb rpm clean
+.PHONY: all build publish bpf test test-unit test-integration install uninstall demo bench bench-shim bench-store bench-capture bench-overhead deb rpm clean
 
 all: build
 
@@ -22,12 +22,22 @@ build:
 
 # Both binaries are Native AOT: containerd starts one shim per container (start-up and RSS matter), and the CLI
 # answers `show` in a few ms. The CLI loads librocksdb.so from its own directory; artifacts/bin/diffkeeper links to it.
-publish:
+# diffkeeperd (AOT too) is copied into artifacts/bin with librocksdb.so: it loads that and diffkeeper.bpf.o from its own directory.
+publish: bpf
 	$(DOTNET) publish src/DiffKeeper.Shim -c $(CONFIG) --nologo -v q -o $(ART)/shim
 	$(DOTNET) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
+	$(DOTNET) publish src/DiffKeeper.Recorder -c $(CONFIG) --nologo -v q -o $(ART)/daemon
 	mkdir -p $(BIN)
 	install -m 0755 $(ART)/shim/$(SHIM) $(BIN)/$(SHIM)
 	ln -sf ../cli/diffkeeper $(BIN)/diffkeeper
+	install -m 0755 $(ART)/daemon/diffkeeperd $(ART)/daemon/librocksdb.so $(BIN)/
+
+# The eBPF object (CO-RE; vmlinux.h generated from this machine's /sys/kernel/btf/vmlinux) lands beside the
+# binaries: diffkeeperd loads artifacts/bin/diffkeeper.bpf.o (or $(PREFIX)/lib/diffkeeper/diffkeeper.bpf.o).
+bpf:
+	$(MAKE) --no-print-directory -C bpf OUT=$(ART)/bpf
+	mkdir -p $(BIN)
+	install -m 0644 $(ART)/bpf/diffkeeper.bpf.o $(BIN)/diffkeeper.bpf.o
 
 # Unit and integration tests. Integration tests need root, containerd, runc and busybox-static;
 # with DIFFKEEPER_REQUIRE_INTEGRATION=1 (set by .ci/run) they fail instead of skipping when those are missing.
@@ -44,16 +54,19 @@ install: publish
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/diffkeeper
 	install -m 0755 $(ART)/shim/$(SHIM) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
 	install -m 0755 $(ART)/cli/diffkeeper $(ART)/cli/librocksdb.so $(DESTDIR)$(PREFIX)/lib/diffkeeper/
+	install -m 0755 $(ART)/daemon/diffkeeperd $(DESTDIR)$(PREFIX)/lib/diffkeeper/
+	install -m 0644 $(BIN)/diffkeeper.bpf.o $(DESTDIR)$(PREFIX)/lib/diffkeeper/
 	ln -sf ../lib/diffkeeper/diffkeeper $(DESTDIR)$(PREFIX)/bin/diffkeeper
+	ln -sf ../lib/diffkeeper/diffkeeperd $(DESTDIR)$(PREFIX)/bin/diffkeeperd
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/$(SHIM) $(DESTDIR)$(PREFIX)/bin/diffkeeper
+	rm -f $(DESTDIR)$(PREFIX)/bin/$(SHIM) $(DESTDIR)$(PREFIX)/bin/diffkeeper $(DESTDIR)$(PREFIX)/bin/diffkeeperd
 	rm -rf $(DESTDIR)$(PREFIX)/lib/diffkeeper
 
 demo: build
 	DIFFKEEPER_BIN_DIR=$(BIN) scripts/demo.sh
 
-bench: bench-shim bench-store bench-overhead
+bench: bench-shim bench-store bench-capture bench-overhead
 
 bench-shim: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-shim.sh
@@ -65,6 +78,10 @@ bench-store: build
 # bench-shim with the daemon running.
 bench-overhead: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-overhead.sh
+
+# The eBPF change capture's cost on the write path: baseline vs attached-untracked vs tracked (docs/bpf.md).
+bench-capture: bpf
+	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-capture.sh
 
 deb rpm:
 	@echo "make $@: packaging is not built yet (see the open packaging issue)" >&2; exit 1

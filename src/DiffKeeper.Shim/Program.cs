@@ -44,15 +44,14 @@ internal static class Program
             return 0;
         }
 
-        // The recorder plugs in here; until then the no-op hook (or the diagnostic one, for tests).
-        IRecorderHook hook = HookLogRecorderHook.FromEnvironment() ?? new NoopRecorderHook();
         try
         {
+            // The recorder (Recording/RecorderHooks): built only where it is used, never for `start`.
             return flags.Action switch
             {
                 "start" => StartCommand.Run(flags),
-                "delete" => await DeleteCommand.RunAsync(flags, hook),
-                null => await ServeCommand.RunAsync(flags, hook),
+                "delete" => await DeleteCommand.RunAsync(flags, RecorderSettings.FromEnvironment()),
+                null => await ServeCommand.RunAsync(flags, RecorderSettings.FromEnvironment()),
                 _ => Usage(flags.Action),
             };
         }

@@ -97,13 +97,16 @@ public sealed unsafe class DirectoryExporter : IDisposable
 
     /// <summary>
     /// The entry a recorded hard link can be recreated against: the first name of the inode, captured in the same
-    /// snapshot (same moment) and still holding the same content — a later version of that name is another file.
+    /// snapshot (same moment) or — as the recorder captures a new name of an inode while the first name's version is
+    /// older — of the same inode, and still holding the same content; a later version of that name with another inode
+    /// is another file.
     /// </summary>
     public static FileVersion? LinkTarget(RecordingState state, FileVersion v)
     {
         if (v.HardLinkTo.Length == 0 || !SafePath.IsSafe(v.HardLinkTo)) return null;
         var t = state.Get(v.HardLinkTo);
-        return t != null && t.Type == EntryType.File && t.HardLinkTo.Length == 0 && t.Time == v.Time && t.SameContent(v) ? t : null;
+        return t != null && t.Type == EntryType.File && t.HardLinkTo.Length == 0 &&
+               (t.Time == v.Time || (v.Inode != 0 && t.Inode == v.Inode)) && t.SameContent(v) ? t : null;
     }
 
     private (int Fd, byte[] Name)? Parent(FileVersion v, DirCache? cache = null)

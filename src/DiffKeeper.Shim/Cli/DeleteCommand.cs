@@ -18,8 +18,12 @@ internal static class DeleteCommand
 {
     private static readonly TimeSpan RuncBound = TimeSpan.FromSeconds(3);
 
-    public static async Task<int> RunAsync(ShimFlags flags, IRecorderHook hook)
+    /// <summary>containerd kills <c>delete</c> after 5 s; everything here must be done well before.</summary>
+    private static readonly TimeSpan Budget = TimeSpan.FromMilliseconds(4500);
+
+    public static async Task<int> RunAsync(ShimFlags flags, RecorderSettings recorderSettings)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
         var state = BundleState.Load(bundle, flags.Namespace);
         var reaper = new Reaper();
@@ -45,7 +49,15 @@ internal static class DeleteCommand
         var info = new ContainerRecordInfo(flags.Namespace, flags.Id, bundle, rootfs, state.UpperDir, pid);
         // Still mounted means the shim never got to Delete(init) (it died): this is the recorder's last chance.
         if (RootfsMounter.IsMountPoint(rootfs))
-            await new BoundedRecorderHook(hook, TimeSpan.FromSeconds(1)).ExitedBeforeUnmountAsync(info, 137);
+        {
+            // What is left of the 5 s after runc delete, less one daemon call and the unmount, capped at 1.5 s.
+            var left = Budget - clock.Elapsed - recorderSettings.Timeout - TimeSpan.FromMilliseconds(500);
+            var freeze = TimeSpan.FromMilliseconds(Math.Clamp(left.TotalMilliseconds, 200,
+                Math.Min(recorderSettings.FreezeBudget.TotalMilliseconds, RecorderSettings.DeleteSubcommandFreezeBudget.TotalMilliseconds)));
+            var settings = recorderSettings with { FreezeBudget = freeze };
+            var hook = RecorderHooks.Create(flags, settings, "delete");
+            await new BoundedRecorderHook(hook, freeze + settings.Timeout + TimeSpan.FromMilliseconds(300)).ExitedBeforeUnmountAsync(info, 137);
+        }
         if (!RootfsMounter.UnmountAll(rootfs)) ShimLog.Warn($"failed to unmount {rootfs}");
 
         RemoveDeadSocket(bundle);

@@ -19,7 +19,7 @@ internal static class ServeCommand
 {
     private const int ListenerFd = 3;
 
-    public static async Task<int> RunAsync(ShimFlags flags, IRecorderHook hook)
+    public static async Task<int> RunAsync(ShimFlags flags, RecorderSettings recorderSettings)
     {
         RedirectStderrToLogFifo();
         ShimLog.Debug = flags.Debug;
@@ -35,10 +35,15 @@ internal static class ServeCommand
         reaper.Start();
 
         await using var events = new EventPublisher(Environment.GetEnvironmentVariable("TTRPC_ADDRESS"), flags.Namespace);
+        var recorder = RecorderHooks.Bound(RecorderHooks.Create(flags, recorderSettings, "shim"), recorderSettings);
+        // The recorder hears the lifecycle where containerd does: every published task event, in order.
+        events.Observer = (topic, evt) =>
+        {
+            if (LifecycleEvents.From(flags.Namespace, topic, evt) is { } e) recorder.Lifecycle(e);
+        };
         TaskService? service = null;
         using var oom = new OomWatcher(id => service?.OnOom(id));
-        var shim = new ShimContext(flags.Namespace, reaper, exits, events, oom,
-            new BoundedRecorderHook(hook, BoundedRecorderHook.DefaultBound));
+        var shim = new ShimContext(flags.Namespace, reaper, exits, events, oom, recorder);
         service = new TaskService(shim);
 
         var server = new TtrpcServer();
@@ -52,7 +57,7 @@ internal static class ServeCommand
 
         // Let the Shutdown reply leave, then deliver what is queued (TaskDelete of the last container).
         await Task.Delay(20);
-        await events.FlushAsync(TimeSpan.FromSeconds(3));
+        await Task.WhenAll(events.FlushAsync(TimeSpan.FromSeconds(3)), recorder.FlushAsync(recorderSettings.Timeout));
         if (socketPath != null) { try { File.Delete(socketPath); } catch (IOException) { } }
         stop.Cancel();
         var disposing = server.DisposeAsync().AsTask();

@@ -9,7 +9,8 @@ namespace DiffKeeper.Shim.Cli;
 /// <c>start</c>: run by containerd in the bundle directory. Works out the socket address, binds and listens
 /// <em>here</em> (so the socket accepts before we exit), hands the listening socket as fd 3 to a serving copy of
 /// this binary in its own session with stdio on /dev/null, writes <c>./address</c> and prints the address.
-/// A live shim already on the address (grouping) is reused; a stale socket file is replaced.
+/// A live shim already on the address (grouping) is reused; a stale socket file is replaced. A new server first
+/// gets the runtime options from stdin and is born in their <c>ShimCgroup</c>.
 /// </summary>
 internal static class StartCommand
 {
@@ -31,6 +32,13 @@ internal static class StartCommand
         using var listener = BindOrReuse(socketPath, out bool reused);
         if (!reused)
         {
+            // Like the runc shim, only a new server reads the options (a grouped start reuses a configured shim).
+            try { JoinShimCgroup(flags); }
+            catch
+            {
+                try { File.Delete(socketPath); } catch (IOException) { }
+                throw;
+            }
             var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find own executable");
             var args = new List<string> { self, "-namespace", flags.Namespace, "-id", flags.Id, "-address", flags.Address };
             if (flags.PublishBinary.Length > 0) { args.Add("-publish-binary"); args.Add(flags.PublishBinary); }
@@ -51,6 +59,17 @@ internal static class StartCommand
         stdout.Write(System.Text.Encoding.UTF8.GetBytes(address));
         stdout.Flush();
         return 0;
+    }
+
+    /// <summary>
+    /// The options' <c>ShimCgroup</c>: this process joins it before spawning the server, so the server is in it from
+    /// its first instruction (the runc shim moves its child after starting it; either way before the address is
+    /// printed and containerd connects).
+    /// </summary>
+    private static void JoinShimCgroup(ShimFlags flags)
+    {
+        var options = Runc.RuncOptions.FromAny(RuntimeOptionsInput.ReadFromStdin(flags));
+        if (options.ShimCgroup.Length > 0) Cgroups.ShimCgroup.Join(options.ShimCgroup, Environment.ProcessId);
     }
 
     private static FileDescriptor? BindOrReuse(string socketPath, out bool reused)

@@ -33,8 +33,16 @@ internal sealed class EventPublisher : IAsyncDisposable
         _loop = Task.Run(RunAsync);
     }
 
+    /// <summary>
+    /// Sees every event as it is published, in publish order (the recorder's lifecycle feed: one layer, so the
+    /// recorder hears exactly what containerd hears). Must not block; called on the publisher's caller's thread.
+    /// </summary>
+    public Action<string, IMessage>? Observer { get; set; }
+
     public void Publish(string topic, IMessage evt)
     {
+        try { Observer?.Invoke(topic, evt); }
+        catch (Exception e) { ShimLog.Warn($"event observer for {topic}: {e.Message}"); }
         var envelope = new Envelope
         {
             Timestamp = Timestamp.FromDateTime(DateTime.UtcNow),

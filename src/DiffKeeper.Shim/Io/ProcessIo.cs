@@ -28,6 +28,8 @@ internal sealed class ProcessIo : IDisposable
     private ConsoleSocket? _consoleSocket;
     private readonly object _gate = new();
 
+    private uint _ioUid, _ioGid;
+
     private ProcessIo(StdioPaths paths) => _paths = paths;
 
     /// <summary>Descriptors for runc's stdio (null: /dev/null). A terminal process gets /dev/null.</summary>
@@ -36,9 +38,11 @@ internal sealed class ProcessIo : IDisposable
     /// <summary>The console socket path for runc, when a terminal was asked for.</summary>
     public string? ConsoleSocketPath => _consoleSocket?.Path;
 
-    public static ProcessIo Create(StdioPaths paths, string ns, string id, Reaper reaper)
+    /// <param name="ioUid">with <paramref name="ioGid"/>: owner of the pipe ends the container gets (the runtime
+    /// options' IoUid/IoGid), so a process running as that user can reopen its /proc/self/fd/N.</param>
+    public static ProcessIo Create(StdioPaths paths, string ns, string id, Reaper reaper, uint ioUid = 0, uint ioGid = 0)
     {
-        var io = new ProcessIo(paths);
+        var io = new ProcessIo(paths) { _ioUid = ioUid, _ioGid = ioGid };
         try
         {
             if (paths.Terminal) io._consoleSocket = ConsoleSocket.Create();
@@ -59,6 +63,7 @@ internal sealed class ProcessIo : IDisposable
         {
             var (read, write) = FileDescriptor.Pipe();
             _containerEnds.Add(read);
+            Chown(read);
             stdin = read.Value;
             var fifo = OpenStdinFifo(_paths.Stdin);
             _inputCopiers.Add(StreamCopier.Start(fifo, write, _cancel, () => { write.Dispose(); fifo.Dispose(); }, "stdin-copy"));
@@ -86,8 +91,16 @@ internal sealed class ProcessIo : IDisposable
             : FileDescriptor.Open(uri.Path, LibC.O_RDWR | LibC.O_NONBLOCK);
         var (read, write) = FileDescriptor.Pipe();
         _containerEnds.Add(write);
+        Chown(write);
         _outputCopiers.Add(StreamCopier.Start(read, destination, _cancel, () => { destination.Dispose(); read.Dispose(); }, name));
         return write.Value;
+    }
+
+    /// <summary>As go-runc's pipe I/O does for the container's end; skipped for root:root, which it already is.</summary>
+    private void Chown(FileDescriptor containerEnd)
+    {
+        if (_ioUid == 0 && _ioGid == 0) return;
+        LibC.Check(LibC.fchown(containerEnd.Value, _ioUid, _ioGid), $"fchown stdio pipe to {_ioUid}:{_ioGid}");
     }
 
     private static FileDescriptor OpenAppend(string path)

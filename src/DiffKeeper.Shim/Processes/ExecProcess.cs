@@ -62,7 +62,7 @@ internal sealed class ExecProcess : ContainerProcess
             try
             {
                 File.WriteAllBytes(specFile, ForceTerminal(_specJson, Stdio.Terminal));
-                io = ProcessIo.Create(Stdio, ns, containerId, reaper);
+                io = ProcessIo.Create(Stdio, ns, containerId, reaper, runc.Settings.IoUid, runc.Settings.IoGid);
                 // Visible at once: opening the stdin FIFO lets the client finish writing and send CloseIO while
                 // runc exec is still running, and that CloseIO must reach this process's stdin.
                 AttachIo(io);

@@ -9,7 +9,7 @@ namespace DiffKeeper.Shim.Recording;
 /// rootfs is still mounted, the upperdir still exists and which names are at its top — so tests can pin the
 /// recorder's safe window (e.g. a file the container wrote is still there to be recorded).
 /// </summary>
-public sealed class HookLogRecorderHook(string path) : IRecorderHook
+internal sealed class HookLogRecorderHook(string path) : IRecorderHook
 {
     public const string EnvironmentVariable = "DIFFKEEPER_SHIM_HOOK_LOG";
     /// <summary>Enough to find a test's marker file; a diagnostic line must stay small whatever the container wrote.</summary>

@@ -60,8 +60,28 @@ internal sealed class RuncCommand(RuncSettings settings, Reaper reaper)
     private List<string> GlobalArgs()
     {
         var args = new List<string> { settings.Binary, "--root", settings.Root, "--log", settings.LogPath, "--log-format", "json" };
+        if (settings.CriuPath.Length > 0) { args.Add("--criu"); args.Add(settings.CriuPath); }
         if (settings.SystemdCgroup) args.Add("--systemd-cgroup");
         return args;
+    }
+
+    /// <summary>
+    /// Launches the runtime binary. A binary that cannot be run (a BinaryName typo) fails the way go-runc reports it,
+    /// naming the binary (<c>exec: "no-runc": executable file not found in $PATH</c>), so the client sees which.
+    /// </summary>
+    private Task<ProcessExit> Spawn(SpawnRequest request)
+    {
+        try
+        {
+            return Spawner.Spawn(reaper, request, out _);
+        }
+        catch (ErrnoException e)
+        {
+            var binary = settings.Binary;
+            if (!binary.Contains('/') && e.Errno == LibC.ENOENT)
+                throw new RuncException($"exec: \"{binary}\": executable file not found in $PATH", -1);
+            throw new RuncException($"fork/exec {binary}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(e.Errno).ToLowerInvariant()}", -1);
+        }
     }
 
     /// <summary>runc with the container's stdio; the error comes from the JSON log.</summary>
@@ -69,10 +89,10 @@ internal sealed class RuncCommand(RuncSettings settings, Reaper reaper)
     {
         var args = GlobalArgs();
         args.AddRange(subArgs);
-        var exit = Spawner.Spawn(reaper, new SpawnRequest
+        var exit = Spawn(new SpawnRequest
         {
             File = settings.Binary, Args = args, Fds = [stdio.Stdin, stdio.Stdout, stdio.Stderr],
-        }, out _);
+        });
         var result = await exit.ConfigureAwait(false);
         if (result.Status != 0)
             throw new RuncException(LastLoggedError() ?? $"runc {subArgs[0]} exited with status {result.Status}", result.Status);
@@ -89,10 +109,10 @@ internal sealed class RuncCommand(RuncSettings settings, Reaper reaper)
         Task<ProcessExit> exit;
         try
         {
-            exit = Spawner.Spawn(reaper, new SpawnRequest
+            exit = Spawn(new SpawnRequest
             {
                 File = settings.Binary, Args = args, Fds = [inRead?.Value, outWrite.Value, outWrite.Value],
-            }, out _);
+            });
         }
         catch
         {

@@ -27,7 +27,7 @@ internal sealed class Container
     private ProcessExit? _heldInitExit;
 
     private Container(ShimContext shim, string id, string bundle, RuncCommand runc, OciSpec spec, bool rootfsMounted,
-        string? upperDir)
+        RootfsLayout layout)
     {
         _shim = shim;
         Id = id;
@@ -35,7 +35,7 @@ internal sealed class Container
         Runc = runc;
         Spec = spec;
         RootfsMounted = rootfsMounted;
-        UpperDir = upperDir;
+        Layout = layout;
     }
 
     public string Id { get; }
@@ -43,12 +43,13 @@ internal sealed class Container
     public RuncCommand Runc { get; }
     public OciSpec Spec { get; }
     public bool RootfsMounted { get; }
-    public string? UpperDir { get; }
+    public RootfsLayout Layout { get; }
+    public string? UpperDir => Layout.UpperDir;
     public InitProcess Init { get; private set; } = null!;
     public CgroupInfo? Cgroup { get; private set; }
     public string RootfsPath => Path.Combine(Bundle, "rootfs");
 
-    public ContainerRecordInfo RecordInfo => new(_shim.Namespace, Id, Bundle, RootfsPath, UpperDir, Init.Pid);
+    public ContainerRecordInfo RecordInfo => new(_shim.Namespace, Id, Bundle, RootfsPath, UpperDir, Init.Pid, Layout, Spec, Init.ExitedAt);
 
     /// <summary>Create: mount the rootfs, set up stdio, <c>runc create</c>, read the pid, publish TaskCreate.</summary>
     public static async Task<Container> CreateAsync(ShimContext shim, CreateTaskRequest request)
@@ -58,12 +59,12 @@ internal sealed class Container
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var options = ParseOptions(request.Options);
         var bundle = request.Bundle;
-        string? upperDir = FindUpperDir(request.Rootfs);
-        var settings = RuncSettings.For(bundle, shim.Namespace, options?.BinaryName, options?.Root, options?.SystemdCgroup ?? false);
-        new BundleState(settings.Binary, settings.Root, settings.SystemdCgroup, upperDir).Save(bundle);
+        var layout = RootfsLayout.From(request.Rootfs);
+        var settings = RuncSettings.For(bundle, shim.Namespace, options);
+        new BundleState(settings.Binary, settings.Root, settings.SystemdCgroup, layout.UpperDir) { RootfsType = layout.Type }.Save(bundle);
         var runc = new RuncCommand(settings, shim.Reaper);
         var spec = OciSpec.Load(bundle);
-        var container = new Container(shim, request.Id, bundle, runc, spec, request.Rootfs.Count > 0, upperDir);
+        var container = new Container(shim, request.Id, bundle, runc, spec, request.Rootfs.Count > 0, layout);
 
         var rootfs = container.RootfsPath;
         if (request.Rootfs.Count > 0)
@@ -79,7 +80,7 @@ internal sealed class Container
         int pid;
         try
         {
-            try { io = ProcessIo.Create(stdio, shim.Namespace, request.Id, shim.Reaper); }
+            try { io = ProcessIo.Create(stdio, shim.Namespace, request.Id, shim.Reaper, settings.IoUid, settings.IoGid); }
             catch (Exception e) when (e is IOException or ArgumentException or TimeoutException)
             {
                 throw TaskErrors.Unknown("failed to create init process I/O: " + e.Message);
@@ -87,8 +88,8 @@ internal sealed class Container
             var pidFile = Path.Combine(bundle, "init.pid");
             try
             {
-                await runc.CreateAsync(request.Id, bundle, pidFile, io.ConsoleSocketPath, options?.NoPivotRoot ?? false,
-                    options?.NoNewKeyring ?? false, io.RuncStdio);
+                await runc.CreateAsync(request.Id, bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot,
+                    options.NoNewKeyring, io.RuncStdio);
             }
             catch (RuncException e)
             {
@@ -125,20 +126,20 @@ internal sealed class Container
         return container;
     }
 
-    private static Options? ParseOptions(Google.Protobuf.WellKnownTypes.Any? any)
+    /// <summary>The runc options in either accepted form (see <see cref="RuncOptions"/>); a bad one fails Create.</summary>
+    private static RuncOptions ParseOptions(Google.Protobuf.WellKnownTypes.Any? any)
     {
-        if (any == null || any.Value.IsEmpty) return null;
-        if (TypeUrls.Is(any, Options.Descriptor.FullName)) return Options.Parser.ParseFrom(any.Value);
-        // runtimeoptions.v1.Options (a config file path) and anything else: nothing the shim needs.
-        return null;
-    }
-
-    private static string? FindUpperDir(IEnumerable<DiffKeeper.Shim.Protos.Types.Mount> mounts)
-    {
-        foreach (var m in mounts)
-            foreach (var o in m.Options)
-                if (o.StartsWith("upperdir=", StringComparison.Ordinal)) return o["upperdir=".Length..];
-        return null;
+        try
+        {
+            var options = RuncOptions.FromAny(any);
+            if (any != null && any.TypeUrl.Length > 0 && !RuncOptions.IsKnownType(any))
+                ShimLog.Warn($"ignoring runtime options of unknown type {any.TypeUrl}");
+            return options;
+        }
+        catch (InvalidRuntimeOptionsException e)
+        {
+            throw TaskErrors.InvalidArgument(e.Message);
+        }
     }
 
     // ---- processes ---------------------------------------------------------------------------------------
@@ -237,12 +238,23 @@ internal sealed class Container
     /// </summary>
     private void OnInitExit(ProcessExit exit)
     {
-        if (!Spec.HasOwnPidNamespace)
-            _ = Task.Run(async () =>
-            {
-                try { await Runc.KillAsync(Id, Native.LibC.SIGKILL, all: true); }
-                catch (Exception e) { ShimLog.Trace($"kill --all after init exit of {Id}: {e.Message}"); }
-            });
+        if (Spec.HasOwnPidNamespace)
+        {
+            HoldOrFinishInitExit(exit);
+            return;
+        }
+        // No pid namespace of its own: the kernel does not kill the rest with init. Like the runc shim, kill them
+        // all (runc kill --all, to completion) before the exit is published, so a client that sees the exit can rely
+        // on them being gone. Off the reaper's thread: runc itself must be reaped meanwhile.
+        _ = Task.Run(async () =>
+        {
+            await OrphanKiller.KillAllAsync(Runc, Id);
+            HoldOrFinishInitExit(exit);
+        });
+    }
+
+    private void HoldOrFinishInitExit(ProcessExit exit)
+    {
         lock (_execGate)
         {
             if (_activeExecs > 0)

@@ -56,7 +56,11 @@ public sealed unsafe class Ingester
     /// A path that is gone from the upper directory is recorded absent; a directory also records every child that
     /// disappeared from it since the state before (its own subdirectories' contents are their own captures).
     /// </summary>
-    public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time)
+    /// <param name="hardLinkTo">Another name of the same inode, already captured at or before <paramref name="time"/>:
+    /// the path is then recorded as a hard link to it (same content, <see cref="FileVersion.HardLinkTo"/>), as a tree
+    /// ingest records a second name, instead of as an independent copy. Ignored when the path is not a regular file
+    /// with more than one link, or the other name's version is not of the same inode.</param>
+    public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time, byte[]? hardLinkTo = null)
     {
         // The path itself and its recorded children: enough to judge what disappeared from a directory.
         var prevState = StateQuery.At(_store, rec.Id, time, subtree: path, withChunks: true);
@@ -66,7 +70,7 @@ public sealed unsafe class Ingester
         if (own is { IsDeleted: true }) prevState.Tombstones[key] = own;
         else if (own != null && StateQuery.Find(_store, rec.Id, path, time, withChunks: false) != null) prevState.Entries[key] = own;
         var run = new TreeRun(this, rec, root, time, prevState);
-        run.ExecuteOne(path);
+        run.ExecuteOne(path, hardLinkTo);
         Finish(rec, time, run.Summary, run.Gaps);
         return run.Summary;
     }
@@ -246,7 +250,7 @@ public sealed unsafe class Ingester
             }
         }
 
-        public void ExecuteOne(byte[] path)
+        public void ExecuteOne(byte[] path, byte[]? hardLinkTo = null)
         {
             var parent = RawPath.Parent(path).ToArray();
             var nameZ = Libc.CString(RawPath.Name(path));
@@ -264,6 +268,13 @@ public sealed unsafe class Ingester
                     return;
                 }
                 Summary.Files++;
+                if (st.IsRegular && hardLinkTo != null && st.Nlink > 1 &&
+                    _store.LatestVersionOf(_rec.Id, hardLinkTo, _time, withChunks: false) is { Type: EntryType.File } other && other.Inode == st.Inode)
+                {
+                    CaptureLink(new FileJob(path, Libc.CString(Join(_root, path)), st, _prev.Get(path), false, hardLinkTo));
+                    FlushMeta();
+                    return;
+                }
                 if (st.IsRegular)
                 {
                     using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight, _merged);

@@ -2,7 +2,7 @@
 # Prints the manifest of a directory tree as JSON, read from the real file system: for every entry below DIR (raw
 # byte names, base64 in "p64" plus a readable "path"), its type, mode, uid, gid, size, sha256 of the content,
 # symlink target, device numbers (a whiteout is a char device 0:0), xattrs (name -> hex value; every namespace,
-# trusted.overlay.* included) and its hard-link group (the first path of the same inode). Directory and file times
+# trusted.overlay.* included) and its hard-link group (the smallest path of the same inode). Directory and file times
 # are left out: the recording keeps mtimes, but the comparison is about what the container's files *are*.
 import base64, hashlib, json, os, stat, sys
 
@@ -47,7 +47,10 @@ def walk(root):
                 e["type"] = "fifo"
             elif stat.S_ISSOCK(st.st_mode):
                 e["type"] = "sock"
-            if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
+            # Overlay makes every whiteout a link of one shared inode (its "whiteout" tmpfile): not a hard link the
+            # container made, so whiteouts form no link group.
+            whiteout = stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+            if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1 and not whiteout:
                 key = (st.st_dev, st.st_ino)
                 e["link_group"] = first_of_inode.setdefault(key, r).decode("utf-8", "backslashreplace")
             entries[r.decode("utf-8", "backslashreplace")] = e

@@ -14,7 +14,9 @@ public static class BusyboxOciImage
     public const string BusyboxPath = "/bin/busybox";
 
     /// <param name="extraBinaries">Executables added to /bin (e.g. a static test helper the image lacks).</param>
-    public static async Task WriteArchiveAsync(string archivePath, IReadOnlyList<string>? extraBinaries = null)
+    /// <param name="name">the image name (the CRI tests also make a pause-like image: same layer, a command that stays)</param>
+    /// <param name="cmdJson">the config's Cmd as a JSON array</param>
+    public static async Task WriteArchiveAsync(string archivePath, IReadOnlyList<string>? extraBinaries = null, string name = Name, string cmdJson = "[\"sh\"]")
     {
         var applets = await ExternalCommand.RunAsync(BusyboxPath, new[] { "--list" }, TimeSpan.FromSeconds(10));
         if (applets.ExitCode != 0) throw new InvalidOperationException("busybox --list failed:\n" + applets);
@@ -22,7 +24,7 @@ public static class BusyboxOciImage
         var layer = BuildLayer(applets.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), extraBinaries ?? []);
         var layerDigest = Sha256(layer);
         var config = Encoding.UTF8.GetBytes(
-            "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[\"sh\"]}," +
+            "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":" + cmdJson + "}," +
             $"\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[\"sha256:{layerDigest}\"]}}}}");
         var configDigest = Sha256(config);
         var manifest = Encoding.UTF8.GetBytes(
@@ -34,7 +36,7 @@ public static class BusyboxOciImage
             "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," +
             $"\"digest\":\"sha256:{manifestDigest}\",\"size\":{manifest.Length}," +
             "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}," +
-            $"\"annotations\":{{\"io.containerd.image.name\":\"{Name}\",\"org.opencontainers.image.ref.name\":\"latest\"}}}}]}}");
+            $"\"annotations\":{{\"io.containerd.image.name\":\"{name}\",\"org.opencontainers.image.ref.name\":\"latest\"}}}}]}}");
 
         await using var file = File.Create(archivePath);
         using var tar = new TarWriter(file, TarEntryFormat.Ustar);

@@ -51,13 +51,21 @@ public sealed class ContainerdEventLog : IDisposable
         _ctr = new BackgroundProcess(ctrPath, new[] { "-a", address, "events" });
         _ctr.LineReceived += line =>
         {
+            ContainerdEvent? e;
             lock (_gate)
             {
-                var e = ContainerdEvent.Parse(_events.Count, DateTime.UtcNow, line);
+                e = ContainerdEvent.Parse(_events.Count, DateTime.UtcNow, line);
                 if (e != null) _events.Add(e); else _unparsed.Add(line);
             }
+            if (e != null) Received?.Invoke(e);
         };
     }
+
+    /// <summary>
+    /// Raised on the reader thread as each event arrives, for checks that must look at the system the moment an
+    /// event is seen (polling <see cref="WaitForAsync"/> would look tens of milliseconds later).
+    /// </summary>
+    public event Action<ContainerdEvent>? Received;
 
     public int SubscriberPid => _ctr.Pid;
     public bool SubscriberAlive => !_ctr.HasExited;

@@ -38,7 +38,8 @@ public class ContainerdFixture : IAsyncLifetime
             await BeforeContainerdStartsAsync();
             var archive = Path.Combine(Root, "busybox-oci.tar");
             await BusyboxOciImage.WriteArchiveAsync(archive, ExtraImageBinaries());
-            Containerd = new PrivateContainerd(Root, Shims.BinDir, ContainerdEnvironment());
+            Containerd = new PrivateContainerd(Root, Shims.BinDir, RecorderIsolation().Concat(ContainerdEnvironment())
+                .GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value));
             await Containerd.StartAsync();
             var import = await Containerd.CtrAsync(new[] { "image", "import", archive }, TimeSpan.FromSeconds(60));
             if (import.ExitCode != 0) throw new InvalidOperationException("image import failed:\n" + import);
@@ -56,7 +57,19 @@ public class ContainerdFixture : IAsyncLifetime
     /// <summary>Executables copied into the test image's /bin (besides busybox and its applets).</summary>
     protected virtual IReadOnlyList<string> ExtraImageBinaries() => [];
 
-    /// <summary>Extra environment for containerd (and so for every shim it starts); called once <see cref="Root"/> is set.</summary>
+    /// <summary>
+    /// The shim's recorder, kept inside this run: no daemon (a socket path that does not exist, so a diffkeeperd a
+    /// developer runs on this machine is never involved) and a store under <see cref="Root"/>, so the spool entries
+    /// every diffkeeper container leaves at its exit go away with the run instead of into /var/lib/diffkeeper.
+    /// </summary>
+    private Dictionary<string, string> RecorderIsolation() => new()
+    {
+        ["DIFFKEEPER_SOCKET"] = Path.Combine(Root, "no-diffkeeperd.sock"),
+        ["DIFFKEEPER_STORE"] = Path.Combine(Root, "store"),
+    };
+
+    /// <summary>Extra environment for containerd (and so for every shim it starts), over the recorder isolation
+    /// above; called once <see cref="Root"/> is set.</summary>
     protected virtual IReadOnlyDictionary<string, string> ContainerdEnvironment() => new Dictionary<string, string>();
 
     /// <summary>(Re)starts the `ctr events` subscriber and waits until it demonstrably receives events.</summary>

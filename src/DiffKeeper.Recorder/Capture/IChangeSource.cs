@@ -1,0 +1,48 @@
+using DiffKeeper.Bpf;
+
+namespace DiffKeeper.Recorder.Capture;
+
+/// <summary>
+/// What the frame loop needs of the kernel change capture (DiffKeeper.Bpf.ChangeCapture has exactly these
+/// members): a dirty set keyed by inode, filled in the writer's context for the tracked mount namespaces, drained
+/// once per frame. An interface so the daemon still runs (and says so) where the eBPF programs cannot load.
+/// </summary>
+internal interface IChangeSource : IDisposable
+{
+    /// <summary>Loaded and usable (the programs attach with the first tracked namespace, detach with the last).</summary>
+    bool Available { get; }
+    /// <summary>Why live capture is not available (null when it is).</summary>
+    string? UnavailableReason { get; }
+    void Track(ulong mountNamespace, uint slot);
+    void Untrack(ulong mountNamespace);
+    bool Attached { get; }
+    /// <summary>Moves every dirty inode recorded since the last call into <paramref name="into"/>; returns the count.</summary>
+    int Drain(List<DirtyInode> into);
+    CaptureCounters Counters { get; }
+}
+
+/// <summary>No kernel capture (the eBPF object could not be loaded): containers are still recorded at exit, with a gap saying why.</summary>
+internal sealed class NoChangeSource(string reason) : IChangeSource
+{
+    public bool Available => false;
+    public string? UnavailableReason { get; } = reason;
+    public void Track(ulong mountNamespace, uint slot) { }
+    public void Untrack(ulong mountNamespace) { }
+    public bool Attached => false;
+    public int Drain(List<DirtyInode> into) => 0;
+    public CaptureCounters Counters => default;
+    public void Dispose() { }
+}
+
+/// <summary>The real thing: DiffKeeper.Bpf's ChangeCapture (the eBPF programs of bpf/diffkeeper.bpf.o).</summary>
+internal sealed class BpfChangeSource(ChangeCapture capture) : IChangeSource
+{
+    public bool Available => true;
+    public string? UnavailableReason => null;
+    public void Track(ulong mountNamespace, uint slot) => capture.Track(mountNamespace, slot);
+    public void Untrack(ulong mountNamespace) => capture.Untrack(mountNamespace);
+    public bool Attached => capture.Attached;
+    public int Drain(List<DirtyInode> into) => capture.Drain(into);
+    public CaptureCounters Counters => capture.Counters;
+    public void Dispose() => capture.Dispose();
+}

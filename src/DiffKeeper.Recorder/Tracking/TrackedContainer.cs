@@ -1,0 +1,34 @@
+using DiffKeeper.Recorder.Api;
+using DiffKeeper.Store.Model;
+
+namespace DiffKeeper.Recorder.Tracking;
+
+/// <summary>A container the daemon records live: its recording, its upper tree map and its capture slot.</summary>
+internal sealed class TrackedContainer
+{
+    public required ContainerInfo Info { get; init; }
+    public required RecordingInfo Recording { get; init; }
+    public required uint Slot { get; init; }
+    public required UpperTree Tree { get; init; }
+    public required PathFilter Filter { get; init; }
+    public required string Keep { get; init; }
+    public required string[] LowerDirs { get; init; }
+    public required ulong MountNamespace { get; init; }
+    public string Key => KeyOf(Info.Namespace, Info.Id);
+    public static string KeyOf(string ns, string id) => ns + "/" + id;
+
+    /// <summary>Held around every store write for this recording: the frame thread, lifecycle calls and the exit
+    /// ingest mutate the same RecordingInfo (newest moment, stored bytes, exit status).</summary>
+    public object WriteLock { get; } = new();
+
+    /// <summary>Nodes captured in the last frame with the lstat taken before their capture: re-checked once in the
+    /// next frame (a write to a still-dirty page in the same timestamp tick raises no new kernel event).</summary>
+    public List<UpperNode> Recheck = [];
+
+    /// <summary>Paths larger than the live limit already reported with a gap (one gap per path, not per frame).</summary>
+    public HashSet<string> OversizeReported { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Set by Exited: the frame thread untracks it, drains once more, then completes <see cref="Drained"/>.</summary>
+    public volatile bool Exiting;
+    public TaskCompletionSource Drained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,4 @@
+global using Xunit;
+global using DiffKeeper.Recorder.Api;
+global using DiffKeeper.Recorder.Tests.Harness;
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

@@ -1,0 +1,108 @@
+using DiffKeeper.Shim.IntegrationTests.Infrastructure;
+using Xunit;
+
+namespace DiffKeeper.Shim.IntegrationTests.Cri;
+
+/// <summary>
+/// A private containerd with its CRI plugin on (SHIM-CONTRACT.md §8), whose runtimes carry runc options the way a
+/// node's config.toml does: handler "runc" (io.containerd.runc.v2) with `options.BinaryName`, handler
+/// "diffkeeper" (ours) with `options.ConfigPath` pointing at a TOML file that says `BinaryName` — containerd 1.6's
+/// CRI hands a non-runc runtime only runtimeoptions.v1 fields. Each BinaryName is a logging runc wrapper.
+/// </summary>
+public sealed class CriContainerdFixture : ContainerdFixture, IAsyncLifetime
+{
+    public const string CriNamespace = "k8s.io";
+    public const string PauseImage = "docker.io/library/dkpause:latest";
+    private readonly SemaphoreSlim _imagesGate = new(1, 1);
+    private bool _imagesImported;
+
+    public RuncWrapper RuncHandlerWrapper { get; private set; } = null!;
+    public RuncWrapper DiffKeeperHandlerWrapper { get; private set; } = null!;
+
+    /// <summary>The CRI handler (`RunPodSandbox.runtime_handler`) that selects a runtime in this config.</summary>
+    public static string Handler(string runtime) => runtime == ShimRuntimes.Runc ? "runc" : "diffkeeper";
+
+    public RuncWrapper WrapperFor(string runtime) => runtime == ShimRuntimes.Runc ? RuncHandlerWrapper : DiffKeeperHandlerWrapper;
+
+    /// <summary>
+    /// The base fixture starts containerd with the CRI plugin off; configure CRI and restart it (the shared fixture
+    /// stays as every other collection uses it).
+    /// </summary>
+    async Task IAsyncLifetime.InitializeAsync()
+    {
+        await InitializeAsync();
+        if (Containerd?.Pid == null) return; // setup failed or skipped: Require() reports why
+        await Containerd.StopAsync();
+        WriteCriConfig();
+        await Containerd.StartAsync();
+        await StartEventLogAsync();
+    }
+
+    private void WriteCriConfig()
+    {
+        RuncHandlerWrapper = new RuncWrapper(Root, "runc-cri-rc");
+        DiffKeeperHandlerWrapper = new RuncWrapper(Root, "runc-cri-dk");
+        var dkOptions = Path.Combine(Root, "diffkeeper-runc.toml");
+        File.WriteAllText(dkOptions, new TestRuncOptions { BinaryName = DiffKeeperHandlerWrapper.Path }.ToToml());
+        var c = Containerd;
+        File.WriteAllText(c.ConfigPath, $"""
+            version = 2
+            root = "{Root}/root"
+            state = "{Root}/state"
+            [grpc]
+              address = "{c.Address}"
+            [ttrpc]
+              address = "{c.TtrpcAddress}"
+            [debug]
+              level = "info"
+            [plugins."io.containerd.internal.v1.opt"]
+              path = "{Root}/opt"
+            [plugins."io.containerd.grpc.v1.cri"]
+              sandbox_image = "{PauseImage}"
+              # No CAP_SYS_RESOURCE here: CRI's -998 oom_score_adj would make runc fail (SHIM-CONTRACT.md §8).
+              restrict_oom_score_adj = true
+              [plugins."io.containerd.grpc.v1.cri".cni]
+                bin_dir = "{Root}/cni/bin"
+                conf_dir = "{Root}/cni/conf"
+              [plugins."io.containerd.grpc.v1.cri".containerd]
+                default_runtime_name = "runc"
+                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+                  runtime_type = "{ShimRuntimes.Runc}"
+                  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+                    BinaryName = "{RuncHandlerWrapper.Path}"
+                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.diffkeeper]
+                  runtime_type = "{ShimRuntimes.DiffKeeper}"
+                  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.diffkeeper.options]
+                    ConfigPath = "{dkOptions}"
+            """);
+    }
+
+    /// <summary>busybox and a pause-like image (a sandbox must keep running) in CRI's namespace, once.</summary>
+    public async Task EnsureImagesAsync()
+    {
+        await _imagesGate.WaitAsync();
+        try
+        {
+            if (_imagesImported) return;
+            var busybox = Path.Combine(Root, "busybox-oci.tar");
+            var pause = Path.Combine(Root, "pause-oci.tar");
+            await BusyboxOciImage.WriteArchiveAsync(pause, name: PauseImage, cmdJson: "[\"sleep\",\"1000000\"]");
+            foreach (var archive in new[] { busybox, pause })
+            {
+                var r = await ExternalCommand.RunAsync("ctr", ["-a", Containerd.Address, "-n", CriNamespace, "image", "import", archive], TimeSpan.FromSeconds(60));
+                if (r.ExitCode != 0) throw new InvalidOperationException("image import into k8s.io failed:\n" + r);
+            }
+            _imagesImported = true;
+        }
+        finally
+        {
+            _imagesGate.Release();
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class CriContainerdCollection : ICollectionFixture<CriContainerdFixture>
+{
+    public const string Name = "private containerd with CRI";
+}
