@@ -95,4 +95,5 @@ rpm: publish
 
 clean:
 	rm -rf $(ART) dist
+	rm -rf report/dist report/node_modules
 	find src tests -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +

@@ -21,21 +21,7 @@ public static class LsVerb
         {
             long versions = store.CountVersions(r.Id);
             if (a.Json)
-            {
-                ctx.Out.Json(w =>
-                {
-                    w.WriteString("id", r.IdText);
-                    w.StringOrNull("name", r.Name);
-                    w.StringOrNull("container_id", r.ContainerId);
-                    w.StringOrNull("namespace", r.Namespace);
-                    w.StringOrNull("image", r.Image);
-                    w.Time("start", r.Start);
-                    w.Time("end", r.End);
-                    if (r.ExitStatus is int s) w.WriteNumber("exit_status", s); else w.WriteNull("exit_status");
-                    w.WriteNumber("versions", versions);
-                    w.WriteNumber("bytes", r.StoredBytes);
-                });
-            }
+                ctx.Out.Json(w => Fields(w, r, versions));
             else
             {
                 var name = r.Name ?? r.ContainerId ?? "-";
@@ -43,6 +29,21 @@ public static class LsVerb
             }
         }
         return 0;
+    }
+
+    /// <summary>The fields of one `ls --json` row (also the start of each `collect` index entry).</summary>
+    public static void Fields(System.Text.Json.Utf8JsonWriter w, Store.Model.RecordingInfo r, long versions)
+    {
+        w.WriteString("id", r.IdText);
+        w.StringOrNull("name", r.Name);
+        w.StringOrNull("container_id", r.ContainerId);
+        w.StringOrNull("namespace", r.Namespace);
+        w.StringOrNull("image", r.Image);
+        w.Time("start", r.Start);
+        w.Time("end", r.End);
+        if (r.ExitStatus is int s) w.WriteNumber("exit_status", s); else w.WriteNull("exit_status");
+        w.WriteNumber("versions", versions);
+        w.WriteNumber("bytes", r.StoredBytes);
     }
 
     private static string Clip(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "…";
