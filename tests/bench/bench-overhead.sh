@@ -127,8 +127,8 @@ done
 echo
 echo "daemon: CPU $(awk -v a="$cpu0" -v b="$cpu1" -v h="$hz" 'BEGIN { printf "%.2f", (b - a) / h }') s over the run," \
   "peak RSS $(awk '/VmHWM/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$DAEMON_PID/status")," \
-  "events lost $(metric diffkeeper_events_lost_total), merged $(metric diffkeeper_events_merged_total)," \
-  "ingest lag $(metric diffkeeper_ingest_lag_seconds) s, spool backlog $(metric diffkeeper_spool_backlog)"
+  "events lost $(metric diffkeeper_kernel_events_lost_total), merged $(metric diffkeeper_kernel_events_merged_total)," \
+  "ingest lag (longest frame) $(metric diffkeeper_ingest_lag_max_seconds) s, spool backlog $(metric diffkeeper_spool_backlog)"
 
 # No change lost at frame resolution: (c) every one of the 3,000 files is in the recording and all are gone at the
 # end; (e) every churn file's last value is the recorded end state, with about one version per frame.
