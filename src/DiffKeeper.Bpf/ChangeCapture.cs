@@ -109,6 +109,43 @@ public sealed unsafe class ChangeCapture : IDisposable
     /// <summary>Starts capturing what processes in mount namespace <paramref name="mountNamespace"/> (the inode
     /// number of /proc/PID/ns/mnt) change, tagged with <paramref name="slot"/>. Attaches the programs when this is
     /// the first tracked namespace. Tracking a namespace again replaces its slot.</summary>
+    /// <summary>
+    /// Whether an upper directory's file system reports its ctime changes through the multigrain timestamp
+    /// tracepoints (ctime_ns_xchg / ctime_xchg_skip: ext4, xfs, btrfs and tmpfs since 6.13). Others set ctime through
+    /// inode_set_ctime_to_ts, which <see cref="RequireCtimeSetHook"/> attaches.
+    /// </summary>
+    public static bool HasMultigrainTimestamps(string path)
+    {
+        try { return new DriveInfo(path).DriveFormat is "ext4" or "ext3" or "ext2" or "xfs" or "btrfs" or "tmpfs"; }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return false; }
+    }
+
+    /// <summary>
+    /// Attaches inode_set_ctime_to_ts too (now when attached, else with the others from now on). Not attached by
+    /// default, measured: overlayfs copies the upper inode's times into its own inode with it on EVERY write
+    /// (ovl_copyattr), so the program ran per write(2) of every container — 1.5–2x the time of a loop of 64-byte
+    /// writes — only to drop the overlay inode; on multigrain file systems the upper inode's own change arrives
+    /// through ctime_ns_xchg anyway. Needed only for an upper directory on a file system without multigrain timestamps.
+    /// </summary>
+    public void RequireCtimeSetHook()
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_ctimeSetWanted) return;
+            _ctimeSetWanted = true;
+            if (_links.Count == 0) return;
+            for (nint prog = Native.bpf_object__next_program(_obj, 0); prog != 0; prog = Native.bpf_object__next_program(_obj, prog))
+            {
+                if (Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) != CtimeSetProgram) continue;
+                if (TryAttach(prog) is var e and not 0 and not Native.ENOENT) throw AttachError(prog, e);
+            }
+        }
+    }
+
+    private const string CtimeSetProgram = "dk_ctime_set";
+    private bool _ctimeSetWanted;
+
     public void Track(ulong mountNamespace, uint slot)
     {
         lock (_gate)
@@ -309,6 +346,7 @@ public sealed unsafe class ChangeCapture : IDisposable
                 string name = Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) ?? "?";
                 if (name.StartsWith("dk_fallback_", StringComparison.Ordinal)) { fallbacks.Add(prog); continue; }
                 if (UseFallbackHooks && name.StartsWith("dk_ctime_", StringComparison.Ordinal)) { ctimeMissing = true; continue; }
+                if (name == CtimeSetProgram && !_ctimeSetWanted) continue; // see RequireCtimeSetHook
                 int e = TryAttach(prog);
                 if (e == 0) continue;
                 if (e == Native.ENOENT && name.StartsWith("dk_ctime_", StringComparison.Ordinal)) { ctimeMissing = true; continue; }

@@ -12,7 +12,8 @@
 # and peak RSS, its ingest lag and lost events (from /metrics), and checks that (c) and (e) lost no change at the
 # recording's frame resolution. Then runs bench-shim with the daemon running (targets: latency <= 1.10, RSS <= 0.8).
 #
-# BENCH_ROUNDS (default 3) rounds; BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
+# Timeline paths are relative to the container's root ("tmp/f0001"). BENCH_DAEMON_CONFIG adds lines to the daemon's
+# config.toml. BENCH_ROUNDS (default 3) rounds; BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
 # the shim part; BENCH_ENFORCE=1 makes a missed target exit 1.
 # Usage: sudo DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-overhead.sh
 set -euo pipefail
@@ -55,6 +56,7 @@ export DIFFKEEPER_SOCKET=$WORK/diffkeeperd.sock DIFFKEEPER_STORE=$WORK/store
 METRICS_PORT=${BENCH_METRICS_PORT:-19464}
 cat >"$WORK/config.toml" <<TOML
 metrics_address = "127.0.0.1:$METRICS_PORT"
+${BENCH_DAEMON_CONFIG:-}
 TOML
 setsid "$BIN_DIR/diffkeeperd" --config "$WORK/config.toml" --store "$DIFFKEEPER_STORE" --socket "$DIFFKEEPER_SOCKET" \
   >"$WORK/diffkeeperd.log" 2>&1 </dev/null &
@@ -145,16 +147,16 @@ wl, path, ops, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv
 dk, rec = sys.argv[5:-1], sys.argv[-1]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 if wl == "files":
-    made = {r["path"] for r in rows if r.get("path", "").startswith("/tmp/f") and r["kind"] in ("version", "create")}
-    gone = {r["path"] for r in rows if r.get("path", "").startswith("/tmp/f") and r["kind"] in ("delete", "whiteout")}
+    made = {r["path"] for r in rows if r.get("path", "").startswith("tmp/f") and r["kind"] in ("version", "create")}
+    gone = {r["path"] for r in rows if r.get("path", "").startswith("tmp/f") and r["kind"] in ("delete", "whiteout")}
     ok = len(made) == 3000 and len(gone) == 3000
     print(f"  (c) files seen {len(made)}/3000, deletions seen {len(gone)}/3000: {'MET' if ok else 'MISSED'}")
     sys.exit(0 if ok else 1)
 last = ops - 1  # the loop writes 20 files per cycle; file f's last value is ops - 20 + f
 versions = {}
 for r in rows:
-    if r.get("path", "").startswith("/tmp/churn") and r["kind"] == "version":
-        versions[r["path"]] = versions.get(r["path"], 0) + 1
+    if r.get("path", "").startswith("tmp/churn") and r["kind"] == "version":
+        versions["/" + r["path"]] = versions.get("/" + r["path"], 0) + 1
 bad = []
 for f in range(20):
     p = f"/tmp/churn{f:02d}.txt"

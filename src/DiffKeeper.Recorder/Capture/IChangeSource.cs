@@ -14,6 +14,8 @@ internal interface IChangeSource : IDisposable
     /// <summary>Why live capture is not available (null when it is).</summary>
     string? UnavailableReason { get; }
     void Track(ulong mountNamespace, uint slot);
+    /// <summary>The upper directory's file system sets ctime without the multigrain tracepoints: hook that path too.</summary>
+    void RequireCtimeSetHook();
     void Untrack(ulong mountNamespace);
     bool Attached { get; }
     /// <summary>Moves every dirty inode recorded since the last call into <paramref name="into"/>; returns the count.</summary>
@@ -27,6 +29,7 @@ internal sealed class NoChangeSource(string reason) : IChangeSource
     public bool Available => false;
     public string? UnavailableReason { get; } = reason;
     public void Track(ulong mountNamespace, uint slot) { }
+    public void RequireCtimeSetHook() { }
     public void Untrack(ulong mountNamespace) { }
     public bool Attached => false;
     public int Drain(List<DirtyInode> into) => 0;
@@ -40,6 +43,7 @@ internal sealed class BpfChangeSource(ChangeCapture capture) : IChangeSource
     public bool Available => true;
     public string? UnavailableReason => null;
     public void Track(ulong mountNamespace, uint slot) => capture.Track(mountNamespace, slot);
+    public void RequireCtimeSetHook() => capture.RequireCtimeSetHook();
     public void Untrack(ulong mountNamespace) => capture.Untrack(mountNamespace);
     public bool Attached => capture.Attached;
     public int Drain(List<DirtyInode> into) => capture.Drain(into);

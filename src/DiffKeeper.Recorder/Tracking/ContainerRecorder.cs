@@ -149,7 +149,11 @@ internal sealed class ContainerRecorder : IDisposable
             _bySlot[tc.Slot] = tc;
             _byKey[key] = tc;
             _recent[key] = rec;
-            try { _capture.Track(mntns, tc.Slot); }
+            try
+            {
+                if (!ChangeCapture.HasMultigrainTimestamps(c.UpperDir)) _capture.RequireCtimeSetHook();
+                _capture.Track(mntns, tc.Slot);
+            }
             catch (BpfException e)
             {
                 _bySlot.Remove(tc.Slot);
