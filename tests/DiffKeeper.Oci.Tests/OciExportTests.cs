@@ -144,6 +144,40 @@ public sealed class OciExportTests(CliBinary binary) : IDisposable
     }
 
     [SkippableFact]
+    public void Without_base_the_recorded_image_is_read_from_containerds_content_store_over_grpc()
+    {
+        Env.RequireRoot();
+        Env.Require(Env.HasTool("containerd") && Env.HasTool("ctr") && Env.HasTool("runc"), "needs containerd, ctr and runc");
+        Env.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        Record();
+        var (_, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
+        var img = _tmp.Sub("img.tar");
+        // The base lives only in the private containerd; the CLI reads it through the Images and Content services.
+        const string script = """
+            set -e
+            source "$DK_REPO/scripts/lib/private-containerd.sh"
+            trap dk_containerd_stop EXIT
+            dk_containerd_start "$1" >&2
+            dkctr image import "$2" >&2
+            "$DK_CLI" --store "$DK_STORE" export app --at 1s --oci "$3" --tag localhost/dk-oci-test:2 --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" >&2
+            "$DK_CLI" --store "$DK_STORE" export app --oci "$3.x" --image localhost/no-such:1 --address "$DK_SOCK" --namespace "$DK_NS" >&2 && exit 9
+            echo "missing image: exit $?"
+            dkctr image rm localhost/dk-base:1 >&2
+            dkctr image import "$3" >&2
+            dkctr run --rm localhost/dk-oci-test:2 dk-oci-test sh -c 'cat /data/a /opt/other/o; ls /etc'
+            """;
+        var run = Tools.Run("bash", ["-c", script, "bash", _tmp.Sub("containerd"), baseTar, img],
+            env: new Dictionary<string, string>
+            {
+                ["DK_REPO"] = Tools.RepoRoot(), ["DK_NS"] = "dk-oci-test", ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store,
+            }, timeoutSeconds: 240);
+        Assert.True(run.ExitCode == 0, run.Describe());
+        Assert.Equal("missing image: exit 3\nhello at 0s\nuntouched\npasswd\n", run.Stdout);
+        Assert.False(File.Exists(img + ".x"));
+        Assert.False(Directory.Exists(_tmp.Sub("containerd")));
+    }
+
+    [SkippableFact]
     public void Skopeo_copies_the_archive_and_reads_the_layout_built_over_a_docker_save_base()
     {
         Env.RequireRoot();

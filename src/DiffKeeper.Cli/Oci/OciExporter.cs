@@ -22,10 +22,10 @@ public static class OciExporter
     // Media types hold '+': written as is rather than "\u002B", for people reading the JSON (both are valid).
     private static readonly JsonSerializerOptions Json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static ExportSummary Export(RecordingStore store, RecordingInfo rec, RecordingState state, long at, string? basePath,
+    public static ExportSummary Export(RecordingStore store, RecordingInfo rec, RecordingState state, long at, Func<OciLayout, BaseImage?> getBase,
         string imageName, OciLayout layout, Progress progress)
     {
-        BaseImage baseImage = basePath is not null ? BaseImage.FromArchive(basePath, layout) : Scratch();
+        BaseImage baseImage = getBase(layout) ?? Scratch();
 
         ExportSummary summary;
         string layerDigest; long layerSize;
@@ -41,7 +41,7 @@ public static class OciExporter
         var diffIds = rootfs["diff_ids"] as JsonArray ?? [];
         rootfs["diff_ids"] = diffIds;
         if (diffIds.Count != baseImage.Layers.Count)
-            throw new CorruptDataException($"--base {basePath}: the config lists {diffIds.Count} layers, the manifest {baseImage.Layers.Count}");
+            throw new CorruptDataException($"the base image: its config lists {diffIds.Count} layers, the manifest {baseImage.Layers.Count}");
         diffIds.Add((JsonNode)JsonValue.Create(layerDigest)); // the non-generic Add: trimming-safe
 
         var created = Moments.Format(Moments.Now());

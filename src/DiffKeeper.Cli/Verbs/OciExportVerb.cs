@@ -47,7 +47,7 @@ public static class OciExportVerb
         try
         {
             var layout = new OciLayout(root);
-            summary = OciExporter.Export(src.Store, rec, state, at, basePath, name, layout, ctx.Progress);
+            summary = OciExporter.Export(src.Store, rec, state, at, l => GetBase(a, rec, basePath, l), name, layout, ctx.Progress);
             if (summary.Unsafe.Count > 0)
                 throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]}); no image written");
             if (archive is not null)
@@ -84,6 +84,26 @@ public static class OciExportVerb
         else
             ctx.Out.Line($"exported {summary.Entries} entries ({Human.Bytes(summary.Bytes)}) at {Moments.Format(at)} as image {name} to {outPath}");
         return 0;
+    }
+
+    /// <summary>
+    /// The base: --base IMAGE.tar; else the recorded image (or --image) from containerd's content store; else
+    /// none, when the recording names no image (the image is then our layer alone, said in a warning).
+    /// </summary>
+    private static BaseImage? GetBase(ParsedArgs a, Store.Model.RecordingInfo rec, string? basePath, OciLayout layout)
+    {
+        if (basePath is not null) return BaseImage.FromArchive(basePath, layout);
+        var image = a.Value("image") ?? rec.Image;
+        if (image is null)
+        {
+            Console.Error.WriteLine("diffkeeper: warning: the recording names no image and no --base or --image was given: the image holds only the recorded layer");
+            return null;
+        }
+        var address = Containerd.ContainerdClient.ResolveAddress(a.Value("address"));
+        var ns = Containerd.ContainerdClient.ResolveNamespace(a.Value("namespace"), rec.Namespace);
+        using var client = Containerd.ContainerdClient.TryConnect(address, ns)
+            ?? throw new NotFoundException($"the base image {image} is read from containerd, but there is no containerd socket at {address} (give --address, or the image as --base IMAGE.tar)");
+        return BaseImage.FromContainerd(client, image, layout);
     }
 
     /// <summary>The layout directory must be new or empty, and a real directory (not a symlink to elsewhere).</summary>

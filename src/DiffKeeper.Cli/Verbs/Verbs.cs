@@ -29,7 +29,7 @@ public static class Verbs
             "What changed from T1 to T2: A added, M modified, D deleted, R renamed, T metadata only.",
             [new("from", null, true, "the earlier moment", "T1"), new("to", null, true, "the later moment", "T2")],
             ["diffkeeper diff ci-job-42 start end", "diffkeeper diff ci-job-42 --from 1s --to 2026-11-23T10:00:00Z"], DiffVerb.Run, 1, 3),
-        new("export", "diffkeeper export REC [--at T] --out DIR|FILE.tar   (or --oci FILE.tar | --oci-layout DIR [--base IMAGE.tar] [--tag NAME])",
+        new("export", "diffkeeper export REC [--at T] --out DIR|FILE.tar   (or --oci FILE.tar | --oci-layout DIR [--base IMAGE.tar | --image REF] [--tag NAME])",
             "Write the whole state at T into a new (empty or absent) directory, or a PAX tar archive if the name ends in .tar; or an OCI image: the base image's layers plus one layer with the state at T.",
             [
                 new("at", null, true, "the moment (default: end)", "T"), new("out", "o", true, "target directory or .tar file", "DIR|FILE.tar"),
@@ -37,6 +37,9 @@ public static class Verbs
                 new("oci-layout", null, true, "write an OCI image layout into a new (empty or absent) directory", "DIR"),
                 new("base", null, true, "the recorded image as an OCI archive or docker save archive: its layers go under ours", "IMAGE.tar"),
                 new("tag", null, true, "the image name in the OCI index (default: localhost/diffkeeper/NAME:at-MSms)", "NAME"),
+                new("image", null, true, "without --base: the base image in containerd (default: the recorded image)", "REF"),
+                new("address", "a", true, "containerd's socket (else CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)", "SOCK"),
+                new("namespace", "n", true, "containerd namespace (else CONTAINERD_NAMESPACE, else the recording's, else default)", "NS"),
             ],
             ["diffkeeper export ci-job-42 --at end --out /tmp/state", "diffkeeper export ci-job-42 --at 3s --out state.tar",
              "diffkeeper export ci-job-42 --at 3s --oci img.tar --base busybox.tar --tag localhost/debug:crash"], ExportVerb.Run, 1, 1),
