@@ -237,6 +237,15 @@ public sealed class OciExportTests(CliBinary binary) : IDisposable
         File.WriteAllText(elsewhere + "/x", "x");
         Cli.Run("export", "app", "--oci-layout", elsewhere).ExpectExit(2);
         Assert.Single(Directory.GetFileSystemEntries(elsewhere));
+        // A symlink planted where the archive is staged is replaced, never written through.
+        var victim = _tmp.Sub("victim");
+        File.WriteAllText(victim, "outside");
+        var img = _tmp.Sub("img.tar");
+        Posix.Symlink(victim, img + ".partial");
+        Cli.Run("export", "app", "--oci", img).ExpectOk();
+        Assert.Equal("outside", File.ReadAllText(victim));
+        Assert.False(Path.Exists(img + ".partial"));
+        Assert.True(new FileInfo(img).Length > 1024 && new FileInfo(img).LinkTarget is null);
         // Without a base: an image of the one layer.
         var layout = _tmp.Sub("scratch");
         Cli.Run("export", "app", "--oci-layout", layout).ExpectOk();

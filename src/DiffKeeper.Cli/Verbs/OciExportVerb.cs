@@ -34,6 +34,8 @@ public static class OciExportVerb
             if (!Directory.Exists(dir)) throw new NotFoundException($"cannot write {archive}: no directory {dir}");
             // Staged beside the target (same filesystem, so large layers are not copied through /tmp).
             root = Path.Combine(dir, $".{Path.GetFileName(archive)}.oci-{Environment.ProcessId}");
+            // Never through something already there (a symlink planted at the staging name would lead elsewhere).
+            if (Path.Exists(root) || new FileInfo(root).LinkTarget is not null) throw new UsageException($"cannot stage the image: {root} exists");
             Directory.CreateDirectory(root);
         }
         else
@@ -55,7 +57,9 @@ public static class OciExportVerb
                 var tmp = archive + ".partial";
                 try
                 {
-                    using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+                    // A leftover (or planted symlink) FILE.tar.partial is removed, not written through.
+                    File.Delete(tmp);
+                    using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
                         layout.WriteTar(fs);
                     File.Move(tmp, archive, overwrite: true);
                 }
