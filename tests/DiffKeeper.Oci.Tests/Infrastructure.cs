@@ -41,25 +41,33 @@ public static class Tools
     }
 
     /// <summary>
-    /// Starts a private containerd under <paramref name="dir"/> (scripts/lib/private-containerd.sh: own root, state,
-    /// socket; never the system one), imports <paramref name="archive"/>, runs <paramref name="image"/> with
-    /// <paramref name="command"/> and returns its output; the script's EXIT trap stops containerd by pid, unmounts
-    /// and removes the directory whatever happened.
+    /// Runs <paramref name="body"/> (bash) beside a private containerd started under <paramref name="dir"/>
+    /// (scripts/lib/private-containerd.sh: own root, state, socket; never the system one): `dkctr`, $DK_SOCK and $DK_NS
+    /// name it, $1… are <paramref name="args"/>. The EXIT trap stops containerd by pid, unmounts and removes the
+    /// directory whatever happened.
     /// </summary>
-    public static ToolResult ImportAndRun(string dir, string archive, string image, IReadOnlyList<string> command)
+    public static ToolResult WithPrivateContainerd(string dir, string body, IReadOnlyList<string> args, IDictionary<string, string>? env = null)
     {
-        const string script = """
+        const string preamble = """
             set -e
             source "$DK_REPO/scripts/lib/private-containerd.sh"
             trap dk_containerd_stop EXIT
             dk_containerd_start "$1" >&2
-            dkctr image import "$2" >&2
-            img=$3; shift 3
-            dkctr run --rm "$img" dk-oci-test "$@"
+            shift
+
             """;
-        return Run("bash", ["-c", script, "bash", dir, archive, image, .. command],
-            env: new Dictionary<string, string> { ["DK_REPO"] = RepoRoot(), ["DK_NS"] = "dk-oci-test" }, timeoutSeconds: 240);
+        var all = new Dictionary<string, string> { ["DK_REPO"] = RepoRoot(), ["DK_NS"] = "dk-oci-test" };
+        if (env is not null) foreach (var (k, v) in env) all[k] = v;
+        return Run("bash", ["-c", preamble + body, "bash", dir, .. args], env: all, timeoutSeconds: 240);
     }
+
+    /// <summary>Imports <paramref name="archive"/> into a private containerd and runs <paramref name="image"/>.</summary>
+    public static ToolResult ImportAndRun(string dir, string archive, string image, IReadOnlyList<string> command) =>
+        WithPrivateContainerd(dir, """
+            dkctr image import "$1" >&2
+            img=$2; shift 2
+            dkctr run --rm "$img" dk-oci-test "$@"
+            """, [archive, image, .. command]);
 }
 
 /// <summary>

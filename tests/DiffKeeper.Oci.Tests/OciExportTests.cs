@@ -154,23 +154,16 @@ public sealed class OciExportTests(CliBinary binary) : IDisposable
         var img = _tmp.Sub("img.tar");
         // The base lives only in the private containerd; the CLI reads it through the Images and Content services.
         const string script = """
-            set -e
-            source "$DK_REPO/scripts/lib/private-containerd.sh"
-            trap dk_containerd_stop EXIT
-            dk_containerd_start "$1" >&2
-            dkctr image import "$2" >&2
-            "$DK_CLI" --store "$DK_STORE" export app --at 1s --oci "$3" --tag localhost/dk-oci-test:2 --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" >&2
-            "$DK_CLI" --store "$DK_STORE" export app --oci "$3.x" --image localhost/no-such:1 --address "$DK_SOCK" --namespace "$DK_NS" >&2 && exit 9
+            dkctr image import "$1" >&2
+            "$DK_CLI" --store "$DK_STORE" export app --at 1s --oci "$2" --tag localhost/dk-oci-test:2 --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" >&2
+            "$DK_CLI" --store "$DK_STORE" export app --oci "$2.x" --image localhost/no-such:1 --address "$DK_SOCK" --namespace "$DK_NS" >&2 && exit 9
             echo "missing image: exit $?"
             dkctr image rm localhost/dk-base:1 >&2
-            dkctr image import "$3" >&2
+            dkctr image import "$2" >&2
             dkctr run --rm localhost/dk-oci-test:2 dk-oci-test sh -c 'cat /data/a /opt/other/o; ls /etc'
             """;
-        var run = Tools.Run("bash", ["-c", script, "bash", _tmp.Sub("containerd"), baseTar, img],
-            env: new Dictionary<string, string>
-            {
-                ["DK_REPO"] = Tools.RepoRoot(), ["DK_NS"] = "dk-oci-test", ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store,
-            }, timeoutSeconds: 240);
+        var run = Tools.WithPrivateContainerd(_tmp.Sub("containerd"), script, [baseTar, img],
+            new Dictionary<string, string> { ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store });
         Assert.True(run.ExitCode == 0, run.Describe());
         Assert.Equal("missing image: exit 3\nhello at 0s\nuntouched\npasswd\n", run.Stdout);
         Assert.False(File.Exists(img + ".x"));
