@@ -56,6 +56,33 @@ public sealed class ContainerdClient : IDisposable
 
     private CallOptions Call(CancellationToken ct = default) => new(_headers, DateTime.UtcNow.AddMinutes(5), ct);
 
+    public GrpcChannel Channel => _channel;
+
+    /// <summary>
+    /// Call options for work under a lease: everything created with the "containerd-lease" header (content,
+    /// snapshots) is kept from garbage collection until the lease goes, and goes with it.
+    /// </summary>
+    public CallOptions Options(string? lease = null, TimeSpan? deadline = null)
+    {
+        var h = new Metadata { { "containerd-namespace", Namespace } };
+        if (lease is not null) h.Add("containerd-lease", lease);
+        return new CallOptions(h, deadline is { } d ? DateTime.UtcNow + d : null);
+    }
+
+    /// <summary>A blob small enough to hold (a manifest, an index, a config).</summary>
+    public byte[] ReadSmallBlob(string digest)
+    {
+        var ms = new MemoryStream();
+        ReadBlob(digest, ms);
+        return ms.ToArray();
+    }
+
+    public static Exception Explain(RpcException e, string what) => e.StatusCode switch
+    {
+        StatusCode.NotFound => new NotFoundException($"containerd: {what}: {e.Status.Detail}"),
+        _ => new IOException($"containerd: {what}: {e.Status.StatusCode}: {e.Status.Detail}"),
+    };
+
     /// <summary>The image's target descriptor (an index or a manifest).</summary>
     public ContentDescriptor GetImageTarget(string name)
     {
