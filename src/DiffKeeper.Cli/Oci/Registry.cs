@@ -107,7 +107,7 @@ public sealed class Registry : IDisposable
         var ms = new MemoryStream();
         var buf = new byte[81920];
         int n;
-        while ((n = s.Read(buf)) > 0)
+        while ((n = Read(s, buf)) > 0)
         {
             ms.Write(buf, 0, n);
             if (ms.Length > MaxManifest) throw new CorruptDataException($"{_ref}: the manifest is over {MaxManifest} bytes");
@@ -130,7 +130,7 @@ public sealed class Registry : IDisposable
         int n;
         try
         {
-            while ((n = s.Read(buf)) > 0)
+            while ((n = Read(s, buf)) > 0)
             {
                 total += n;
                 if (total > size) throw new CorruptDataException($"{_ref}: blob {digest} is longer than its {size} bytes");
@@ -143,6 +143,19 @@ public sealed class Registry : IDisposable
         var got = "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
         if (got != digest) throw new CorruptDataException($"{_ref}: blob {digest} does not match its digest (content is {got})");
     }
+
+    /// <summary>
+    /// A read that gives up after a minute without data: HttpClient's timeout ends at the headers when the body is
+    /// streamed, and a registry that stalls mid-body must not hang us.
+    /// </summary>
+    private int Read(Stream s, byte[] buf)
+    {
+        using var cts = new CancellationTokenSource(StallTimeout);
+        try { return s.ReadAsync(buf, cts.Token).AsTask().GetAwaiter().GetResult(); }
+        catch (OperationCanceledException) { throw new IOException($"no data for {StallTimeout.TotalSeconds:0} s"); }
+    }
+
+    private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
 
     public void Dispose() => _http.Dispose();
 }
