@@ -1,5 +1,4 @@
 using System.Formats.Tar;
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using DiffKeeper.Store;
 
@@ -70,46 +69,27 @@ public sealed partial class OciLayout(string root)
         }
     }
 
-    public sealed class BlobWriter(OciLayout layout, string tmp) : Stream
+    /// <summary>A blob being written to a temporary name; <see cref="Commit"/> renames it to its digest.</summary>
+    public sealed class BlobWriter(OciLayout layout, string tmp)
+        : HashingStream(new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
     {
-        private readonly FileStream _file = new(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        private long _size;
         private bool _done;
 
         public (string Digest, long Size) Commit()
         {
-            _file.Flush();
-            _file.Dispose();
-            var digest = "sha256:" + Convert.ToHexStringLower(_hash.GetHashAndReset());
+            Inner.Flush();
+            Inner.Dispose();
+            var digest = Digest();
             File.Move(tmp, layout.BlobPath(digest), overwrite: true);
             _done = true;
-            return (digest, _size);
+            return (digest, Length);
         }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            _file.Write(buffer);
-            _hash.AppendData(buffer);
-            _size += buffer.Length;
-        }
-        public override void Flush() { }
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => _size;
-        public override long Position { get => _size; set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
             if (disposing)
             {
-                _file.Dispose();
-                _hash.Dispose();
+                Inner.Dispose();
                 if (!_done) try { File.Delete(tmp); } catch (IOException) { }
             }
             base.Dispose(disposing);

@@ -63,12 +63,12 @@ public static class ReplayVerb
             var layerPath = Path.Combine(work, "layer.tar");
             string digest; long size;
             using (var fs = new FileStream(layerPath, FileMode.CreateNew, FileAccess.ReadWrite))
-            using (var hash = new HashingStream(fs))
+            using (var hash = new Oci.HashingStream(fs))
             {
                 var state = StateQuery.At(src.Store, rec.Id, at, withChunks: true);
                 var summary = new TarExporter(src.Store, hash, ctx.Progress, ociLayer: true).Export(state);
                 if (summary.Unsafe.Count > 0) throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]})");
-                (digest, size) = ("sha256:" + Convert.ToHexStringLower(hash.Hash()), hash.Length);
+                (digest, size) = (hash.Digest(), hash.Length);
             }
             WriteContent(client, opts, layerPath, digest, size);
 
@@ -274,25 +274,5 @@ public static class ReplayVerb
         j.WriteString("destination", dest); j.WriteString("type", type); j.WriteString("source", source);
         Strings(j, "options", options);
         j.WriteEndObject();
-    }
-
-    /// <summary>Passes writes through and hashes them (SHA-256), so the layer is read once.</summary>
-    private sealed class HashingStream(Stream inner) : Stream
-    {
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        private long _length;
-        public byte[] Hash() => _hash.GetHashAndReset();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-        public override void Write(ReadOnlySpan<byte> buffer) { inner.Write(buffer); _hash.AppendData(buffer); _length += buffer.Length; }
-        public override void Flush() => inner.Flush();
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => _length;
-        public override long Position { get => _length; set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        protected override void Dispose(bool disposing) { if (disposing) _hash.Dispose(); base.Dispose(disposing); }
     }
 }
