@@ -16,8 +16,11 @@ public sealed class RecordingSource : IDisposable
         Recording = rec;
     }
 
+    private string? _tempFile;
+
     public static RecordingSource Open(CliContext ctx, string name)
     {
+        if (Oci.OciRef.Is(name)) return OpenRemote(name);
         // A path to an existing file is a packed recording (ids and names never contain '/').
         bool isFile = File.Exists(name);
         if (isFile && (name.Contains('/') || PackReader.LooksLikePack(name))) return OpenPack(name);
@@ -44,5 +47,29 @@ public sealed class RecordingSource : IDisposable
         return new RecordingSource(store, rec);
     }
 
-    public void Dispose() => Store.Dispose();
+    /// <summary>
+    /// oci://HOST/REPO:TAG: the artifact is fetched (and verified) into a temporary packed file, removed again on
+    /// dispose. Plain HTTP only for a registry on this machine (localhost, 127.0.0.0/8, ::1), as docker allows.
+    /// </summary>
+    private static RecordingSource OpenRemote(string name)
+    {
+        var r = Oci.OciRef.Parse(name);
+        var host = r.Host.StartsWith('[') ? r.Host[..(r.Host.IndexOf(']') + 1)] : r.Host.Split(':')[0];
+        bool local = host is "localhost" or "[::1]" || host.StartsWith("127.", StringComparison.Ordinal);
+        var tmp = Path.Combine(Path.GetTempPath(), $"diffkeeper-pull-{Environment.ProcessId}-{Guid.NewGuid():N}.dkpack");
+        try
+        {
+            PushVerb.Fetch(r, local, tmp);
+            var src = OpenPack(tmp);
+            src._tempFile = tmp;
+            return src;
+        }
+        catch { File.Delete(tmp); throw; }
+    }
+
+    public void Dispose()
+    {
+        Store.Dispose();
+        if (_tempFile is not null) File.Delete(_tempFile);
+    }
 }

@@ -11,8 +11,11 @@ namespace DiffKeeper.Cli.Export;
 /// Writes a state as a POSIX pax archive. Names go into pax "path"/"linkpath" records as raw bytes (with
 /// hdrcharset=BINARY when they are not UTF-8), so non-UTF-8 names and newlines survive byte-exact;
 /// xattrs go into SCHILY.xattr records; times keep nanoseconds. System.Formats.Tar takes string names, hence ours.
+/// With <paramref name="ociLayer"/> the archive is an OCI image layer (image-spec layer.md): a whiteout becomes an
+/// empty `.wh.NAME` beside it, an opaque directory gets `DIR/.wh..wh..opq`, and overlay's own trusted.overlay.*
+/// xattrs are left out (they describe the upper dir, not the file; the runtime's snapshotter sets its own).
 /// </summary>
-public sealed class TarExporter(RecordingStore store, Stream output, Progress progress)
+public sealed class TarExporter(RecordingStore store, Stream output, Progress progress, bool ociLayer = false)
 {
     private const int Block = 512;
     private readonly ExportSummary _summary = new();
@@ -22,12 +25,25 @@ public sealed class TarExporter(RecordingStore store, Stream output, Progress pr
     public ExportSummary Export(RecordingState state)
     {
         var written = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var v in state.Sorted())
+        var entries = state.Sorted();
+        if (ociLayer)
+        {
+            // Deleted files of the image live among the tombstones; absences (paths only the container ever had)
+            // need nothing in a layer, since no lower layer has them.
+            entries.AddRange(state.Tombstones.Values.Where(t => t.Type == EntryType.Whiteout));
+            entries.Sort(static (a, b) => RecordingState.ComparePaths(a.Path, b.Path));
+        }
+        foreach (var v in entries)
         {
             if (!SafePath.IsSafe(v.Path)) { _summary.Unsafe.Add(SafePath.Describe(v.Path)); continue; }
-            if (v.Type == EntryType.Whiteout) continue;
+            if (v.Type == EntryType.Whiteout)
+            {
+                if (ociLayer) { WriteMarker(WhiteoutName(v.Path), v); _summary.Entries++; }
+                continue;
+            }
             bool asLink = v.Type == EntryType.File && DirectoryExporter.LinkTarget(state, v) != null && written.Contains(RawPath.Key(v.HardLinkTo));
             WriteEntry(v, asLink);
+            if (ociLayer && v.Type == EntryType.Directory && v.Opaque) WriteMarker([.. v.Path, .. "/.wh..wh..opq"u8], v);
             if (v.Type == EntryType.File && !asLink) written.Add(RawPath.Key(v.Path));
             _summary.Entries++;
         }
@@ -35,6 +51,20 @@ public sealed class TarExporter(RecordingStore store, Stream output, Progress pr
         output.Flush();
         progress.Done();
         return _summary;
+    }
+
+    /// <summary>"dir/name" → "dir/.wh.name".</summary>
+    private static byte[] WhiteoutName(byte[] path)
+    {
+        int slash = Array.LastIndexOf(path, (byte)'/');
+        return [.. path.AsSpan(0, slash + 1), .. ".wh."u8, .. path.AsSpan(slash + 1)];
+    }
+
+    /// <summary>An empty regular file that only marks something (a whiteout or an opaque directory).</summary>
+    private void WriteMarker(byte[] name, FileVersion at)
+    {
+        var marker = new FileVersion { Path = name, Type = EntryType.File, Mode = 0, MtimeNs = at.MtimeNs };
+        WriteEntry(marker, false);
     }
 
     private void WriteEntry(FileVersion v, bool asHardLink)
@@ -62,7 +92,11 @@ public sealed class TarExporter(RecordingStore store, Stream output, Progress pr
         if (size > 077777777777L) PaxRecord(pax, "size"u8, Encoding.ASCII.GetBytes(size.ToString(CultureInfo.InvariantCulture)));
         if (v.Uid > 07777777) PaxRecord(pax, "uid"u8, Encoding.ASCII.GetBytes(v.Uid.ToString(CultureInfo.InvariantCulture)));
         if (v.Gid > 07777777) PaxRecord(pax, "gid"u8, Encoding.ASCII.GetBytes(v.Gid.ToString(CultureInfo.InvariantCulture)));
-        foreach (var x in v.Xattrs) PaxRecord(pax, [.. "SCHILY.xattr."u8, .. x.Key], x.Value);
+        foreach (var x in v.Xattrs)
+        {
+            if (ociLayer && x.Key.AsSpan().StartsWith("trusted.overlay."u8)) continue;
+            PaxRecord(pax, [.. "SCHILY.xattr."u8, .. x.Key], x.Value);
+        }
 
         var paxBytes = pax.ToArray();
         var paxName = Encoding.ASCII.GetBytes($"PaxHeaders/{++_paxSeq}");

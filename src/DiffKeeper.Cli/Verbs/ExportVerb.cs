@@ -10,7 +10,8 @@ public static class ExportVerb
 {
     public static int Run(ParsedArgs a, CliContext ctx)
     {
-        var outPath = a.Value("out") ?? throw new UsageException("export needs --out DIR|FILE.tar");
+        if (a.Value("oci") is not null || a.Value("oci-layout") is not null) return OciExportVerb.Run(a, ctx);
+        var outPath = a.Value("out") ?? throw new UsageException("export needs --out DIR|FILE.tar (or --oci FILE.tar, --oci-layout DIR)");
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
         var rec = src.Recording;
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, rec, "--at") : rec.End;

@@ -1,0 +1,105 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffKeeper.Cli.Arguments;
+using DiffKeeper.Cli.Oci;
+using DiffKeeper.Cli.Output;
+using DiffKeeper.Store;
+using DiffKeeper.Store.Pack;
+
+namespace DiffKeeper.Cli;
+
+/// <summary>
+/// `push REC oci://…` / `pull oci://…`: a recording as an OCI artifact — an OCI 1.1 image manifest with our
+/// artifactType, the empty config, one layer holding the packed recording (the `pack` format, checksummed), and
+/// the recording's summary in annotations.
+/// </summary>
+public static class PushVerb
+{
+    private static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static int Push(ParsedArgs a, CliContext ctx)
+    {
+        var target = OciRef.Parse(a.Positionals[1]);
+        using var src = RecordingSource.Open(ctx, a.Positionals[0]);
+        var rec = src.Recording;
+        var tmp = Path.Combine(Path.GetTempPath(), $"diffkeeper-push-{Environment.ProcessId}-{rec.IdText}.dkpack");
+        try
+        {
+            long size = PackWriter.Write(src.Store, rec, tmp, _ => { });
+            string digest;
+            using (var f = File.OpenRead(tmp)) digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(f));
+            using var reg = new Registry(target, a.Flags.Contains("plain-http"));
+            reg.PushBlob(digest, size, () => File.OpenRead(tmp));
+            var empty = "{}"u8.ToArray();
+            var emptyDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(empty));
+            reg.PushBlob(emptyDigest, empty.Length, () => new MemoryStream(empty));
+            var ann = new JsonObject
+            {
+                ["io.diffkeeper.recording.id"] = rec.IdText,
+                ["io.diffkeeper.recording.start"] = Moments.Format(rec.Start),
+                ["io.diffkeeper.recording.end"] = Moments.Format(rec.End),
+                ["org.opencontainers.image.created"] = Moments.Format(Moments.Now()),
+            };
+            if (rec.Name is { } n) ann["io.diffkeeper.recording.name"] = n;
+            if (rec.ContainerId is { } c) ann["io.diffkeeper.recording.container"] = c;
+            if (rec.Image is { } i) ann["io.diffkeeper.recording.image"] = i;
+            if (rec.ExitStatus is { } e) ann["io.diffkeeper.recording.exit_status"] = e.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var manifest = new JsonObject
+            {
+                ["schemaVersion"] = 2,
+                ["mediaType"] = Registry.ManifestMediaType,
+                ["artifactType"] = Registry.ArtifactType,
+                ["config"] = new JsonObject { ["mediaType"] = Registry.EmptyMediaType, ["digest"] = emptyDigest, ["size"] = empty.Length },
+                ["layers"] = new JsonArray((JsonNode)new JsonObject { ["mediaType"] = Registry.PackMediaType, ["digest"] = digest, ["size"] = size }),
+                ["annotations"] = ann,
+            };
+            var md = reg.PutManifest(Encoding.UTF8.GetBytes(manifest.ToJsonString(Json)));
+            if (a.Json) ctx.Out.Json(w => { w.WriteString("recording", rec.IdText); w.WriteString("ref", target.ToString()); w.WriteString("digest", md); w.WriteNumber("bytes", size); });
+            else ctx.Out.Line($"pushed recording {rec.IdText} ({Human.Bytes(size)}) to {target} ({md})");
+        }
+        finally { File.Delete(tmp); }
+        return 0;
+    }
+
+    public static int Pull(ParsedArgs a, CliContext ctx)
+    {
+        var r = OciRef.Parse(a.Positionals[0]);
+        var file = a.Value("output") ?? throw new UsageException("pull needs -o FILE");
+        var (id, size) = Fetch(r, a.Flags.Contains("plain-http"), file);
+        if (a.Json) ctx.Out.Json(w => { w.WriteString("recording", id); w.WriteString("file", file); w.WriteNumber("bytes", size); });
+        else ctx.Out.Line($"pulled recording {id} ({Human.Bytes(size)}) from {r} into {file}");
+        return 0;
+    }
+
+    /// <summary>Downloads the artifact's packed recording to FILE (via FILE.partial; nothing is left on failure).</summary>
+    public static (string Id, long Size) Fetch(OciRef r, bool plainHttp, string file)
+    {
+        using var reg = new Registry(r, plainHttp);
+        JsonObject manifest;
+        try { manifest = JsonNode.Parse(reg.GetManifest()) as JsonObject ?? throw new CorruptDataException($"{r}: the manifest is not a JSON object"); }
+        catch (JsonException e) { throw new CorruptDataException($"{r}: the manifest is not valid JSON ({e.Message})"); }
+        if ((string?)manifest["artifactType"] != Registry.ArtifactType)
+            throw new CorruptDataException($"{r}: not a DiffKeeper recording (artifactType {(string?)manifest["artifactType"] ?? "none"})");
+        var layer = (manifest["layers"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault(l => (string?)l["mediaType"] == Registry.PackMediaType)
+            ?? throw new CorruptDataException($"{r}: the manifest has no recording layer");
+        var digest = (string?)layer["digest"];
+        long size = (long?)layer["size"] ?? -1;
+        if (!OciLayout.IsDigest(digest) || size < 0) throw new CorruptDataException($"{r}: the recording layer has no valid digest or size");
+        var tmp = file + ".partial";
+        try
+        {
+            File.Delete(tmp); // a leftover or planted symlink is removed, not written through
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+                reg.GetBlob(digest!, size, fs);
+            // The pack's own checksums are checked when it is opened: a bad one never becomes FILE.
+            string id;
+            var (store, rec) = PackReader.Open(tmp);
+            using (store) id = rec.IdText;
+            File.Move(tmp, file, overwrite: true);
+            return (id, size);
+        }
+        finally { if (File.Exists(tmp)) File.Delete(tmp); }
+    }
+}

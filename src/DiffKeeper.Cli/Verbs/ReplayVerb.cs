@@ -1,0 +1,278 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffKeeper.Cli.Arguments;
+using DiffKeeper.Cli.Containerd;
+using DiffKeeper.Cli.Containerd.Api;
+using DiffKeeper.Cli.Export;
+using DiffKeeper.Store;
+using DiffKeeper.Store.Query;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace DiffKeeper.Cli;
+
+/// <summary>
+/// `replay REC --at T`: a new container on containerd from the recorded image plus the state at T, spoken over
+/// containerd's gRPC API as nerdctl does: under a lease, the state at T is written to the content store as a
+/// layer, applied (Diff.Apply) onto a snapshot prepared on the image's chain, committed read-only, and a fresh
+/// writable snapshot on top becomes the container's rootfs. Everything it made goes at the end unless --keep.
+/// </summary>
+public static class ReplayVerb
+{
+    private const string Snapshotter = "overlayfs";
+
+    public static int Run(ParsedArgs a, CliContext ctx)
+    {
+        using var src = RecordingSource.Open(ctx, a.Positionals[0]);
+        var rec = src.Recording;
+        long at = a.Value("at") is { } t ? TimeArgs.Moment(t, rec, "--at") : rec.End;
+        var image = a.Value("image") ?? rec.Image ?? throw new UsageException("the recording names no image: give --image REF");
+        var command = a.Positionals.Skip(1).ToList();
+        bool keep = a.Flags.Contains("keep");
+        var address = ContainerdClient.ResolveAddress(a.Value("address"));
+        var ns = ContainerdClient.ResolveNamespace(a.Value("namespace"), rec.Namespace);
+        using var client = ContainerdClient.TryConnect(address, ns) ?? throw new NotFoundException($"no containerd socket at {address} (give --address)");
+        var runtime = a.Value("runtime") ?? "io.containerd.runc.v2";
+        var id = a.Value("name") ?? $"diffkeeper-replay-{rec.IdText}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+
+        // The image: its config (process defaults) and the chain id of its layers (the snapshot they unpack to).
+        var (config, chainId) = ImageConfig(client, image);
+
+        var work = Directory.CreateTempSubdirectory("diffkeeper-replay-").FullName;
+        var leases = new Leases.LeasesClient(client.Channel);
+        var snapshots = new Snapshots.SnapshotsClient(client.Channel);
+        var containers = new Containers.ContainersClient(client.Channel);
+        var tasks = new Tasks.TasksClient(client.Channel);
+        var lease = id;
+        string stateKey = id + "-state-prepare", stateName = id + "-state", rwKey = id;
+        bool containerMade = false, taskMade = false;
+        int exit;
+        try
+        {
+            Rpc("create a lease", () => leases.Create(new CreateRequest
+            {
+                Id = lease,
+                // A crash of ours leaves nothing for long: containerd's GC drops an expired lease's resources.
+                Labels = { ["containerd.io/gc.expire"] = DateTime.UtcNow.AddHours(24).ToString("yyyy-MM-ddTHH:mm:ssZ") },
+            }, client.Options()));
+            var opts = client.Options(lease, TimeSpan.FromMinutes(10));
+
+            // The state at T as an OCI layer, hashed while it is written, then into containerd's content store.
+            var layerPath = Path.Combine(work, "layer.tar");
+            string digest; long size;
+            using (var fs = new FileStream(layerPath, FileMode.CreateNew, FileAccess.ReadWrite))
+            using (var hash = new Oci.HashingStream(fs))
+            {
+                var state = StateQuery.At(src.Store, rec.Id, at, withChunks: true);
+                var summary = new TarExporter(src.Store, hash, ctx.Progress, ociLayer: true).Export(state);
+                if (summary.Unsafe.Count > 0) throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]})");
+                (digest, size) = (hash.Digest(), hash.Length);
+            }
+            WriteContent(client, opts, layerPath, digest, size);
+
+            var prepared = Rpc("prepare a snapshot", () => snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = Snapshotter, Key = stateKey, Parent = chainId }, opts));
+            Rpc("apply the recorded layer", () => new Diff.DiffClient(client.Channel).Apply(new ApplyRequest
+            {
+                Diff = new ContentDescriptor { MediaType = Oci.OciExporter.LayerMediaType, Digest = digest, Size = size },
+                Mounts = { prepared.Mounts },
+            }, opts));
+            Rpc("commit the recorded layer", () => snapshots.Commit(new CommitSnapshotRequest { Snapshotter = Snapshotter, Name = stateName, Key = stateKey }, opts));
+            var rw = Rpc("prepare the writable snapshot", () => snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = Snapshotter, Key = rwKey, Parent = stateName }, opts));
+
+            var spec = Spec(config, command, id, ns);
+            Rpc("create the container", () => containers.Create(new CreateContainerRequest
+            {
+                Container = new Container
+                {
+                    Id = id, Image = image, Snapshotter = Snapshotter, SnapshotKey = rwKey,
+                    Labels = { ["io.diffkeeper.replay.recording"] = rec.IdText, ["io.diffkeeper.replay.at"] = Moments.Format(at) },
+                    Runtime = new Container.Types.Runtime { Name = runtime },
+                    Spec = new Google.Protobuf.WellKnownTypes.Any { TypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Spec", Value = ByteString.CopyFrom(spec) },
+                },
+            }, opts));
+            containerMade = true;
+
+            // The shim writes the streams to these files (file:// URIs): no FIFO plumbing, nothing left blocking.
+            var outFile = Path.Combine(work, "stdout");
+            var errFile = Path.Combine(work, "stderr");
+            Rpc("create the task", () => tasks.Create(new CreateTaskRequest
+            {
+                ContainerId = id, Rootfs = { rw.Mounts }, Stdout = "file://" + outFile, Stderr = "file://" + errFile,
+            }, opts));
+            taskMade = true;
+            using (var waitCall = tasks.WaitAsync(new WaitRequest { ContainerId = id }, client.Options(lease)))
+            {
+                Rpc("start the task", () => tasks.Start(new StartRequest { ContainerId = id }, opts));
+                exit = (int)Rpc("wait for the task", () => waitCall.ResponseAsync.GetAwaiter().GetResult()).ExitStatus;
+            }
+            using (var stdout = Console.OpenStandardOutput()) if (File.Exists(outFile)) using (var f = File.OpenRead(outFile)) f.CopyTo(stdout);
+            using (var stderr = Console.OpenStandardError()) if (File.Exists(errFile)) using (var f = File.OpenRead(errFile)) f.CopyTo(stderr);
+        }
+        finally
+        {
+            // Best effort and in reverse: a failing step must not keep the others from running.
+            var noLease = client.Options(null, TimeSpan.FromMinutes(1));
+            if (taskMade) Try(() => tasks.Delete(new DeleteTaskRequest { ContainerId = id }, noLease));
+            if (!keep)
+            {
+                if (containerMade) Try(() => containers.Delete(new DeleteContainerRequest { Id = id }, noLease));
+                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = Snapshotter, Key = rwKey }, noLease));
+                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = Snapshotter, Key = stateKey }, noLease));
+                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = Snapshotter, Key = stateName }, noLease));
+                Try(() => leases.Delete(new DeleteRequest { Id = lease, Sync = true }, noLease));
+            }
+            try { Directory.Delete(work, true); } catch (IOException) { }
+        }
+        return exit;
+    }
+
+    private static T Rpc<T>(string what, Func<T> call)
+    {
+        try { return call(); }
+        catch (RpcException e) { throw ContainerdClient.Explain(e, what); }
+    }
+
+    private static void Try(Action a)
+    {
+        try { a(); } catch (RpcException) { }
+    }
+
+    /// <summary>Streams a file into the content store: WRITE in pieces, then COMMIT against the expected digest.</summary>
+    private static void WriteContent(ContainerdClient client, CallOptions opts, string path, string digest, long size)
+    {
+        using var call = new Content.ContentClient(client.Channel).Write(opts);
+        var reference = "diffkeeper-replay-" + digest[7..19];
+        try
+        {
+            using var f = File.OpenRead(path);
+            var buf = new byte[1 << 20];
+            long offset = 0;
+            int n;
+            do
+            {
+                n = f.Read(buf, 0, buf.Length);
+                call.RequestStream.WriteAsync(new WriteContentRequest
+                {
+                    Action = WriteAction.Write, Ref = reference, Total = size, Expected = digest, Offset = offset, Data = ByteString.CopyFrom(buf, 0, n),
+                }).GetAwaiter().GetResult();
+                call.ResponseStream.MoveNext(CancellationToken.None).GetAwaiter().GetResult();
+                offset += n;
+            } while (n > 0 && offset < size);
+            call.RequestStream.WriteAsync(new WriteContentRequest { Action = WriteAction.Commit, Ref = reference, Total = size, Expected = digest, Offset = offset })
+                .GetAwaiter().GetResult();
+            call.ResponseStream.MoveNext(CancellationToken.None).GetAwaiter().GetResult();
+            call.RequestStream.CompleteAsync().GetAwaiter().GetResult();
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists) { /* the same layer is there already */ }
+        catch (RpcException e) { throw ContainerdClient.Explain(e, "write the recorded layer"); }
+    }
+
+    private static (JsonObject Config, string ChainId) ImageConfig(ContainerdClient client, string image)
+    {
+        var target = client.GetImageTarget(image);
+        var desc = new JsonObject { ["mediaType"] = target.MediaType, ["digest"] = target.Digest };
+        for (int depth = 0; ; depth++)
+        {
+            var mt = (string?)desc["mediaType"];
+            var doc = JsonNode.Parse(client.ReadSmallBlob((string)desc["digest"]!)) as JsonObject ?? throw new CorruptDataException($"image {image}: not a JSON object");
+            if (mt is "application/vnd.oci.image.index.v1+json" or "application/vnd.docker.distribution.manifest.list.v2+json")
+            {
+                if (depth > 4) throw new CorruptDataException($"image {image}: indexes nested too deep");
+                var all = (doc["manifests"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+                desc = all.FirstOrDefault(d => (string?)d["platform"]?["os"] == "linux" && (string?)d["platform"]?["architecture"] == "amd64") ?? all.FirstOrDefault()
+                    ?? throw new CorruptDataException($"image {image}: an empty index");
+                continue;
+            }
+            var configDigest = (string?)doc["config"]?["digest"] ?? throw new CorruptDataException($"image {image}: a manifest without a config");
+            var config = JsonNode.Parse(client.ReadSmallBlob(configDigest)) as JsonObject ?? throw new CorruptDataException($"image {image}: the config is not a JSON object");
+            // chain(0) = diff_id(0); chain(n) = sha256(chain(n-1) + " " + diff_id(n)): the name containerd unpacks to.
+            string? chain = null;
+            foreach (var d in config["rootfs"]?["diff_ids"] as JsonArray ?? [])
+                chain = chain is null ? (string)d! : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(chain + " " + (string)d!)));
+            return (config, chain ?? "");
+        }
+    }
+
+    /// <summary>An OCI runtime spec like containerd's default (ctr run): the process from --  CMD or the image.</summary>
+    private static byte[] Spec(JsonObject imageConfig, List<string> command, string id, string ns)
+    {
+        var c = imageConfig["config"] as JsonObject ?? [];
+        var args = command.Count > 0 ? command
+            : [.. (c["Entrypoint"] as JsonArray ?? []).Select(x => (string)x!), .. (c["Cmd"] as JsonArray ?? []).Select(x => (string)x!)];
+        if (args.Count == 0) throw new UsageException("the image has no command: give one after --");
+        var env = (c["Env"] as JsonArray ?? []).Select(x => (string)x!).ToList();
+        if (!env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal))) env.Add("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        var cwd = (string?)c["WorkingDir"] is { Length: > 0 } w ? w : "/";
+        uint uid = 0, gid = 0;
+        if ((string?)c["User"] is { Length: > 0 } user)
+        {
+            var parts = user.Split(':');
+            if (!uint.TryParse(parts[0], out uid) || (parts.Length > 1 && !uint.TryParse(parts[1], out gid)))
+                throw new UsageException($"the image's user {user} is not numeric (names are not resolved yet)");
+        }
+        string[] caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
+            "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
+        var ms = new MemoryStream();
+        using (var j = new Utf8JsonWriter(ms))
+        {
+            j.WriteStartObject();
+            j.WriteString("ociVersion", "1.0.2-dev");
+            j.WriteStartObject("process");
+            j.WriteBoolean("terminal", false);
+            j.WriteStartObject("user"); j.WriteNumber("uid", uid); j.WriteNumber("gid", gid); j.WriteEndObject();
+            Strings(j, "args", args);
+            Strings(j, "env", env);
+            j.WriteString("cwd", cwd);
+            j.WriteStartObject("capabilities");
+            foreach (var set in new[] { "bounding", "effective", "permitted" }) Strings(j, set, caps);
+            j.WriteEndObject();
+            j.WriteStartArray("rlimits");
+            j.WriteStartObject(); j.WriteString("type", "RLIMIT_NOFILE"); j.WriteNumber("hard", 1024); j.WriteNumber("soft", 1024); j.WriteEndObject();
+            j.WriteEndArray();
+            j.WriteBoolean("noNewPrivileges", true);
+            j.WriteEndObject();
+            j.WriteStartObject("root"); j.WriteString("path", "rootfs"); j.WriteEndObject();
+            j.WriteString("hostname", id.Length > 63 ? id[..63] : id);
+            j.WriteStartArray("mounts");
+            Mount(j, "/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]);
+            Mount(j, "/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]);
+            Mount(j, "/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]);
+            Mount(j, "/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]);
+            Mount(j, "/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]);
+            Mount(j, "/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]);
+            Mount(j, "/run", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]);
+            j.WriteEndArray();
+            j.WriteStartObject("linux");
+            j.WriteString("cgroupsPath", $"/{ns}/{id}");
+            j.WriteStartObject("resources");
+            j.WriteStartArray("devices"); j.WriteStartObject(); j.WriteBoolean("allow", false); j.WriteString("access", "rwm"); j.WriteEndObject(); j.WriteEndArray();
+            j.WriteEndObject();
+            j.WriteStartArray("namespaces");
+            foreach (var n in new[] { "pid", "ipc", "uts", "mount", "network" }) { j.WriteStartObject(); j.WriteString("type", n); j.WriteEndObject(); }
+            j.WriteEndArray();
+            Strings(j, "maskedPaths", ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"]);
+            Strings(j, "readonlyPaths", ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]);
+            j.WriteEndObject();
+            j.WriteEndObject();
+        }
+        return ms.ToArray();
+    }
+
+    private static void Strings(Utf8JsonWriter j, string name, IEnumerable<string> values)
+    {
+        j.WriteStartArray(name);
+        foreach (var v in values) j.WriteStringValue(v);
+        j.WriteEndArray();
+    }
+
+    private static void Mount(Utf8JsonWriter j, string dest, string type, string source, string[] options)
+    {
+        j.WriteStartObject();
+        j.WriteString("destination", dest); j.WriteString("type", type); j.WriteString("source", source);
+        Strings(j, "options", options);
+        j.WriteEndObject();
+    }
+}
