@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 source "$repo/scripts/lib/private-containerd.sh"
 
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 WORKLOADS=${BENCH_WORKLOADS:-writes bulk files mmap churn}
 CHURN_SECS=${BENCH_CHURN_SECS:-30}
 BIN_DIR=$(cd "${DIFFKEEPER_BIN_DIR:-$repo/artifacts/bin}" && pwd)
