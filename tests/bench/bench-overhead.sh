@@ -13,7 +13,7 @@
 # recording's frame resolution. Then runs bench-shim with the daemon running (targets: latency <= 1.10, RSS <= 0.8).
 #
 # Timeline paths are relative to the container's root ("tmp/f0001"). BENCH_DAEMON_CONFIG adds lines to the daemon's
-# config.toml. BENCH_ROUNDS (default 3) rounds; BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
+# config.toml. BENCH_ROUNDS (default 5; (c) varied 0.91–1.27 per round on 2 cores) rounds; BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
 # the shim part; BENCH_ENFORCE=1 makes a missed target exit 1.
 # Usage: sudo DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-overhead.sh
 set -euo pipefail
