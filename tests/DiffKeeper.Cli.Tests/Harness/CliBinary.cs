@@ -42,7 +42,7 @@ public sealed class CliBinary : IDisposable
 
     private static string Tail(string s) => s.Length <= 4000 ? s : s[^4000..];
 
-    private static string? FindRepoRoot()
+    internal static string? FindRepoRoot()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
             if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return d.FullName;
