@@ -3,7 +3,7 @@
 // DiffKeeper change capture: learns WHICH inodes a tracked container changed, WHEN and BY WHOM, without sitting
 // in the write path. docs/bpf.md has the whole design and what the kernel really reports for each operation.
 //
-// Why these hooks (measured on the reference kernel, Linux 6.18; see DESIGN.md "Facts measured"):
+// Why these hooks (measured on the reference kernel, Linux 6.18; see docs/bpf.md, "Kernel facts the design rests on"):
 //  - fentry/fexit, LSM and kprobes are unavailable there; raw tracepoints work and need no tracefs.
 //  - Any syscalls:sys_enter_* hook costs ~0.3 us on every syscall of the node, and a ring-buffer record per write
 //    costs 5x: so no per-syscall hook and no ring buffer. The hooks below fire on STATE CHANGES, in the writer's

@@ -5,7 +5,7 @@ using DiffKeeper.Shim.Recording;
 
 namespace DiffKeeper.Shim;
 
-/// <summary>containerd-shim-diffkeeper-v1: the containerd runtime-v2 shim (see docs in /work/shared/SHIM-CONTRACT.md).</summary>
+/// <summary>containerd-shim-diffkeeper-v1: the containerd runtime-v2 shim (see docs/shim-contract.md).</summary>
 internal static class Program
 {
     public const string Version = "0.1.0";

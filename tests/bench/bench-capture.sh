@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Change-capture overhead on the write path, measured the way DESIGN.md's table was: a loop of pwrite(64 B) +
-# write(0 B) pairs, CPU ns per pair (the process's user + system time, so that other load on the machine does not
-# count), with
+# Change-capture overhead on the write path, measured the way docs/bpf.md's kernel facts were: a loop of
+# pwrite(64 B) + write(0 B) pairs, CPU ns per pair (the process's user + system time, so that other load on the
+# machine does not count), with
 #   baseline   no BPF program loaded
 #   untracked  diffkeeper.bpf.o attached, the loop's mount namespace NOT tracked (every other process on a node)
 #   tracked    attached and the loop's namespace tracked (a recorded container's own write path)

@@ -49,7 +49,7 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
               path = "{R}/opt"
             [plugins."io.containerd.grpc.v1.cri"]
               sandbox_image = "{PauseImage}"
-              # No CAP_SYS_RESOURCE here: CRI's -998 oom_score_adj would make runc fail (SHIM-CONTRACT.md §8).
+              # No CAP_SYS_RESOURCE here: CRI's -998 oom_score_adj would make runc fail (docs/shim-contract.md).
               restrict_oom_score_adj = true
               [plugins."io.containerd.grpc.v1.cri".cni]
                 bin_dir = "{R}/cni/bin"

@@ -4,9 +4,9 @@ using Xunit;
 namespace DiffKeeper.Shim.IntegrationTests.Conformance;
 
 /// <summary>
-/// Base of the checklist tests (SHIM-CONTRACT.md §7): ctr helpers against the fixture's containerd, ids unique per
-/// test and runtime, teardown that removes every container a test created (also when it failed) and stray shims,
-/// and the "nothing left behind" assertion.
+/// Base of the checklist tests (docs/shim-contract.md#conformance-checklist): ctr helpers against the fixture's
+/// containerd, ids unique per test and runtime, teardown that removes every container a test created (also when it
+/// failed) and stray shims, and the "nothing left behind" assertion.
 /// </summary>
 public abstract class ChecklistTest : IAsyncLifetime
 {

@@ -4,10 +4,11 @@ using Xunit;
 namespace DiffKeeper.Shim.IntegrationTests.Cri;
 
 /// <summary>
-/// A private containerd with its CRI plugin on (SHIM-CONTRACT.md §8), whose runtimes carry runc options the way a
-/// node's config.toml does: handler "runc" (io.containerd.runc.v2) with `options.BinaryName`, handler
-/// "diffkeeper" (ours) with `options.ConfigPath` pointing at a TOML file that says `BinaryName` — containerd 1.6's
-/// CRI hands a non-runc runtime only runtimeoptions.v1 fields. Each BinaryName is a logging runc wrapper.
+/// A private containerd with its CRI plugin on (docs/shim-contract.md#the-cri-path), whose runtimes carry runc
+/// options the way a node's config.toml does: handler "runc" (io.containerd.runc.v2) with `options.BinaryName`,
+/// handler "diffkeeper" (ours) with `options.ConfigPath` pointing at a TOML file that says `BinaryName` —
+/// containerd 1.6's CRI hands a non-runc runtime only runtimeoptions.v1 fields. Each BinaryName is a logging runc
+/// wrapper.
 /// </summary>
 public sealed class CriContainerdFixture : ContainerdFixture, IAsyncLifetime
 {
@@ -59,7 +60,7 @@ public sealed class CriContainerdFixture : ContainerdFixture, IAsyncLifetime
               path = "{Root}/opt"
             [plugins."io.containerd.grpc.v1.cri"]
               sandbox_image = "{PauseImage}"
-              # No CAP_SYS_RESOURCE here: CRI's -998 oom_score_adj would make runc fail (SHIM-CONTRACT.md §8).
+              # No CAP_SYS_RESOURCE here: CRI's -998 oom_score_adj would make runc fail (docs/shim-contract.md).
               restrict_oom_score_adj = true
               [plugins."io.containerd.grpc.v1.cri".cni]
                 bin_dir = "{Root}/cni/bin"

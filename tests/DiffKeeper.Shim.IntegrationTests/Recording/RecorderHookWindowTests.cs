@@ -6,10 +6,11 @@ using Xunit;
 namespace DiffKeeper.Shim.IntegrationTests.Recording;
 
 /// <summary>
-/// Where our shim calls the recorder hook (SHIM-CONTRACT.md §6, "Recorder contract"), pinned through the diagnostic
-/// hook log against a real containerd: OnCreated sees the upperdir; OnExitedBeforeUnmount runs after the init exit,
-/// in the safe window (rootfs still mounted, upperdir still there with what the container wrote) — both from
-/// Delete(init) and, when the shim was SIGKILLed, from the <c>delete</c> subcommand. Our hook only: no runc theory.
+/// Where our shim calls the recorder hook (docs/shim-contract.md#the-rootfs-and-the-recorders-window), pinned
+/// through the diagnostic hook log against a real containerd: OnCreated sees the upperdir; OnExitedBeforeUnmount
+/// runs after the init exit, in the safe window (rootfs still mounted, upperdir still there with what the container
+/// wrote) — both from Delete(init) and, when the shim was SIGKILLed, from the <c>delete</c> subcommand. Our hook
+/// only: no runc theory.
 /// </summary>
 [Collection(HookLogContainerdCollection.Name)]
 public sealed class RecorderHookWindowTests(HookLogContainerdFixture fixture) : ChecklistTest(fixture)

@@ -1,11 +1,11 @@
-// Per-syscall overhead of the change capture (DESIGN.md "Facts measured": the bar is a loop of pwrite(64 B) +
-// write(0 B) pairs, ~1.2 us per pair, where a sys_enter hook cost +0.3 us and a ring-buffer record 5x).
+// Per-syscall overhead of the change capture (docs/bpf.md, "Kernel facts the design rests on": the bar is a loop of
+// pwrite(64 B) + write(0 B) pairs, ~1.2 us per pair, where a sys_enter hook cost +0.3 us and a ring-buffer record 5x).
 //
 //   bench-capture OBJECT MODE LOOP PAIRS FILE [stats]
 //     MODE  baseline   nothing loaded
 //           untracked  diffkeeper.bpf.o loaded and attached, another mount namespace tracked (the rest of the node)
 //           tracked    attached, and this process's own mount namespace tracked (a container's write path)
-//     LOOP  write0     pwrite(64 B at offset 0) + write(0 B): the DESIGN loop (page stays dirty: few events)
+//     LOOP  write0     pwrite(64 B at offset 0) + write(0 B): the baseline loop (page stays dirty: few events)
 //           fstat      pwrite(64 B) + fstat: the worst case on a multigrain file system, where a stat between two
 //                      writes makes the next write take a fresh fine-grained ctime: one event per write
 // Prints "ns_per_pair events merged lost". With "stats", the kernel's BPF run-time statistics are on (they add
