@@ -77,8 +77,11 @@ import json, sys
 rows = {r["check"]: r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if "check" in r}
 for c in ("shim on containerd's PATH", "daemon socket", "store", "libbpf"):
     assert rows[c]["ok"], rows[c]
+assert "system libbpf.so.1" in json.dumps(rows["libbpf"]), rows["libbpf"]
 PY
-check "doctor: shim on PATH, daemon socket, store, libbpf ok"
+grep -q ' /usr/lib/diffkeeper/libbpf/' "/proc/$DAEMON_PID/maps" && fail "the daemon mapped the bundled libbpf although the system has libbpf1"
+grep -q 'libbpf.so.1' "/proc/$DAEMON_PID/maps" || fail "the daemon mapped no libbpf"
+check "doctor: shim on PATH, daemon socket, store, libbpf ok (the system's libbpf.so.1, not the bundled one)"
 
 # A private containerd whose PATH has /usr/bin (the installed shim) and nothing of ours: DIFFKEEPER_BIN_DIR unset.
 unset DIFFKEEPER_BIN_DIR
