@@ -89,7 +89,13 @@ import json, sys
 rows = {r["check"]: r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if "check" in r}
 r = rows["libbpf"]; assert r["ok"] and sys.argv[2] in json.dumps(r), r
 PY
-check "system libbpf.so.1 hidden${HIDDEN:+ ($HIDDEN)}; doctor: bundled libbpf loads"
+env -u DIFFKEEPER_STORE DIFFKEEPER_LIBBPF=system "$R/usr/bin/diffkeeper" doctor --json >"$work/doctor-system.json" 2>&1
+python3 - "$work/doctor-system.json" <<'PY' || { cat "$work/doctor-system.json"; fail "DIFFKEEPER_LIBBPF=system: doctor should find no libbpf with the system's hidden"; }
+import json, sys
+rows = {r["check"]: r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if "check" in r}
+assert not rows["libbpf"]["ok"], rows["libbpf"]
+PY
+check "system libbpf.so.1 hidden${HIDDEN:+ ($HIDDEN)}; doctor: bundled libbpf loads (and DIFFKEEPER_LIBBPF=system finds none)"
 setsid "$R/usr/bin/diffkeeperd" --store "$DIFFKEEPER_STORE" --socket "$DIFFKEEPER_SOCKET" >"$work/daemon.log" 2>&1 </dev/null &
 DAEMON_PID=$!
 for _ in $(seq 1 200); do [ -S "$DIFFKEEPER_SOCKET" ] && break; kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
