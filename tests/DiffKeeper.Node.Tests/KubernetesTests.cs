@@ -110,7 +110,7 @@ public partial class KubernetesTests
     {
         Node.Require(Node.IsRoot, "needs root");
         Node.Require(Node.HasTool("unshare") && Node.HasTool("chroot") && Node.HasTool("systemctl") && Node.HasTool("containerd") &&
-                     Node.HasTool("dpkg-deb"), "needs unshare, chroot, systemctl, containerd and dpkg-deb");
+                     Node.HasTool("dpkg-deb") && File.Exists("/bin/busybox"), "needs unshare, chroot, systemctl, containerd, dpkg-deb and busybox-static");
         var script = InstallerScript(out _);
         using var t = new TempDir();
         var deb = PackageTests.Build("build-deb.sh", t.Path);

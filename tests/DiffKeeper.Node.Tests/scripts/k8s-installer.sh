@@ -2,7 +2,7 @@
 # Runs the DaemonSet installer's script (taken out of packaging/kubernetes/daemonset-installer.yaml by the test)
 # as its pod would, against a throwaway host root (host-root.sh) instead of a node: HOST_ROOT is that root,
 # PKG_ROOT the .deb's file tree (what the installer image holds), ON_HOST="chroot ROOT" instead of nsenter into
-# PID 1 — so `diffkeeper setup containerd` and systemctl run on the "host" for real (systemctl offline, as in any
+# PID 1, under busybox sh — so `diffkeeper setup containerd` and systemctl run on the "host" for real (systemctl offline, as in any
 # chroot: enable works, start/restart are ignored: no systemd runs here). Twice: the second run must change nothing.
 #   unshare -m --propagation private k8s-installer.sh SCRIPT PKG_TREE CONTAINERD_CONFIG
 set -uo pipefail
@@ -23,9 +23,15 @@ hr_make "$work/h" || fail "host root"
 mkdir -p "$HR/etc/containerd"; cp "$CONFIG" "$HR/etc/containerd/config.toml"
 # SYSTEMD_OFFLINE=1: systemctl as in any chroot (no PID 1 systemd here): enable writes the symlinks, start/restart and
 # daemon-reload are reported as ignored.
-run() { HOST_ROOT=$HR PKG_ROOT=$PKG ON_HOST="env SYSTEMD_OFFLINE=1 chroot $HR" INSTALL_ONLY=1 sh -euc "$(cat "$SCRIPT")" 2>&1; }
+# The pod's side runs under busybox's sh with only busybox's applets on PATH, as in a busybox-based installer image.
+mkdir -p "$work/bb"; for a in $(/bin/busybox --list); do ln -s /bin/busybox "$work/bb/$a"; done
+run() {
+  PATH=$work/bb HOST_ROOT=$HR PKG_ROOT=$PKG INSTALL_ONLY=1 \
+    ON_HOST="env SYSTEMD_OFFLINE=1 PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot $HR" /bin/busybox sh -euc "$(cat "$SCRIPT")" 2>&1
+}
 
-out1=$(run) || { echo "$out1"; fail "installer run 1 exit $?"; }
+out1=$(run); rc=$?
+[ "$rc" = 0 ] || { echo "$out1"; fail "installer run 1 exit $rc"; }
 echo "$out1" | sed 's/^/  run1| /'
 for f in bin/containerd-shim-diffkeeper-v1 lib/diffkeeper/diffkeeperd lib/diffkeeper/diffkeeper lib/diffkeeper/librocksdb.so \
          lib/diffkeeper/diffkeeper.bpf.o lib/diffkeeper/libbpf/libbpf.so.1; do
@@ -47,7 +53,8 @@ check "setup containerd ran on the host's config: containerd config dump shows r
 [ -f "$HR/etc/containerd/config.toml.diffkeeper-backup" ] || fail "no backup of containerd's config"
 
 before=$(cd "$HR" && find etc usr/local -type f -print0 | sort -z | xargs -0 sha256sum; stat -c '%i %n' usr/local/lib/diffkeeper/diffkeeperd)
-out2=$(run) || { echo "$out2"; fail "installer run 2 exit $?"; }
+out2=$(run); rc=$?
+[ "$rc" = 0 ] || { echo "$out2"; fail "installer run 2 exit $rc"; }
 echo "$out2" | sed 's/^/  run2| /'
 echo "$out2" | grep -q 'containerd needs no restart' || fail "run 2 changed containerd's config"
 echo "$out2" | grep -q 'installed; nothing changed' || fail "run 2 replaced files"
