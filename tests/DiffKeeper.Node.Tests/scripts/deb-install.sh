@@ -81,6 +81,7 @@ assert "system libbpf.so.1" in json.dumps(rows["libbpf"]), rows["libbpf"]
 PY
 grep -q ' /usr/lib/diffkeeper/libbpf/' "/proc/$DAEMON_PID/maps" && fail "the daemon mapped the bundled libbpf although the system has libbpf1"
 grep -q 'libbpf.so.1' "/proc/$DAEMON_PID/maps" || fail "the daemon mapped no libbpf"
+grep -q 'with system libbpf.so.1' "$work/daemon.log" || { cat "$work/daemon.log"; fail "the daemon's log does not name the system's libbpf"; }
 check "doctor: shim on PATH, daemon socket, store, libbpf ok (the system's libbpf.so.1, not the bundled one)"
 DIFFKEEPER_LIBBPF=bundled /usr/bin/diffkeeper doctor --json >"$work/doctor-bundled.json" 2>&1
 python3 - "$work/doctor-bundled.json" <<'PY' || { cat "$work/doctor-bundled.json"; fail "DIFFKEEPER_LIBBPF=bundled: doctor does not load the bundled libbpf"; }

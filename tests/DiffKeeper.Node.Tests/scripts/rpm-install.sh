@@ -101,6 +101,7 @@ DAEMON_PID=$!
 for _ in $(seq 1 200); do [ -S "$DIFFKEEPER_SOCKET" ] && break; kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
 [ -S "$DIFFKEEPER_SOCKET" ] || { cat "$work/daemon.log"; fail "diffkeeperd from the rpm root did not listen"; }
 grep -q "capture ready" "$work/daemon.log" || { cat "$work/daemon.log"; fail "capture is not live"; }
+grep -q "with bundled $R/usr/lib/diffkeeper/libbpf/libbpf.so.1" "$work/daemon.log" || { cat "$work/daemon.log"; fail "the daemon's log does not name the bundled libbpf"; }
 grep -q " $R/usr/lib/diffkeeper/libbpf/libbpf.so.1\$" "/proc/$DAEMON_PID/maps" || { grep libbpf "/proc/$DAEMON_PID/maps"; fail "the daemon did not map the bundled libbpf"; }
 grep -q "libbpf.so.1.1" <(grep -v " $R/" "/proc/$DAEMON_PID/maps") && fail "the daemon mapped the system libbpf too"
 check "daemon from the rpm root: capture ready, bundled libbpf mapped ($R/usr/lib/diffkeeper/libbpf/libbpf.so.1)"
