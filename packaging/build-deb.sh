@@ -12,7 +12,8 @@ packaging/stage.sh "$root" /lib/systemd/system
 mkdir -p "$work/debian"
 printf 'Source: diffkeeper\n\nPackage: diffkeeper\nArchitecture: amd64\n' >"$work/debian/control"
 shlibs=$(cd "$work" && dpkg-shlibdeps -O -l"$root/usr/lib/diffkeeper" -e root/usr/bin/containerd-shim-diffkeeper-v1 \
-         -e root/usr/lib/diffkeeper/diffkeeperd -e root/usr/lib/diffkeeper/diffkeeper -e root/usr/lib/diffkeeper/librocksdb.so 2>/dev/null |
+         -e root/usr/lib/diffkeeper/diffkeeperd -e root/usr/lib/diffkeeper/diffkeeper -e root/usr/lib/diffkeeper/librocksdb.so \
+         -e root/usr/lib/diffkeeper/libbpf/libbpf.so.1 2>/dev/null |
          sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "build-deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 rm -rf "$work/debian"

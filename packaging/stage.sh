@@ -33,4 +33,17 @@ install -m 0644 packaging/containerd/*.toml "$D/usr/share/diffkeeper/containerd/
 install -m 0644 packaging/kubernetes/*.yaml "$D/usr/share/diffkeeper/kubernetes/"
 install -m 0644 packaging/completions/diffkeeper.bash "$D/usr/share/bash-completion/completions/diffkeeper"
 install -m 0644 README.md docs/cli.md docs/recorder.md "$D/usr/share/doc/diffkeeper/"
+# A private libbpf.so.1 for nodes whose distribution has none (Ubuntu 22.04, RHEL 9.0/9.1: libbpf 0.5 only). The
+# daemon prefers the system's libbpf.so.1 and loads this one only when that is missing (DiffKeeper.Common's
+# Libbpf; DIFFKEEPER_LIBBPF forces either). It is the build machine's distribution build (Debian 12's libbpf1:
+# glibc >= 2.28, libelf.so.1, libz.so.1), copied as is with its copyright file; see docs/install.md.
+LIBBPF_SO=$(readlink -f "${LIBBPF_SO:-/usr/lib/x86_64-linux-gnu/libbpf.so.1}")
+readelf -d "$LIBBPF_SO" 2>/dev/null | grep -q 'Library soname: \[libbpf.so.1\]' ||
+  { echo "stage.sh: $LIBBPF_SO is not a libbpf.so.1 (install libbpf1, or set LIBBPF_SO)" >&2; exit 1; }
+install -d "$D/usr/lib/diffkeeper/libbpf"
+install -m 0644 "$LIBBPF_SO" "$D/usr/lib/diffkeeper/libbpf/libbpf.so.1"
+LIBBPF_COPYRIGHT=${LIBBPF_COPYRIGHT:-/usr/share/doc/libbpf1/copyright}
+[ -f "$LIBBPF_COPYRIGHT" ] || { echo "stage.sh: $LIBBPF_COPYRIGHT is missing (libbpf's license must ship with it)" >&2; exit 1; }
+install -m 0644 "$LIBBPF_COPYRIGHT" "$D/usr/share/doc/diffkeeper/libbpf.copyright"
+printf '%s\n' "$(basename "$LIBBPF_SO")" >"$D/usr/lib/diffkeeper/libbpf/VERSION"
 # No strip here: dotnet publish already moved the AOT binaries' symbols to .dbg files (StripSymbols).

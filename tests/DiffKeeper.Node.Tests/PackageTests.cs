@@ -10,7 +10,7 @@ public class PackageTests
 {
     private static readonly string Version = "0.0.0~test1";
 
-    private static string Build(string script, string dist)
+    internal static string Build(string script, string dist)
     {
         Node.Require(Node.IsRoot, "needs root");
         var art = Path.Combine(Node.RepoRoot, "artifacts");
@@ -31,6 +31,7 @@ public class PackageTests
         "/usr/lib/diffkeeper/diffkeeper.bpf.o", "/etc/diffkeeper/config.toml",
         "/usr/share/diffkeeper/containerd/diffkeeper-runtime.toml", "/usr/share/diffkeeper/kubernetes/runtimeclass.yaml",
         "/usr/share/bash-completion/completions/diffkeeper", "/usr/share/doc/diffkeeper/README.md",
+        "/usr/lib/diffkeeper/libbpf/libbpf.so.1", "/usr/share/doc/diffkeeper/libbpf.copyright",
     ];
 
     [SkippableFact]
@@ -45,7 +46,11 @@ public class PackageTests
         Assert.Contains($"Version: {Version}", info);
         Assert.Contains("Architecture: amd64", info);
         var depends = info.Split('\n').Single(l => l.StartsWith(" Depends: ")).Trim();
-        Assert.Contains("libbpf1", depends);
+        // libbpf: bundled (its own libraries are hard dependencies), the distribution's only recommended.
+        Assert.DoesNotContain("libbpf", depends);
+        Assert.Contains("libelf1", depends);
+        Assert.Contains("zlib1g", depends);
+        Assert.Equal("Recommends: libbpf1 (>= 1:1.0)", info.Split('\n').Single(l => l.StartsWith(" Recommends: ")).Trim());
         Assert.Contains("containerd (>= 1.6) | containerd.io (>= 1.6)", depends);
         Assert.Contains("libc6", depends);
         // No .NET runtime on the node: the binaries are Native AOT.
@@ -92,7 +97,11 @@ public class PackageTests
         foreach (var f in Payload.Append("/usr/lib/systemd/system/diffkeeperd.service")) Assert.Contains(f + "\n", files);
         Assert.DoesNotContain(".dbg", files);
         var requires = Node.Ok("rpm", "-qRp", rpm);
-        Assert.Contains("libbpf", requires);
+        Assert.DoesNotContain("libbpf", requires);
+        Assert.Contains("libelf.so.1()(64bit)", requires);
+        Assert.Contains("libbpf >= 1.0", Node.Ok("rpm", "-qp", "--recommends", rpm));
+        // The bundled libbpf.so.1 is private too.
+        Assert.DoesNotContain("libbpf", Node.Ok("rpm", "-qp", "--provides", rpm));
         Assert.Contains("(containerd or containerd.io)", requires);
         Assert.DoesNotContain("dotnet", requires);
         // AutoReqProv off: the private librocksdb.so is not offered to other packages.
@@ -123,5 +132,22 @@ public class PackageTests
         Assert.False(Directory.Exists("/var/lib/diffkeeper"));
         Assert.NotEqual(0, Node.Run("dpkg", ["-s", "diffkeeper"]).Code);
         if (o.Contains("SKIP-RECORDING")) Skip.If(true, "installed and purged fine; the recording was not checked: this tree's shim has no recorder hook");
+    }
+
+    [SkippableFact]
+    public void Rpm_InstallsIntoARootRunsARecordedContainerWithTheBundledLibbpfAndErasesCleanly()
+    {
+        Node.Require(Node.HasTool("rpm") && Node.HasTool("unshare") && Node.HasTool("chroot") && Node.HasTool("systemctl") &&
+                     Node.HasTool("containerd") && Node.HasTool("ctr") && File.Exists("/bin/busybox"),
+            "needs rpm, unshare, chroot, systemctl, containerd, ctr and busybox-static");
+        using var t = new TempDir();
+        var rpm = Build("build-rpm.sh", t.Path);
+        var (code, o, e) = Node.Run("unshare", ["-m", "--propagation", "private", "bash", Node.Script("rpm-install.sh"), rpm, Node.RepoRoot], timeoutMs: 300_000);
+        Assert.True(code == 0 && o.TrimEnd().EndsWith("OK"), $"rpm-install.sh exit {code}:\n{o}\n{e}");
+        Assert.Contains("CHECK %post enabled diffkeeperd.service", o);
+        Assert.Contains("CHECK erased with scriptlets", o);
+        Assert.Contains("CHECK daemon from the rpm root: capture ready, bundled libbpf mapped", o);
+        Assert.Contains("CHECK recorded by the rpm root's daemon", o);
+        Assert.Contains("CHECK rpm -e --root removed every file it installed", o);
     }
 }

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
+using DiffKeeper.Common.Native;
 using DiffKeeper.Store;
 
 namespace DiffKeeper.Cli.Setup;
@@ -34,10 +34,11 @@ public static class NodeCheck
             ? new("BPF permission", true, who)
             : new("BPF permission", false, who + ": loading eBPF needs root or CAP_BPF + CAP_PERFMON",
                 "run diffkeeperd as root (the packaged systemd unit does); run doctor with sudo to check as the daemon would"));
-        f.Add(NativeLibrary.TryLoad("libbpf.so.1", out var h)
-            ? Free(h, new NodeFinding("libbpf", true, "libbpf.so.1 loads"))
-            : new("libbpf", false, "libbpf.so.1 cannot be loaded: live capture is off",
-                "apt-get install libbpf1   (RHEL/Fedora: dnf install libbpf)"));
+        var bpf = Libbpf.Get();
+        f.Add(bpf.Handle != 0
+            ? new NodeFinding("libbpf", true, bpf.Source)
+            : new("libbpf", false, $"no libbpf.so.1 loads ({bpf.Source}): live capture is off",
+                "apt-get install libbpf1   (RHEL/Fedora: dnf install libbpf), or reinstall the diffkeeper package (it bundles one)"));
 
         // containerd: the shim on its PATH, our runtime in its CRI config.
         var cd = FindContainerd(containerdConfig);
@@ -81,7 +82,6 @@ public static class NodeCheck
         return f;
     }
 
-    private static NodeFinding Free(nint h, NodeFinding f) { NativeLibrary.Free(h); return f; }
 
     private static NodeFinding ConfigFinding(string path)
     {

@@ -1,4 +1,5 @@
 using DiffKeeper.Bpf;
+using DiffKeeper.Common.Native;
 
 namespace DiffKeeper.Recorder.Capture;
 
@@ -38,7 +39,7 @@ internal static class CaptureLoader
         try
         {
             var capture = ChangeCapture.Load(path, capacity);
-            log($"eBPF capture loaded from {path} (dirty set of {capture.DirtySetCapacity} inodes; attached while a container is tracked)");
+            log($"eBPF capture loaded from {path} with {Libbpf.Get().Source} (dirty set of {capture.DirtySetCapacity} inodes; attached while a container is tracked)");
             return new BpfChangeSource(capture);
         }
         catch (BpfException e)
@@ -48,7 +49,7 @@ internal static class CaptureLoader
         }
         catch (DllNotFoundException e)
         {
-            var reason = "libbpf is not installed (apt-get install libbpf1): " + e.Message;
+            var reason = $"no libbpf.so.1 loads ({Libbpf.Get().Source}; apt-get install libbpf1, or reinstall the package, which bundles one): {e.Message}";
             log("live capture off: " + reason);
             return new NoChangeSource(reason);
         }

@@ -77,8 +77,19 @@ import json, sys
 rows = {r["check"]: r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if "check" in r}
 for c in ("shim on containerd's PATH", "daemon socket", "store", "libbpf"):
     assert rows[c]["ok"], rows[c]
+assert "system libbpf.so.1" in json.dumps(rows["libbpf"]), rows["libbpf"]
 PY
-check "doctor: shim on PATH, daemon socket, store, libbpf ok"
+grep -q ' /usr/lib/diffkeeper/libbpf/' "/proc/$DAEMON_PID/maps" && fail "the daemon mapped the bundled libbpf although the system has libbpf1"
+grep -q 'libbpf.so.1' "/proc/$DAEMON_PID/maps" || fail "the daemon mapped no libbpf"
+grep -q 'with system libbpf.so.1' "$work/daemon.log" || { cat "$work/daemon.log"; fail "the daemon's log does not name the system's libbpf"; }
+check "doctor: shim on PATH, daemon socket, store, libbpf ok (the system's libbpf.so.1, not the bundled one)"
+DIFFKEEPER_LIBBPF=bundled /usr/bin/diffkeeper doctor --json >"$work/doctor-bundled.json" 2>&1
+python3 - "$work/doctor-bundled.json" <<'PY' || { cat "$work/doctor-bundled.json"; fail "DIFFKEEPER_LIBBPF=bundled: doctor does not load the bundled libbpf"; }
+import json, sys
+rows = {r["check"]: r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if "check" in r}
+assert rows["libbpf"]["ok"] and "bundled /usr/lib/diffkeeper/libbpf/libbpf.so.1" in json.dumps(rows["libbpf"]), rows["libbpf"]
+PY
+check "DIFFKEEPER_LIBBPF=bundled: the installed bundled libbpf.so.1 loads"
 
 # A private containerd whose PATH has /usr/bin (the installed shim) and nothing of ours: DIFFKEEPER_BIN_DIR unset.
 unset DIFFKEEPER_BIN_DIR
