@@ -19,16 +19,40 @@ public sealed class LocalServer : IDisposable
     public LocalServer(string file, IReadOnlyList<string> args, int port, string log)
     {
         Port = port;
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = false, RedirectStandardError = false, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = false, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["DK_LOG"] = log;
         _p = Process.Start(psi)!;
+        var stderr = new System.Text.StringBuilder();
+        _p.ErrorDataReceived += (_, e) => { lock (stderr) stderr.AppendLine(e.Data); };
+        _p.BeginErrorReadLine();
         for (int i = 0; i < 100; i++)
         {
             try { using var c = new TcpClient(); c.Connect(IPAddress.Loopback, port); return; }
             catch (SocketException) { if (_p.HasExited) break; Thread.Sleep(100); }
         }
         Dispose();
-        throw new Xunit.Sdk.XunitException($"{file} did not listen on 127.0.0.1:{port}: {(File.Exists(log) ? File.ReadAllText(log) : "")}");
+        string said;
+        lock (stderr) said = stderr.ToString();
+        throw new Xunit.Sdk.XunitException($"{file} did not listen on 127.0.0.1:{port}: {(File.Exists(log) ? File.ReadAllText(log) : "")}{said}");
+    }
+
+    /// <summary>Debian's docker-registry on a free 127.0.0.1 port, its storage under <paramref name="tmp"/>.</summary>
+    public static LocalServer DockerRegistry(TempDir tmp, string authYaml, string name = "registry")
+    {
+        int port = FreePort();
+        var config = tmp.Sub(name + ".yml");
+        File.WriteAllText(config, $"""
+            version: 0.1
+            log:
+              level: warn
+            storage:
+              filesystem:
+                rootdirectory: {tmp.Sub(name + "-data")}
+            http:
+              addr: 127.0.0.1:{port}
+            {authYaml}
+            """);
+        return new LocalServer("docker-registry", ["serve", config], port, tmp.Sub(name + ".log"));
     }
 
     public static int FreePort()
@@ -64,22 +88,7 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
         Cli.Run("snapshot", up, "--recording", "job", "--at", "2026-11-30T10:00:00Z").ExpectOk();
     }
 
-    private LocalServer StartRegistry()
-    {
-        int port = LocalServer.FreePort();
-        var config = _tmp.Sub("registry.yml");
-        File.WriteAllText(config, $"""
-            version: 0.1
-            log:
-              level: warn
-            storage:
-              filesystem:
-                rootdirectory: {_tmp.Sub("registry-data")}
-            http:
-              addr: 127.0.0.1:{port}
-            """);
-        return new LocalServer("docker-registry", ["serve", config], port, _tmp.Sub("registry.log"));
-    }
+    private LocalServer StartRegistry() => LocalServer.DockerRegistry(_tmp, "");
 
     [SkippableFact]
     public void Push_then_pull_through_a_real_registry_and_skopeo_reads_the_artifact()

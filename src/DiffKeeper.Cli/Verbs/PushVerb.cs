@@ -30,7 +30,7 @@ public static class PushVerb
             long size = PackWriter.Write(src.Store, rec, tmp, _ => { });
             string digest;
             using (var f = File.OpenRead(tmp)) digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(f));
-            using var reg = new Registry(target, a.Flags.Contains("plain-http"));
+            using var reg = new Registry(target, a.Flags.Contains("plain-http"), push: true);
             reg.PushBlob(digest, size, () => File.OpenRead(tmp));
             var empty = "{}"u8.ToArray();
             var emptyDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(empty));
@@ -70,6 +70,32 @@ public static class PushVerb
         var (id, size) = Fetch(r, a.Flags.Contains("plain-http"), file);
         if (a.Json) ctx.Out.Json(w => { w.WriteString("recording", id); w.WriteString("file", file); w.WriteNumber("bytes", size); });
         else ctx.Out.Line($"pulled recording {id} ({Human.Bytes(size)}) from {r} into {file}");
+        return 0;
+    }
+
+    /// <summary>`ls oci://HOST/REPO`: every tag whose manifest is a recording artifact, with its annotations.</summary>
+    public static int List(ParsedArgs a, CliContext ctx)
+    {
+        var r = OciRef.Parse(a.Positionals[0]);
+        using var reg = new Registry(r, a.Flags.Contains("plain-http"));
+        if (!a.Json) ctx.Out.Line($"{"TAG",-24}  {"ID",-16}  {"NAME",-24}  {"START",-30}  {"END",-30}  EXIT");
+        foreach (var tag in reg.Tags())
+        {
+            JsonObject? m;
+            try { m = JsonNode.Parse(reg.GetManifest(tag)) as JsonObject; }
+            catch (JsonException) { continue; } // not ours to judge: some other artifact
+            catch (NotFoundException) { continue; } // deleted while we listed
+            if ((string?)m?["artifactType"] != Registry.ArtifactType || m?["annotations"] is not JsonObject ann) continue;
+            string? A(string k) => (string?)ann["io.diffkeeper.recording." + k];
+            if (a.Json)
+                ctx.Out.Json(w =>
+                {
+                    w.WriteString("tag", tag); w.WriteString("ref", (r with { Reference = tag }).ToString());
+                    foreach (var k in new[] { "id", "name", "container", "image", "start", "end", "exit_status" }) w.StringOrNull(k, A(k));
+                });
+            else
+                ctx.Out.Line($"{tag,-24}  {A("id") ?? "-",-16}  {A("name") ?? A("container") ?? "-",-24}  {A("start") ?? "-",-30}  {A("end") ?? "-",-30}  {A("exit_status") ?? "-"}");
+        }
         return 0;
     }
 

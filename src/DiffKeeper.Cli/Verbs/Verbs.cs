@@ -11,8 +11,10 @@ public static class Verbs
 
     private static readonly Dictionary<string, VerbSpec> Table = new VerbSpec[]
     {
-        new("ls", "diffkeeper ls [--json]", "List recordings: id, name or container id, start, end, exit status, versions, stored bytes.",
-            [], ["diffkeeper ls", "diffkeeper --store /tmp/s ls --json"], LsVerb.Run, 0, 0),
+        new("ls", "diffkeeper ls [oci://HOST[:PORT]/REPO [--plain-http]] [--json]",
+            "List recordings: id, name or container id, start, end, exit status, versions, stored bytes. With oci://HOST/REPO: the recordings pushed to that repository (tag, id, name, start, end, exit status).",
+            [new("plain-http", null, false, "talk HTTP, not HTTPS (a local registry)")],
+            ["diffkeeper ls", "diffkeeper --store /tmp/s ls --json", "diffkeeper ls oci://registry.example/recordings"], LsVerb.Run, 0, 1),
         new("timeline", "diffkeeper timeline REC [--from T] [--to T] [--path GLOB]",
             "One row per event, captured version and gap of a recording, in time order.",
             [
