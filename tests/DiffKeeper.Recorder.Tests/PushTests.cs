@@ -84,6 +84,30 @@ public sealed class PushTests
         }
     }
 
+    [SkippableFact]
+    public void A_bad_push_config_is_a_clear_error()
+    {
+        var bins = Env.RequireDaemon();
+        using var dir = new TempDir();
+        foreach (var (toml, expect) in new[]
+        {
+            ("push = \"not a repository\"\n", "push must be REGISTRY/REPOSITORY"),
+            ("[push]\nwhen = \"always\"\n", "[push] needs repository"),
+            ("[push]\nrepository = \"r.example/x\"\nwhen = \"sometimes\"\n", "push.when must be \"always\" or \"failure\""),
+            ("[push]\nrepository = \"r.example/x\"\nplain_http = \"yes\"\n", "push.plain_http must be true or false"),
+            ("[push]\nrepo = \"r.example/x\"\n", "push.repo"),
+        })
+        {
+            var cfg = Path.Combine(dir.Path, "config.toml");
+            File.WriteAllText(cfg, toml);
+            using var p = Process.Start(new ProcessStartInfo(bins.Daemon, ["--config", cfg, "--store", Path.Combine(dir.Path, "store"), "--socket", Path.Combine(dir.Path, "s.sock")])
+            { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            var err = p.StandardError.ReadToEnd();
+            Assert.True(p.WaitForExit(10_000));
+            Assert.True(p.ExitCode == 2 && err.Contains(expect) && !err.Contains("   at "), $"{toml}: exit {p.ExitCode}: {err}");
+        }
+    }
+
     private static void WaitFor(Func<bool> cond, TimeSpan timeout, string log) => WaitFor(cond, timeout, () => log);
 
     private static void WaitFor(Func<bool> cond, TimeSpan timeout, Func<string> log)
