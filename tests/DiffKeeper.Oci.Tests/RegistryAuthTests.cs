@@ -130,12 +130,15 @@ public sealed class RegistryAuthTests(CliBinary binary) : IDisposable
     {
         Env.RequireRoot();
         Env.Require(Env.HasTool("docker-registry"), "needs Debian's docker-registry");
-        Env.Require(Env.HasTool("python3") && Tools.Run("python3", ["-c", "import cryptography"]).ExitCode == 0, "needs python3-cryptography");
+        // The python3 on PATH, else Debian's (where python3-cryptography installs).
+        var python = new[] { "python3", "/usr/bin/python3" }.FirstOrDefault(p =>
+            (p.StartsWith('/') ? File.Exists(p) : Env.HasTool(p)) && Tools.Run(p, ["-c", "import cryptography"]).ExitCode == 0);
+        Env.Require(python is not null, "needs python3-cryptography");
         var script = _tmp.Sub("dk_token_server.py");
         File.WriteAllText(script, TokenServer);
         var cert = _tmp.Sub("token-cert.pem");
         int tokenPort = LocalServer.FreePort();
-        using var tokens = new LocalServer("python3", [script, tokenPort.ToString(), cert], tokenPort, _tmp.Sub("token.log"));
+        using var tokens = new LocalServer(python!, [script, tokenPort.ToString(), cert], tokenPort, _tmp.Sub("token.log"));
         using var reg = LocalServer.DockerRegistry(_tmp, $"""
             auth:
               token:
