@@ -27,8 +27,9 @@ export DK_NS=dk-bench-oci DK_IMAGE=localhost/dk-bench-oci:1
 source "$repo/scripts/lib/private-containerd.sh"
 registry_pid=
 cleanup() {
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
-  dk_containerd_stop || true
+  set +e   # best effort: one failing step must not skip the others
+  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null; fi
+  dk_containerd_stop
   rm -rf "$tmp"
 }
 trap cleanup EXIT
