@@ -114,6 +114,8 @@ internal static class Program
         using var capture = CaptureLoader.Load(config.BpfObject, config.CaptureInodes, Log);
         using var recorder = new ContainerRecorder(config, rstore, capture, metrics, Log);
         using var listener = Listen(config.Socket);
+        using var pusher = config.Push is not null ? new Push.PushWorker(config, metrics.Registry, Log) : null;
+        if (pusher is not null) recorder.RecordingKept = pusher.Finished;
 
         var server = new TtrpcServer(new TtrpcServerOptions { Log = Log, RequireSameUser = true, ShutdownGracePeriod = TimeSpan.FromSeconds(5) });
         new RecorderService(recorder, Log).Register(server);

@@ -19,16 +19,40 @@ public sealed class LocalServer : IDisposable
     public LocalServer(string file, IReadOnlyList<string> args, int port, string log)
     {
         Port = port;
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = false, RedirectStandardError = false, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = false, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["DK_LOG"] = log;
         _p = Process.Start(psi)!;
+        var stderr = new System.Text.StringBuilder();
+        _p.ErrorDataReceived += (_, e) => { lock (stderr) stderr.AppendLine(e.Data); };
+        _p.BeginErrorReadLine();
         for (int i = 0; i < 100; i++)
         {
             try { using var c = new TcpClient(); c.Connect(IPAddress.Loopback, port); return; }
             catch (SocketException) { if (_p.HasExited) break; Thread.Sleep(100); }
         }
         Dispose();
-        throw new Xunit.Sdk.XunitException($"{file} did not listen on 127.0.0.1:{port}: {(File.Exists(log) ? File.ReadAllText(log) : "")}");
+        string said;
+        lock (stderr) said = stderr.ToString();
+        throw new Xunit.Sdk.XunitException($"{file} did not listen on 127.0.0.1:{port}: {(File.Exists(log) ? File.ReadAllText(log) : "")}{said}");
+    }
+
+    /// <summary>Debian's docker-registry on a free 127.0.0.1 port, its storage under <paramref name="tmp"/>.</summary>
+    public static LocalServer DockerRegistry(TempDir tmp, string authYaml, string name = "registry")
+    {
+        int port = FreePort();
+        var config = tmp.Sub(name + ".yml");
+        File.WriteAllText(config, $"""
+            version: 0.1
+            log:
+              level: warn
+            storage:
+              filesystem:
+                rootdirectory: {tmp.Sub(name + "-data")}
+            http:
+              addr: 127.0.0.1:{port}
+            {authYaml}
+            """);
+        return new LocalServer("docker-registry", ["serve", config], port, tmp.Sub(name + ".log"));
     }
 
     public static int FreePort()
@@ -64,22 +88,7 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
         Cli.Run("snapshot", up, "--recording", "job", "--at", "2026-11-30T10:00:00Z").ExpectOk();
     }
 
-    private LocalServer StartRegistry()
-    {
-        int port = LocalServer.FreePort();
-        var config = _tmp.Sub("registry.yml");
-        File.WriteAllText(config, $"""
-            version: 0.1
-            log:
-              level: warn
-            storage:
-              filesystem:
-                rootdirectory: {_tmp.Sub("registry-data")}
-            http:
-              addr: 127.0.0.1:{port}
-            """);
-        return new LocalServer("docker-registry", ["serve", config], port, _tmp.Sub("registry.log"));
-    }
+    private LocalServer StartRegistry() => LocalServer.DockerRegistry(_tmp, "");
 
     [SkippableFact]
     public void Push_then_pull_through_a_real_registry_and_skopeo_reads_the_artifact()
@@ -111,6 +120,46 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
             Assert.Equal("application/vnd.diffkeeper.recording.v1", m.GetProperty("artifactType").GetString());
             Assert.Equal("job", m.GetProperty("annotations").GetProperty("io.diffkeeper.recording.name").GetString());
         }
+    }
+
+    [SkippableFact]
+    public void A_second_push_sharing_90_percent_of_its_chunks_uploads_under_20_percent_of_the_bytes()
+    {
+        Env.RequireRoot();
+        Env.Require(Env.HasTool("docker-registry"), "needs Debian's docker-registry");
+        // Two recordings of 400 files of 16 KiB (random: nothing compresses); the second changed 40 of them.
+        var rng = new Random(11);
+        var files = Enumerable.Range(0, 400).Select(_ => { var b = new byte[16384]; rng.NextBytes(b); return b; }).ToArray();
+        foreach (var (name, changed) in new[] { ("first", 0), ("second", 40) })
+        {
+            var up = _tmp.Sub("upper-" + name);
+            Posix.MkDir(up);
+            for (int i = 0; i < files.Length; i++)
+            {
+                if (i % 10 == 3 && changed > 0) rng.NextBytes(files[i]);
+                Posix.WriteFile($"{up}/f{i:D3}", files[i]);
+            }
+            Cli.Run("snapshot", up, "--recording", name, "--at", "2026-11-30T10:00:00Z").ExpectOk();
+        }
+        using var reg = StartRegistry();
+        var repo = $"oci://127.0.0.1:{reg.Port}/recordings/ci";
+        var first = Cli.Run("push", "first", repo + ":first", "--plain-http", "--json").ExpectOk().JsonLines().Single();
+        var second = Cli.Run("push", "second", repo + ":second", "--plain-http", "--json").ExpectOk().JsonLines().Single();
+        long total = second.GetProperty("bytes").GetInt64(), uploaded = second.GetProperty("uploaded_bytes").GetInt64();
+        Assert.True(first.GetProperty("uploaded_bytes").GetInt64() >= 400 * 16384, first.ToString());
+        Assert.True(total >= 400 * 16384 && uploaded <= total / 5, $"second push uploaded {uploaded} of {total} bytes: {second}");
+        Assert.True(second.GetProperty("reused_layers").GetInt32() > 0, second.ToString());
+
+        // Each pulls back whole: the changed files and the shared ones, and only its own chunks.
+        foreach (var (name, i) in new[] { ("second", 3), ("second", 4), ("first", 3) })
+        {
+            var file = _tmp.Sub($"{name}-{i}.dkpack");
+            Cli.Run("pull", $"{repo}:{name}", "-o", file, "--plain-http").ExpectOk();
+            var want = File.ReadAllBytes($"{_tmp.Sub("upper-" + name)}/f{i:D3}");
+            Assert.Equal(want, Cli.Run("show", file, $"/f{i:D3}").ExpectOk().Stdout);
+        }
+        var listed = Cli.Run("ls", repo, "--plain-http", "--json").ExpectOk().JsonLines();
+        Assert.Equal(["first", "second"], listed.Select(l => l.GetProperty("name").GetString()).Order());
     }
 
     // A registry that lies: GET /v2/x/{mode}/manifests/t answers per mode; blobs are wrong, short or endless.

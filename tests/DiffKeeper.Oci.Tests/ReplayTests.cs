@@ -1,5 +1,8 @@
 using DiffKeeper.Cli.Tests.Harness;
 using DiffKeeper.Cli.Tests.Native;
+using DiffKeeper.Store;
+using DiffKeeper.Store.Ingest;
+using DiffKeeper.Store.Model;
 using Xunit;
 
 namespace DiffKeeper.Oci.Tests;
@@ -53,5 +56,52 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
             "kept: kept snapshots: 3\n",
             run.Stdout);
         Assert.False(Directory.Exists(_tmp.Sub("containerd")));
+    }
+
+    [SkippableFact]
+    public void Replay_runs_the_recorded_process_and_gives_it_a_terminal_with_t()
+    {
+        Env.RequireRoot();
+        Env.Require(Env.HasTool("containerd") && Env.HasTool("ctr") && Env.HasTool("runc"), "needs containerd, ctr and runc");
+        Env.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        Env.Require(Env.HasTool("script"), "needs script (bsdutils)");
+        // A recording as the daemon writes it: the image and a create event whose detail is the recorded process.
+        var up = _tmp.Sub("upper");
+        Posix.MkDir(up);
+        Posix.MkDir(up + "/work");
+        Posix.WriteFile(up + "/work/state", "recorded state\n"u8);
+        const long t0 = 1_795_000_000_000_000_000;
+        using (var store = RecordingStore.Open(Cli.Store))
+        {
+            var rec = store.CreateRecording(new RecordingInfo { Name = "proc", ContainerId = "c1", Namespace = "default", Image = "localhost/dk-base:1", Start = t0 });
+            store.AddEvents(rec, [new RecordedEvent
+            {
+                Time = t0, Kind = EventKinds.Create, Pid = 4242,
+                Detail = "args: sh -c 'echo \"$0 $1\"; pwd; id -u; id -g; cat state; echo \"PATH=$PATH SECRET=$SECRET\"' x 'it'\\''s'\n" +
+                         "cwd: /work\nuser: 1000:1001\nenv: PATH SECRET\ninit pid: 4242\nrootfs: overlay (upper /x)",
+            }]);
+            new Ingester(store).IngestTree(rec, up, t0 + 1_000_000_000);
+        }
+        var (_, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
+
+        const string script = """
+            dkctr image import "$1" >&2
+            rp() { "$DK_CLI" --store "$DK_STORE" replay proc --address "$DK_SOCK" --namespace "$DK_NS" "$@"; }
+            rp 2>"$DK_ERR"
+            echo "---"
+            printf 'typed\n' | script -qec "$DK_CLI --store $DK_STORE replay proc -t --address $DK_SOCK --namespace $DK_NS -- sh -c 'tty; read x; echo got:\$x'" /dev/null
+            echo "---"
+            rp --rm --keep -- true || echo "both: $?"
+            """;
+        var err = _tmp.Sub("replay.err");
+        var run = Tools.WithPrivateContainerd(_tmp.Sub("containerd"), script, [baseTar],
+            new Dictionary<string, string> { ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store, ["DK_ERR"] = err });
+        Assert.True(run.ExitCode == 0, run.Describe());
+        var parts = run.Stdout.Split("---\n");
+        Assert.Equal("x it's\n/work\n1000\n1001\nrecorded state\nPATH=/bin SECRET=\n", parts[0]); // args, cwd, user; env from the image
+        Assert.Contains("SECRET without values", File.ReadAllText(err));
+        Assert.Contains("/dev/pts/", parts[1]);   // a real terminal inside
+        Assert.Contains("got:typed", parts[1]);   // our input reached it through the pty
+        Assert.Contains("both: 2", parts[2]);
     }
 }

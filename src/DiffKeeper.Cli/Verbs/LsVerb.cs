@@ -9,6 +9,11 @@ public static class LsVerb
 {
     public static int Run(ParsedArgs a, CliContext ctx)
     {
+        if (a.Positionals.Count == 1)
+        {
+            if (!Oci.OciRef.Is(a.Positionals[0])) throw new UsageException("ls takes no recording, only oci://HOST/REPO");
+            return PushVerb.List(a, ctx);
+        }
         if (!RecordingStore.Exists(ctx.StoreDir))
         {
             if (!a.Json) ctx.Out.Line("no recordings (no store at " + ctx.StoreDir + ")");

@@ -24,17 +24,12 @@ public static class PushVerb
         var target = OciRef.Parse(a.Positionals[1]);
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
         var rec = src.Recording;
-        var tmp = Path.Combine(Path.GetTempPath(), $"diffkeeper-push-{Environment.ProcessId}-{rec.IdText}.dkpack");
+        var work = Directory.CreateTempSubdirectory("diffkeeper-push-").FullName;
         try
         {
-            long size = PackWriter.Write(src.Store, rec, tmp, _ => { });
-            string digest;
-            using (var f = File.OpenRead(tmp)) digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(f));
-            using var reg = new Registry(target, a.Flags.Contains("plain-http"));
-            reg.PushBlob(digest, size, () => File.OpenRead(tmp));
-            var empty = "{}"u8.ToArray();
-            var emptyDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(empty));
-            reg.PushBlob(emptyDigest, empty.Length, () => new MemoryStream(empty));
+            var tmp = Path.Combine(work, "recording.dkpack");
+            PackWriter.Write(src.Store, rec, tmp, _ => { });
+            using var reg = new Registry(target, a.Flags.Contains("plain-http"), push: true);
             var ann = new JsonObject
             {
                 ["io.diffkeeper.recording.id"] = rec.IdText,
@@ -46,20 +41,18 @@ public static class PushVerb
             if (rec.ContainerId is { } c) ann["io.diffkeeper.recording.container"] = c;
             if (rec.Image is { } i) ann["io.diffkeeper.recording.image"] = i;
             if (rec.ExitStatus is { } e) ann["io.diffkeeper.recording.exit_status"] = e.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var manifest = new JsonObject
-            {
-                ["schemaVersion"] = 2,
-                ["mediaType"] = Registry.ManifestMediaType,
-                ["artifactType"] = Registry.ArtifactType,
-                ["config"] = new JsonObject { ["mediaType"] = Registry.EmptyMediaType, ["digest"] = emptyDigest, ["size"] = empty.Length },
-                ["layers"] = new JsonArray((JsonNode)new JsonObject { ["mediaType"] = Registry.PackMediaType, ["digest"] = digest, ["size"] = size }),
-                ["annotations"] = ann,
-            };
-            var md = reg.PutManifest(Encoding.UTF8.GetBytes(manifest.ToJsonString(Json)));
-            if (a.Json) ctx.Out.Json(w => { w.WriteString("recording", rec.IdText); w.WriteString("ref", target.ToString()); w.WriteString("digest", md); w.WriteNumber("bytes", size); });
-            else ctx.Out.Line($"pushed recording {rec.IdText} ({Human.Bytes(size)}) to {target} ({md})");
+            var r = RecordingArtifact.Push(reg, tmp, ann, work);
+            if (a.Json)
+                ctx.Out.Json(w =>
+                {
+                    w.WriteString("recording", rec.IdText); w.WriteString("ref", target.ToString()); w.WriteString("digest", r.ManifestDigest);
+                    w.WriteNumber("bytes", r.TotalBytes); w.WriteNumber("uploaded_bytes", r.UploadedBytes);
+                    w.WriteNumber("chunk_layers", r.Layers); w.WriteNumber("reused_layers", r.ReusedLayers);
+                });
+            else
+                ctx.Out.Line($"pushed recording {rec.IdText} ({Human.Bytes(r.TotalBytes)}) to {target} ({r.ManifestDigest}): uploaded {Human.Bytes(r.UploadedBytes)} ({r.UploadedBytes} bytes), {r.ReusedLayers} of {r.Layers} chunk layers were on the registry");
         }
-        finally { File.Delete(tmp); }
+        finally { Directory.Delete(work, true); }
         return 0;
     }
 
@@ -73,6 +66,32 @@ public static class PushVerb
         return 0;
     }
 
+    /// <summary>`ls oci://HOST/REPO`: every tag whose manifest is a recording artifact, with its annotations.</summary>
+    public static int List(ParsedArgs a, CliContext ctx)
+    {
+        var r = OciRef.Parse(a.Positionals[0]);
+        using var reg = new Registry(r, a.Flags.Contains("plain-http"));
+        if (!a.Json) ctx.Out.Line($"{"TAG",-24}  {"ID",-16}  {"NAME",-24}  {"START",-30}  {"END",-30}  EXIT");
+        foreach (var tag in reg.Tags())
+        {
+            JsonObject? m;
+            try { m = JsonNode.Parse(reg.GetManifest(tag)) as JsonObject; }
+            catch (JsonException) { continue; } // not ours to judge: some other artifact
+            catch (NotFoundException) { continue; } // deleted while we listed
+            if ((string?)m?["artifactType"] != Registry.ArtifactType || m?["annotations"] is not JsonObject ann) continue;
+            string? A(string k) => (string?)ann["io.diffkeeper.recording." + k];
+            if (a.Json)
+                ctx.Out.Json(w =>
+                {
+                    w.WriteString("tag", tag); w.WriteString("ref", (r with { Reference = tag }).ToString());
+                    foreach (var k in new[] { "id", "name", "container", "image", "start", "end", "exit_status" }) w.StringOrNull(k, A(k));
+                });
+            else
+                ctx.Out.Line($"{tag,-24}  {A("id") ?? "-",-16}  {A("name") ?? A("container") ?? "-",-24}  {A("start") ?? "-",-30}  {A("end") ?? "-",-30}  {A("exit_status") ?? "-"}");
+        }
+        return 0;
+    }
+
     /// <summary>Downloads the artifact's packed recording to FILE (via FILE.partial; nothing is left on failure).</summary>
     public static (string Id, long Size) Fetch(OciRef r, bool plainHttp, string file)
     {
@@ -82,24 +101,33 @@ public static class PushVerb
         catch (JsonException e) { throw new CorruptDataException($"{r}: the manifest is not valid JSON ({e.Message})"); }
         if ((string?)manifest["artifactType"] != Registry.ArtifactType)
             throw new CorruptDataException($"{r}: not a DiffKeeper recording (artifactType {(string?)manifest["artifactType"] ?? "none"})");
-        var layer = (manifest["layers"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault(l => (string?)l["mediaType"] == Registry.PackMediaType)
-            ?? throw new CorruptDataException($"{r}: the manifest has no recording layer");
-        var digest = (string?)layer["digest"];
-        long size = (long?)layer["size"] ?? -1;
-        if (!OciLayout.IsDigest(digest) || size < 0) throw new CorruptDataException($"{r}: the recording layer has no valid digest or size");
+        var layers = manifest["layers"] as JsonArray ?? throw new CorruptDataException($"{r}: the manifest has no layers");
         var tmp = file + ".partial";
+        var work = Directory.CreateTempSubdirectory("diffkeeper-pull-").FullName;
         try
         {
             File.Delete(tmp); // a leftover or planted symlink is removed, not written through
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            if (layers.OfType<JsonObject>().FirstOrDefault(l => (string?)l["mediaType"] == Registry.PackMediaType) is { } layer)
+            {
+                // The first layout: the whole pack as one layer.
+                var digest = (string?)layer["digest"];
+                long size = (long?)layer["size"] ?? -1;
+                if (!OciLayout.IsDigest(digest) || size < 0) throw new CorruptDataException($"{r}: the recording layer has no valid digest or size");
+                using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write);
                 reg.GetBlob(digest!, size, fs);
+            }
+            else RecordingArtifact.Fetch(reg, r.ToString(), layers, tmp, work);
             // The pack's own checksums are checked when it is opened: a bad one never becomes FILE.
             string id;
             var (store, rec) = PackReader.Open(tmp);
             using (store) id = rec.IdText;
             File.Move(tmp, file, overwrite: true);
-            return (id, size);
+            return (id, new FileInfo(file).Length);
         }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+            Directory.Delete(work, true);
+        }
     }
 }

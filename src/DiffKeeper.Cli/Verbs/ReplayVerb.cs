@@ -30,7 +30,10 @@ public static class ReplayVerb
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, rec, "--at") : rec.End;
         var image = a.Value("image") ?? rec.Image ?? throw new UsageException("the recording names no image: give --image REF");
         var command = a.Positionals.Skip(1).ToList();
-        bool keep = a.Flags.Contains("keep");
+        bool keep = a.Flags.Contains("keep"), tty = a.Flags.Contains("tty");
+        if (keep && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
+        // The process the daemon recorded (args, cwd, user, env names), unless CMD is given.
+        var recorded = RecordedProcess.Of(src.Store, rec);
         var address = ContainerdClient.ResolveAddress(a.Value("address"));
         var ns = ContainerdClient.ResolveNamespace(a.Value("namespace"), rec.Namespace);
         using var client = ContainerdClient.TryConnect(address, ns) ?? throw new NotFoundException($"no containerd socket at {address} (give --address)");
@@ -81,7 +84,7 @@ public static class ReplayVerb
             Rpc("commit the recorded layer", () => snapshots.Commit(new CommitSnapshotRequest { Snapshotter = Snapshotter, Name = stateName, Key = stateKey }, opts));
             var rw = Rpc("prepare the writable snapshot", () => snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = Snapshotter, Key = rwKey, Parent = stateName }, opts));
 
-            var spec = Spec(config, command, id, ns);
+            var spec = Spec(config, command, recorded, tty, id, ns, ctx);
             Rpc("create the container", () => containers.Create(new CreateContainerRequest
             {
                 Container = new Container
@@ -94,21 +97,22 @@ public static class ReplayVerb
             }, opts));
             containerMade = true;
 
-            // The shim writes the streams to these files (file:// URIs): no FIFO plumbing, nothing left blocking.
-            var outFile = Path.Combine(work, "stdout");
-            var errFile = Path.Combine(work, "stderr");
+            // The streams are FIFOs the shim opens at create; what the task writes is copied out as it comes.
+            using var io = new TaskIo(work, tty);
             Rpc("create the task", () => tasks.Create(new CreateTaskRequest
             {
-                ContainerId = id, Rootfs = { rw.Mounts }, Stdout = "file://" + outFile, Stderr = "file://" + errFile,
+                ContainerId = id, Rootfs = { rw.Mounts }, Terminal = tty, Stdin = io.Stdin ?? "", Stdout = io.Stdout, Stderr = io.Stderr ?? "",
             }, opts));
             taskMade = true;
             using (var waitCall = tasks.WaitAsync(new WaitRequest { ContainerId = id }, client.Options(lease)))
             {
                 Rpc("start the task", () => tasks.Start(new StartRequest { ContainerId = id }, opts));
+                if (tty && TaskIo.WindowSize() is { } window)
+                    Try(() => tasks.ResizePty(new ResizePtyRequest { ContainerId = id, Width = window.Width, Height = window.Height }, opts));
+                io.RawMode();
                 exit = (int)Rpc("wait for the task", () => waitCall.ResponseAsync.GetAwaiter().GetResult()).ExitStatus;
             }
-            using (var stdout = Console.OpenStandardOutput()) if (File.Exists(outFile)) using (var f = File.OpenRead(outFile)) f.CopyTo(stdout);
-            using (var stderr = Console.OpenStandardError()) if (File.Exists(errFile)) using (var f = File.OpenRead(errFile)) f.CopyTo(stderr);
+            io.Drain(TimeSpan.FromSeconds(10));
         }
         finally
         {
@@ -195,18 +199,30 @@ public static class ReplayVerb
         }
     }
 
-    /// <summary>An OCI runtime spec like containerd's default (ctr run): the process from --  CMD or the image.</summary>
-    private static byte[] Spec(JsonObject imageConfig, List<string> command, string id, string ns)
+    /// <summary>
+    /// An OCI runtime spec like containerd's default (ctr run). The process: -- CMD, else the recorded one, else
+    /// the image's. Env: the image's (values are never recorded; a recorded name the image does not set is named
+    /// on stderr, not invented); cwd and user: the recorded ones, else the image's.
+    /// </summary>
+    private static byte[] Spec(JsonObject imageConfig, List<string> command, RecordedProcess? recorded, bool tty, string id, string ns, CliContext ctx)
     {
         var c = imageConfig["config"] as JsonObject ?? [];
         var args = command.Count > 0 ? command
+            : recorded is not null ? [.. recorded.Args]
             : [.. (c["Entrypoint"] as JsonArray ?? []).Select(x => (string)x!), .. (c["Cmd"] as JsonArray ?? []).Select(x => (string)x!)];
         if (args.Count == 0) throw new UsageException("the image has no command: give one after --");
         var env = (c["Env"] as JsonArray ?? []).Select(x => (string)x!).ToList();
         if (!env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal))) env.Add("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        var cwd = (string?)c["WorkingDir"] is { Length: > 0 } w ? w : "/";
+        if (tty && !env.Any(e => e.StartsWith("TERM=", StringComparison.Ordinal))) env.Add("TERM=" + (Environment.GetEnvironmentVariable("TERM") is { Length: > 0 } term ? term : "xterm"));
+        if (recorded is not null)
+        {
+            var unset = recorded.EnvNames.Where(n => !env.Any(e => e.StartsWith(n + "=", StringComparison.Ordinal))).ToList();
+            if (unset.Count > 0) Console.Error.WriteLine($"replay: the recording names env {string.Join(' ', unset)} without values (never recorded): not set");
+        }
+        var cwd = recorded?.Cwd ?? ((string?)c["WorkingDir"] is { Length: > 0 } w ? w : "/");
         uint uid = 0, gid = 0;
-        if ((string?)c["User"] is { Length: > 0 } user)
+        if (recorded?.User is { } ru) (uid, gid) = ru;
+        else if ((string?)c["User"] is { Length: > 0 } user)
         {
             var parts = user.Split(':');
             if (!uint.TryParse(parts[0], out uid) || (parts.Length > 1 && !uint.TryParse(parts[1], out gid)))
@@ -220,7 +236,7 @@ public static class ReplayVerb
             j.WriteStartObject();
             j.WriteString("ociVersion", "1.0.2-dev");
             j.WriteStartObject("process");
-            j.WriteBoolean("terminal", false);
+            j.WriteBoolean("terminal", tty);
             j.WriteStartObject("user"); j.WriteNumber("uid", uid); j.WriteNumber("gid", gid); j.WriteEndObject();
             Strings(j, "args", args);
             Strings(j, "env", env);

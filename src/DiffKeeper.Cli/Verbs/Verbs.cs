@@ -11,8 +11,10 @@ public static class Verbs
 
     private static readonly Dictionary<string, VerbSpec> Table = new VerbSpec[]
     {
-        new("ls", "diffkeeper ls [--json]", "List recordings: id, name or container id, start, end, exit status, versions, stored bytes.",
-            [], ["diffkeeper ls", "diffkeeper --store /tmp/s ls --json"], LsVerb.Run, 0, 0),
+        new("ls", "diffkeeper ls [oci://HOST[:PORT]/REPO [--plain-http]] [--json]",
+            "List recordings: id, name or container id, start, end, exit status, versions, stored bytes. With oci://HOST/REPO: the recordings pushed to that repository (tag, id, name, start, end, exit status).",
+            [new("plain-http", null, false, "talk HTTP, not HTTPS (a local registry)")],
+            ["diffkeeper ls", "diffkeeper --store /tmp/s ls --json", "diffkeeper ls oci://registry.example/recordings"], LsVerb.Run, 0, 1),
         new("timeline", "diffkeeper timeline REC [--from T] [--to T] [--path GLOB]",
             "One row per event, captured version and gap of a recording, in time order.",
             [
@@ -50,9 +52,11 @@ public static class Verbs
                 new("merged", null, true, "the overlay's merged view of DIR: data of metadata-only copy-ups (metacopy) is read there", "DIR"),
             ],
             ["diffkeeper snapshot /var/lib/upper --recording demo", "diffkeeper snapshot ./state2 --recording demo --at 5s"], SnapshotVerb.Run, 1, 1),
-        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [--keep] [--name ID] [-- CMD ARGS...]",
-            "Start a new container on containerd from the recorded image plus the state at T (a read-only layer under a fresh writable one); prints its output and exits with its status.",
+        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [-t] [--rm|--keep] [--name ID] [-- CMD ARGS...]",
+            "Start a new container on containerd from the recorded image plus the state at T (a read-only layer under a fresh writable one), running the recorded process (args, cwd, user; env from the image: values are never recorded) unless CMD is given; streams its output and exits with its status.",
             [
+                new("tty", "t", false, "give the task a terminal and connect ours (raw mode, window size)"),
+                new("rm", null, false, "remove the container, snapshots and lease afterwards (the default)"),
                 new("at", null, true, "the moment (default: end)", "T"),
                 new("image", null, true, "the image (default: the recorded one)", "REF"),
                 new("runtime", null, true, "containerd runtime (default io.containerd.runc.v2; io.containerd.diffkeeper.v1 records the replay)", "R"),

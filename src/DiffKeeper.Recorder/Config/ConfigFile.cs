@@ -19,6 +19,7 @@ internal sealed class ConfigException(string message) : Exception(message);
 /// frame = "100ms"
 /// metrics_address = "127.0.0.1:9464"  # "" = off
 /// bpf_object = ""
+/// push = "registry.example/recordings"  # or a table: [push] repository, when = "failure"|"always", plain_http
 /// [retention]
 /// keep = "always"                     # or "failure"
 /// [limits]
@@ -57,6 +58,7 @@ internal static class ConfigFile
                 case "frame": config.Frame = Frame(file, key, value); break;
                 case "metrics_address": config.MetricsAddress = Str(file, key, value); break;
                 case "bpf_object": config.BpfObject = Str(file, key, value) is { Length: > 0 } b ? b : null; break;
+                case "push": PushConfig(config, file, value); break;
                 case "retention":
                     foreach (var (k, v) in Table(file, key, value))
                     {
@@ -87,6 +89,35 @@ internal static class ConfigFile
                 default: throw Unknown(file, key);
             }
         }
+    }
+
+    /// <summary>push = "REGISTRY/REPO", or [push] repository = …, when = "failure"|"always", plain_http = bool.</summary>
+    private static void PushConfig(DaemonConfig config, string file, object value)
+    {
+        if (value is TomlTable t)
+        {
+            foreach (var (k, v) in t)
+            {
+                switch (k)
+                {
+                    case "repository": config.Push = PushRepository(file, "push.repository", Str(file, "push.repository", v)); break;
+                    case "when": config.PushWhen = Keep(file, "push.when", Str(file, "push.when", v)); break;
+                    case "plain_http": config.PushPlainHttp = v as bool? ?? throw new ConfigException($"{file}: push.plain_http must be true or false, not {Describe(v)}"); break;
+                    default: throw Unknown(file, "push." + k);
+                }
+            }
+            if (config.Push is null) throw new ConfigException($"{file}: [push] needs repository = \"REGISTRY/REPO\"");
+        }
+        else config.Push = PushRepository(file, "push", Str(file, "push", value));
+    }
+
+    /// <summary>HOST[:PORT]/REPO as a distribution repository name allows (no tag: each recording gets its own).</summary>
+    private static string PushRepository(string file, string key, string v)
+    {
+        if (v.StartsWith("oci://", StringComparison.Ordinal)) v = v[6..];
+        if (!System.Text.RegularExpressions.Regex.IsMatch(v, @"^[A-Za-z0-9.\-]+(:[0-9]+)?/[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$"))
+            throw new ConfigException($"{file}: {key} must be REGISTRY/REPOSITORY (e.g. \"registry.example/recordings\"), not \"{v}\"");
+        return v;
     }
 
     public static string Keep(string source, string key, string value) => value switch

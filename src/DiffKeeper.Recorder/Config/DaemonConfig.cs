@@ -27,6 +27,11 @@ internal sealed class DaemonConfig
     /// <summary>host:port of the Prometheus endpoint; "" = off.</summary>
     public string MetricsAddress = DefaultMetricsAddress;
     public string? BpfObject;
+    /// <summary>REGISTRY/REPO each finished recording is pushed to (config `push`); null = none.</summary>
+    public string? Push;
+    /// <summary>"failure" (only recordings of containers that exited non-zero) or "always".</summary>
+    public string PushWhen = "failure";
+    public bool PushPlainHttp;
 
     public string EffectiveSpoolDir => SpoolDir is { Length: > 0 } s ? s : Path.Combine(Store, "spool");
 }

@@ -221,6 +221,7 @@ internal sealed class SpoolWorker
         {
             _recorder.Remember(m.Namespace, m.Id, rec);
             _log($"spool: {m.Namespace}/{m.Id}: exit state (status {m.ExitStatus}) ingested into recording {rec.IdText}");
+            _recorder.RecordingKept?.Invoke(rec, (int)m.ExitStatus);
         }
         RemoveTree(entry);
         if (tc != null) _recorder.Finished(tc);

@@ -220,6 +220,7 @@ internal sealed class ContainerRecorder : IDisposable
                         new RecordedEvent { Time = exitedAt, Kind = EventKinds.Exit, Detail = req.ExitStatus.ToString(System.Globalization.CultureInfo.InvariantCulture) },
                     ]);
                 }
+                RecordingKept?.Invoke(rec, (int)req.ExitStatus);
                 if (tc != null) Finished(tc);
             });
         }
@@ -253,6 +254,9 @@ internal sealed class ContainerRecorder : IDisposable
     }
 
     public void StopLiveFor(TrackedContainer tc) => StopLive(tc);
+
+    /// <summary>Called when a recording is complete and kept (the daemon's push, config `push`).</summary>
+    public Action<RecordingInfo, int>? RecordingKept;
 
     /// <summary>The exit state of a container is recorded: the daemon forgets its live state.</summary>
     public void Finished(TrackedContainer tc)
