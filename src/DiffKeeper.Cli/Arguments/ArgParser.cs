@@ -2,8 +2,23 @@ using DiffKeeper.Store;
 
 namespace DiffKeeper.Cli.Arguments;
 
-/// <summary>One option a verb (or every verb) accepts.</summary>
-public sealed record OptionSpec(string Name, string? Short, bool TakesValue, string Help, string? ValueName = null);
+/// <summary>One option a verb (or every verb) accepts. A default belongs at the end of its help: "(default: X)".</summary>
+public sealed record OptionSpec(string Name, string? Short, bool TakesValue, string Help, string? ValueName = null)
+{
+    /// <summary>How a shell completes the value, from its name: DIR → directories; FILE, PATH, SOCK, X.tar → files.</summary>
+    public ValueKind Completion => TakesValue ? KindOf(ValueName ?? "VALUE") : ValueKind.None;
+
+    public static ValueKind KindOf(string placeholder)
+    {
+        if (placeholder == "REC") return ValueKind.Recording;
+        if (placeholder == "DIR") return ValueKind.Directory;
+        if (placeholder == "COMMAND") return ValueKind.Command;
+        if (placeholder.Length > 0 && placeholder.All(c => c is >= 'a' and <= 'z' or '-' or '|')) return ValueKind.Literal;
+        foreach (var part in placeholder.Split('|'))
+            if (part is "FILE" or "PATH" or "SOCK" || part.Contains('.') || part.StartsWith("FILE", StringComparison.Ordinal)) return ValueKind.File;
+        return ValueKind.None;
+    }
+}
 
 /// <summary>What the command line said: the verb, its positional arguments and its options.</summary>
 public sealed class ParsedArgs
@@ -45,7 +60,8 @@ public static class ArgParser
             {
                 if (p.Verb == null && !endOfOptions)
                 {
-                    if (!verbs.ContainsKey(a)) throw new UsageException($"unknown command '{a}' (try --help)");
+                    if (!verbs.ContainsKey(a))
+                        throw new UsageException($"unknown command '{a}'{Suggest.DidYouMean(a, verbs.Values.Where(v => !v.Hidden).Select(v => v.Name))} (see diffkeeper --help)");
                     p.Verb = a;
                 }
                 else p.Positionals.Add(a);
@@ -68,15 +84,20 @@ public static class ArgParser
                 name = a[1..];
                 spec = Array.Find(verbOptions, o => o.Short == name) ?? Array.Find(Global, o => o.Short == name);
             }
+            string where = p.Verb == null ? "" : $" for '{p.Verb}'";
+            string see = p.Verb == null ? "diffkeeper --help" : $"diffkeeper {p.Verb} --help";
             if (spec == null)
-                throw new UsageException(p.Verb == null ? $"unknown option '{a}'" : $"unknown option '{a}' for '{p.Verb}' (try diffkeeper {p.Verb} --help)");
+            {
+                var names = verbOptions.Concat(Global).SelectMany(o => o.Short != null ? new[] { "--" + o.Name, "-" + o.Short } : ["--" + o.Name]);
+                throw new UsageException($"unknown option '{(inline != null ? a[..a.IndexOf('=')] : a)}'{where}{Suggest.DidYouMean(inline != null ? a[..a.IndexOf('=')] : a, names)} (see {see})");
+            }
             if (!spec.TakesValue)
             {
-                if (inline != null) throw new UsageException($"option --{spec.Name} takes no value");
+                if (inline != null) throw new UsageException($"option --{spec.Name}{where} takes no value (see {see})");
                 p.Flags.Add(spec.Name);
                 continue;
             }
-            var value = inline ?? (i + 1 < args.Length ? args[++i] : throw new UsageException($"option --{spec.Name} needs a value"));
+            var value = inline ?? (i + 1 < args.Length ? args[++i] : throw new UsageException($"option --{spec.Name}{where} needs a value: {spec.ValueName ?? "VALUE"} (see {see})"));
             p.Values[spec.Name] = value;
         }
         return p;
