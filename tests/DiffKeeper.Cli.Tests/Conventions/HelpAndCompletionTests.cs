@@ -325,5 +325,15 @@ public sealed class HelpAndCompletionTests(CliBinary binary, ITestOutputHelper o
             foreach (var opt in options) Assert.Contains(opt, daemon);
         }
         else Output.WriteLine($"no {daemonBin}: diffkeeperd.8 not compared with diffkeeperd --help");
+        var shimBin = Path.Combine(bin, "containerd-shim-diffkeeper-v1");
+        if (File.Exists(shimBin))
+        {
+            var (c, o, _) = Run(shimBin, ["-h"]);
+            Assert.Equal(0, c);
+            var flags = System.Text.RegularExpressions.Regex.Matches(o, @"(?m)^\s+(-[a-z][a-z-]*)").Select(m => m.Groups[1].Value).Distinct().ToList();
+            Assert.True(flags.Count >= 9, o);
+            foreach (var f in flags) Assert.Contains(f, shim.Replace("\u2010", "-"));
+        }
+        else Output.WriteLine($"no {shimBin}: containerd-shim-diffkeeper-v1.8 not compared with its -h");
     }
 }
