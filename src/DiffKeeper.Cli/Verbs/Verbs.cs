@@ -18,7 +18,7 @@ public static class Verbs
             [
                 new("from", null, true, "start of the time range (default: start)", "T"),
                 new("to", null, true, "end of the time range (default: end)", "T"),
-                new("path", null, true, "only paths matching GLOB (* within a segment, ** across segments)", "GLOB"),
+                new("path", null, true, "only paths matching GLOB (* within a segment, ** across segments; default: every path)", "GLOB"),
             ],
             ["diffkeeper timeline ci-job-42", "diffkeeper timeline ci-job-42 --path '/var/log/**' --from 1s --to 2m"], TimelineVerb.Run, 1, 1),
         new("show", "diffkeeper show REC PATH [--at T]",
@@ -99,7 +99,7 @@ public static class Verbs
             [
                 new("output", "o", true, "the directory to fill (created; must be empty if it exists)", "DIR"),
                 new("failed", null, false, "only recordings whose container exited with a non-zero status"),
-                new("since", null, true, "only recordings started at or after T (RFC 3339, or a duration back from now: 2h, 30m)", "T"),
+                new("since", null, true, "only recordings started at or after T (RFC 3339, or a duration back from now: 2h, 30m; default: all)", "T"),
                 new("max-file-bytes", null, true, "as for report", "SIZE"),
                 new("max-total-bytes", null, true, "as for report", "SIZE"),
             ],
@@ -107,8 +107,8 @@ public static class Verbs
         new("gc", "diffkeeper gc [--keep-last N] [--max-bytes SIZE] [--keep-failed-only] [--dry-run]",
             "Drop recordings by the policy, then remove chunks no recording uses (mark and sweep).",
             [
-                new("keep-last", null, true, "keep only the newest N recordings", "N"),
-                new("max-bytes", null, true, "drop the oldest recordings until the rest fit (e.g. 10G, 500M)", "SIZE"),
+                new("keep-last", null, true, "keep only the newest N recordings (default: no limit)", "N"),
+                new("max-bytes", null, true, "drop the oldest recordings until the rest fit, e.g. 10G, 500M (default: no limit)", "SIZE"),
                 new("keep-failed-only", null, false, "drop recordings whose container exited with status 0"),
                 new("dry-run", null, false, "only print what would be removed"),
             ],
