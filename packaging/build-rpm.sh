@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=${VERSION:?VERSION is required}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-packaging/stage.sh "$work/stage" /usr/lib/systemd/system
+packaging/stage.sh "$work/stage" /usr/lib/systemd/system /usr/share/zsh/site-functions
 rpmbuild -bb --quiet --target x86_64 \
   --define "_topdir $work/top" --define "_rpmdir $work/out" --define "_build_name_fmt %%{NAME}-%%{VERSION}.%%{ARCH}.rpm" \
   --define "dk_version $VERSION" --define "dk_stage $work/stage" \

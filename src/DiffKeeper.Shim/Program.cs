@@ -23,6 +23,12 @@ internal static class Program
             return 2;
         }
 
+        if (flags.Help)
+        {
+            Console.WriteLine(ShimFlags.Usage);
+            return 0;
+        }
+
         if (flags.Version)
         {
             Console.WriteLine($"{Path.GetFileName(Environment.ProcessPath)}:");

@@ -32,6 +32,8 @@ public class PackageTests
         "/usr/share/diffkeeper/containerd/diffkeeper-runtime.toml", "/usr/share/diffkeeper/kubernetes/runtimeclass.yaml",
         "/usr/share/bash-completion/completions/diffkeeper", "/usr/share/doc/diffkeeper/README.md",
         "/usr/lib/diffkeeper/libbpf/libbpf.so.1", "/usr/share/doc/diffkeeper/libbpf.copyright",
+        "/usr/share/fish/vendor_completions.d/diffkeeper.fish", "/usr/share/man/man1/diffkeeper.1.gz",
+        "/usr/share/man/man8/diffkeeperd.8.gz", "/usr/share/man/man8/containerd-shim-diffkeeper-v1.8.gz",
     ];
 
     [SkippableFact]
@@ -63,7 +65,8 @@ public class PackageTests
         Assert.Contains("rm -rf /var/lib/diffkeeper", ReadControl(deb, "postrm"));
 
         var contents = Node.Ok("dpkg-deb", "-c", deb);
-        foreach (var f in Payload.Append("/lib/systemd/system/diffkeeperd.service")) Assert.Contains("." + f, contents);
+        foreach (var f in Payload.Append("/lib/systemd/system/diffkeeperd.service").Append("/usr/share/zsh/vendor-completions/_diffkeeper"))
+            Assert.Contains("." + f, contents);
         Assert.Contains("./usr/bin/diffkeeperd -> ../lib/diffkeeper/diffkeeperd", contents);
         Assert.DoesNotContain(".dbg", contents);
         Assert.DoesNotContain(".pdb", contents);
@@ -79,6 +82,9 @@ public class PackageTests
         Assert.DoesNotContain("hostfxr", needed);
         Assert.DoesNotContain("coreclr", needed);
         Assert.DoesNotContain("System.Private.CoreLib.dll", Node.Ok("sh", "-c", $"cd {x} && find ."));
+        // The generated completion and man page are the real thing (the CLI tests check them in depth).
+        Assert.Contains("complete -F _diffkeeper diffkeeper", File.ReadAllText(Path.Combine(x, "usr/share/bash-completion/completions/diffkeeper")));
+        Assert.Contains(".SS export", Node.Ok("sh", "-c", $"gzip -dc {x}/usr/share/man/man1/diffkeeper.1.gz"));
     }
 
     private static string ReadControl(string deb, string name) => Node.Ok("dpkg-deb", "-I", deb, name);
@@ -94,7 +100,8 @@ public class PackageTests
         Assert.Contains("diffkeeper", info);
         Assert.Contains("x86_64", info);
         var files = Node.Ok("rpm", "-qlp", rpm);
-        foreach (var f in Payload.Append("/usr/lib/systemd/system/diffkeeperd.service")) Assert.Contains(f + "\n", files);
+        foreach (var f in Payload.Append("/usr/lib/systemd/system/diffkeeperd.service").Append("/usr/share/zsh/site-functions/_diffkeeper"))
+            Assert.Contains(f + "\n", files);
         Assert.DoesNotContain(".dbg", files);
         var requires = Node.Ok("rpm", "-qRp", rpm);
         Assert.DoesNotContain("libbpf", requires);

@@ -20,7 +20,7 @@ public static class Verbs
             [
                 new("from", null, true, "start of the time range (default: start)", "T"),
                 new("to", null, true, "end of the time range (default: end)", "T"),
-                new("path", null, true, "only paths matching GLOB (* within a segment, ** across segments)", "GLOB"),
+                new("path", null, true, "only paths matching GLOB (* within a segment, ** across segments; default: every path)", "GLOB"),
             ],
             ["diffkeeper timeline ci-job-42", "diffkeeper timeline ci-job-42 --path '/var/log/**' --from 1s --to 2m"], TimelineVerb.Run, 1, 1),
         new("show", "diffkeeper show REC PATH [--at T]",
@@ -103,7 +103,7 @@ public static class Verbs
             [
                 new("output", "o", true, "the directory to fill (created; must be empty if it exists)", "DIR"),
                 new("failed", null, false, "only recordings whose container exited with a non-zero status"),
-                new("since", null, true, "only recordings started at or after T (RFC 3339, or a duration back from now: 2h, 30m)", "T"),
+                new("since", null, true, "only recordings started at or after T (RFC 3339, or a duration back from now: 2h, 30m; default: all)", "T"),
                 new("max-file-bytes", null, true, "as for report", "SIZE"),
                 new("max-total-bytes", null, true, "as for report", "SIZE"),
             ],
@@ -111,8 +111,8 @@ public static class Verbs
         new("gc", "diffkeeper gc [--keep-last N] [--max-bytes SIZE] [--keep-failed-only] [--dry-run]",
             "Drop recordings by the policy, then remove chunks no recording uses (mark and sweep).",
             [
-                new("keep-last", null, true, "keep only the newest N recordings", "N"),
-                new("max-bytes", null, true, "drop the oldest recordings until the rest fit (e.g. 10G, 500M)", "SIZE"),
+                new("keep-last", null, true, "keep only the newest N recordings (default: no limit)", "N"),
+                new("max-bytes", null, true, "drop the oldest recordings until the rest fit, e.g. 10G, 500M (default: no limit)", "SIZE"),
                 new("keep-failed-only", null, false, "drop recordings whose container exited with status 0"),
                 new("dry-run", null, false, "only print what would be removed"),
             ],
@@ -136,7 +136,21 @@ public static class Verbs
             ],
             ["diffkeeper setup containerd --dry-run", "diffkeeper setup containerd && systemctl restart containerd", "diffkeeper setup containerd --undo"],
             SetupVerb.Run, 1, 1),
+        new("help", "diffkeeper help [COMMAND]", "Show the commands, or a command's usage, options, defaults and examples (the same as COMMAND --help).",
+            [], ["diffkeeper help", "diffkeeper help export"], MetaVerbs.Help, 0, 1),
+        new("completion", "diffkeeper completion bash|zsh|fish",
+            "Print the shell completion script for bash, zsh or fish (the packages install all three). Recordings are completed from the store.",
+            [], ["source <(diffkeeper completion bash)", "diffkeeper completion zsh > \"${fpath[1]}/_diffkeeper\"",
+                 "diffkeeper completion fish > ~/.config/fish/completions/diffkeeper.fish"], MetaVerbs.Completion, 1, 1),
+        new("man", "diffkeeper man --out DIR",
+            "Write the manual pages: diffkeeper.1 (a section per command), diffkeeperd.8 and containerd-shim-diffkeeper-v1.8 (the packages install them).",
+            [new("out", "o", true, "the directory to write the pages into (created if absent)", "DIR")],
+            ["diffkeeper man --out /tmp/man && man -l /tmp/man/diffkeeper.1"], MetaVerbs.Man, 0, 0),
+        new("__complete", "diffkeeper __complete recordings|spec", "Completion helper (hidden).", [], [], MetaVerbs.Complete, 1, 1, Hidden: true),
     }.ToDictionary(v => v.Name);
+
+    /// <summary>The verb table, for help, completions and man pages.</summary>
+    public static IReadOnlyDictionary<string, VerbSpec> All => Table;
 
     public static int Dispatch(string[] args, Stream stdout)
     {
@@ -145,64 +159,14 @@ public static class Verbs
         if (p.Flags.Contains("version")) { ctx.Out.Line(Version); return 0; }
         if (p.Verb == null)
         {
-            if (p.Flags.Contains("help")) { ctx.Out.Line(GeneralHelp()); return 0; }
-            Console.Error.WriteLine(GeneralHelp());
+            if (p.Flags.Contains("help")) { ctx.Out.Line(HelpText.General(Table.Values)); return 0; }
+            Console.Error.WriteLine(HelpText.General(Table.Values));
             return 2;
         }
         var verb = Table[p.Verb];
-        if (p.Flags.Contains("help")) { ctx.Out.Line(VerbHelp(verb)); return 0; }
+        if (p.Flags.Contains("help")) { ctx.Out.Line(HelpText.Verb(verb)); return 0; }
         if (p.Positionals.Count < verb.MinPositionals || p.Positionals.Count > verb.MaxPositionals)
-            throw new UsageException($"usage: {verb.Usage}");
+            throw new UsageException($"{p.Verb}: {(p.Positionals.Count < verb.MinPositionals ? "missing arguments" : "too many arguments")}; usage: {verb.Usage} (see diffkeeper {p.Verb} --help)");
         return verb.Run(p, ctx);
-    }
-
-    private static string GeneralHelp()
-    {
-        var sb = new StringBuilder();
-        sb.AppendLine("diffkeeper — a flight recorder for containers: see any file as it was at any moment.");
-        sb.AppendLine();
-        sb.AppendLine("usage: diffkeeper [global options] COMMAND [args]");
-        sb.AppendLine();
-        sb.AppendLine("commands:");
-        foreach (var v in Table.Values) sb.AppendLine($"  {v.Name,-9} {FirstSentence(v.Summary)}");
-        sb.AppendLine();
-        AppendOptions(sb, "global options", ArgParser.Global);
-        sb.AppendLine();
-        sb.AppendLine("REC: a recording id, a container id (its latest recording), a name given at snapshot, or a packed file.");
-        sb.AppendLine("T:   an offset from the start (0s, 1.5s, 250ms, 2m3s, 1h), an RFC 3339 time, start, or end.");
-        sb.AppendLine("exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 corrupt data, 5 store locked.");
-        sb.Append("run 'diffkeeper COMMAND --help' for a command's options and examples.");
-        return sb.ToString();
-    }
-
-    private static string VerbHelp(VerbSpec v)
-    {
-        var sb = new StringBuilder();
-        sb.AppendLine("usage: " + v.Usage);
-        sb.AppendLine();
-        sb.AppendLine(v.Summary);
-        sb.AppendLine();
-        if (v.Options.Length > 0) { AppendOptions(sb, "options", v.Options); sb.AppendLine(); }
-        AppendOptions(sb, "global options", ArgParser.Global);
-        sb.AppendLine();
-        sb.AppendLine("examples:");
-        foreach (var e in v.Examples) sb.AppendLine("  " + e);
-        return sb.ToString().TrimEnd();
-    }
-
-    private static void AppendOptions(StringBuilder sb, string title, OptionSpec[] options)
-    {
-        sb.AppendLine(title + ":");
-        foreach (var o in options)
-        {
-            var name = (o.Short != null ? $"-{o.Short}, " : "    ") + "--" + o.Name + (o.TakesValue ? " " + (o.ValueName ?? "VALUE") : "");
-            sb.AppendLine($"  {name,-28} {o.Help}");
-        }
-    }
-
-    private static string FirstSentence(string s)
-    {
-        int i = s.IndexOf(". ", StringComparison.Ordinal);
-        return (i < 0 ? s : s[..(i + 1)]).TrimEnd('.');
     }
 }

@@ -16,9 +16,27 @@ internal sealed class ShimFlags
     public bool Debug { get; private set; }
     public bool Version { get; private set; }
     public bool Info { get; private set; }
+    public bool Help { get; private set; }
     public string? Action { get; private set; }
 
-    private static readonly HashSet<string> BoolFlags = ["debug", "v", "info"];
+    private static readonly HashSet<string> BoolFlags = ["debug", "v", "info", "h", "help"];
+
+    /// <summary>What -h prints (Go's flag package prints its flags the same way; containerd never passes -h).</summary>
+    public const string Usage = """
+        Usage of containerd-shim-diffkeeper-v1 (the containerd runtime io.containerd.diffkeeper.v1, started by containerd):
+          containerd-shim-diffkeeper-v1 [flags] [start | delete]
+          -namespace NS           the containerd namespace of the task
+          -address SOCK           containerd's ttrpc socket
+          -publish-binary PATH    the containerd binary to publish events with
+          -id ID                  the task (container) id
+          -bundle DIR             the OCI bundle directory
+          -socket PATH            the socket to serve on
+          -debug                  debug logging
+          -v                      print the version and exit
+          -info                   print the runtime info (protobuf) and exit
+          -h                      print the flags and exit
+        See containerd-shim-diffkeeper-v1(8) and diffkeeper(1).
+        """;
 
     public static ShimFlags Parse(IReadOnlyList<string> args)
     {
@@ -40,6 +58,7 @@ internal sealed class ShimFlags
                     case "debug": flags.Debug = on; break;
                     case "v": flags.Version = on; break;
                     case "info": flags.Info = on; break;
+                    case "h" or "help": flags.Help = on; break;
                 }
                 continue;
             }

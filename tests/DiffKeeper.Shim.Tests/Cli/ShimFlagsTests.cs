@@ -20,6 +20,15 @@ public class ShimFlagsTests
     }
 
     [Fact]
+    public void Help_flag_in_every_go_spelling_and_not_by_default()
+    {
+        foreach (var h in new[] { "-h", "--h", "-help", "--help" }) Assert.True(ShimFlags.Parse([h]).Help, h);
+        Assert.False(ShimFlags.Parse(["-id", "c1", "start"]).Help);
+        foreach (var flag in new[] { "-namespace", "-address", "-publish-binary", "-id", "-bundle", "-socket", "-debug", "-v", "-info", "-h" })
+            Assert.Contains("  " + flag + " ", ShimFlags.Usage);
+    }
+
+    [Fact]
     public void Parses_delete_argv_with_bundle()
     {
         var f = ShimFlags.Parse(["-namespace", "default", "-address", "/a.sock", "-publish-binary", "/c",
