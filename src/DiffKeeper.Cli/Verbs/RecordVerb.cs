@@ -94,9 +94,15 @@ public static class RecordVerb
             try
             {
                 startTime = Timestamp.FromDateTime(DateTime.UtcNow);
-                cgroup?.Enter(Environment.ProcessId);
+                bool entered = false;
+                try { cgroup?.Enter(Environment.ProcessId); entered = cgroup != null; }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Say($"warning: cannot enter the cgroup {cgroup?.Path} ({OneLine(e.Message)}): the command's changes are not " +
+                        "recorded live, only the states at start and at exit");
+                }
                 try { pid = Spawn.Start(cmd); }
-                finally { cgroup?.Leave(Environment.ProcessId); }
+                finally { if (entered) cgroup!.Leave(Environment.ProcessId); }
                 Volatile.Write(ref childPid, pid);
             }
             catch (SpawnException e)
