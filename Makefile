@@ -14,7 +14,7 @@ SHIM := containerd-shim-diffkeeper-v1
 # The package version (deb, rpm); the binaries print the same with --version.
 VERSION ?= 0.1.0
 
-.PHONY: all build publish bpf test test-unit test-integration install uninstall demo bench bench-shim bench-store bench-capture bench-overhead bench-oci deb rpm clean
+.PHONY: all build publish bpf test test-unit test-integration install uninstall demo bench bench-shim bench-store bench-capture bench-overhead bench-overhead-record bench-oci deb rpm clean
 
 all: build
 
@@ -81,11 +81,15 @@ bench-store: build
 bench-overhead: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-overhead.sh
 
-# The eBPF change capture's cost on the write path: baseline vs attached-untracked vs tracked (docs/bpf.md).
+# The same workloads as plain commands: `diffkeeper record -- dkwork …` against dkwork alone, alternating.
+bench-overhead-record: build
+	BENCH_MODE=record DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-overhead.sh
+
 # export --oci, replay and a second push against their peers (issue 11).
 bench-oci: build
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-oci.sh
 
+# The eBPF change capture's cost on the write path: baseline vs attached-untracked vs tracked (docs/bpf.md).
 bench-capture: bpf
 	DIFFKEEPER_BIN_DIR=$(BIN) tests/bench/bench-capture.sh
 

@@ -77,6 +77,17 @@ struct {
 	__type(value, __u32);
 } dk_tracked SEC(".maps");
 
+// Tracked cgroups (cgroup v2 ids, the inode number of the cgroup's directory in the cgroup2 file system) ->
+// slot. For `diffkeeper record -- CMD`: a plain command runs in the host's mount namespace, so it is put in a
+// cgroup of its own and everything its process tree changes is attributed through this map. Looked up only
+// when the writer's mount namespace is not tracked.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} dk_tracked_cg SEC(".maps");
+
 // The dirty set. Plain HASH, not LRU: an LRU map would evict entries silently; here an insert into a full map
 // fails and is counted in DK_CNT_LOST. User space may change max_entries before load.
 struct {
@@ -101,15 +112,24 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
-// The slot of the current task's mount namespace, or NULL when it is not tracked. Every hook does this first, so
+// The slot of the current task's mount namespace (else of its cgroup), or NULL when neither is tracked. Every hook does this first, so
 // a writer outside the tracked containers (the rest of the node) costs one hash lookup.
 static __always_inline __u32 *tracked_slot(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	__u64 mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	__u64 cgid;
+	__u32 *slot;
+
 	if (!mntns) // an exiting task has no nsproxy any more
 		return NULL;
-	return bpf_map_lookup_elem(&dk_tracked, &mntns);
+	slot = bpf_map_lookup_elem(&dk_tracked, &mntns);
+	if (slot)
+		return slot;
+	// Not a tracked container: a recorded command's cgroup (v2; on a hybrid v1/v2 host the task's cgroup in the
+	// unified hierarchy)?
+	cgid = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&dk_tracked_cg, &cgid);
 }
 
 // Only inodes user space can find in an upper directory are worth a map entry. Measured noise without this

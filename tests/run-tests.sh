@@ -8,7 +8,7 @@ CONFIG=${CONFIG:-Release}
 mode=${1:-all}
 
 unit=(tests/DiffKeeper.Ttrpc.Tests tests/DiffKeeper.Shim.Tests tests/DiffKeeper.Store.Tests tests/DiffKeeper.Cli.Tests tests/DiffKeeper.Bpf.Tests tests/DiffKeeper.Report.Tests)
-integration=(tests/DiffKeeper.Shim.IntegrationTests tests/DiffKeeper.Recorder.Tests tests/DiffKeeper.Node.Tests tests/DiffKeeper.Oci.Tests)
+integration=(tests/DiffKeeper.Shim.IntegrationTests tests/DiffKeeper.Recorder.Tests tests/DiffKeeper.Record.Tests tests/DiffKeeper.Node.Tests tests/DiffKeeper.Oci.Tests)
 case "$mode" in
   --unit) projects=("${unit[@]}") ;;
   --integration) projects=("${integration[@]}") ;;

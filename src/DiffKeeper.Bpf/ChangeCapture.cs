@@ -20,17 +20,18 @@ public sealed unsafe class ChangeCapture : IDisposable
 
     private readonly object _gate = new();
     private nint _obj;
-    private readonly int _trackedFd, _dirtyFd, _countersFd;
+    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd;
     private readonly int _cpus;
     private readonly List<nint> _links = new();
     private readonly HashSet<ulong> _tracked = new();
+    private readonly HashSet<ulong> _trackedCgroups = new();
     private readonly List<string> _hooks = new();
     private readonly Native.DirtyKey[] _keys = new Native.DirtyKey[BatchSize];
     private readonly Native.DirtyValue[] _values = new Native.DirtyValue[BatchSize];
 
-    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int capacity)
+    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int capacity)
     {
-        _obj = obj; _trackedFd = trackedFd; _dirtyFd = dirtyFd; _countersFd = countersFd;
+        _obj = obj; _trackedFd = trackedFd; _dirtyFd = dirtyFd; _countersFd = countersFd; _trackedCgroupFd = trackedCgroupFd;
         DirtySetCapacity = capacity;
         _cpus = Native.libbpf_num_possible_cpus();
         if (_cpus <= 0) _cpus = Environment.ProcessorCount;
@@ -79,12 +80,13 @@ public sealed unsafe class ChangeCapture : IDisposable
             }
             try
             {
-                nint tracked = FindMap(obj, "dk_tracked"), dirty = FindMap(obj, "dk_dirty"), counters = FindMap(obj, "dk_counters");
+                nint tracked = FindMap(obj, "dk_tracked"), dirty = FindMap(obj, "dk_dirty"), counters = FindMap(obj, "dk_counters"),
+                    trackedCgroups = FindMap(obj, "dk_tracked_cg");
                 Native.bpf_map__set_max_entries(dirty, (uint)dirtySetCapacity);
                 int rc = Native.bpf_object__load(obj);
                 if (rc < 0) throw LoadError(-rc, objectPath);
                 return new ChangeCapture(obj, Native.bpf_map__fd(tracked), Native.bpf_map__fd(dirty), Native.bpf_map__fd(counters),
-                    (int)Native.bpf_map__max_entries(dirty));
+                    Native.bpf_map__fd(trackedCgroups), (int)Native.bpf_map__max_entries(dirty));
             }
             catch
             {
@@ -146,24 +148,31 @@ public sealed unsafe class ChangeCapture : IDisposable
     private const string CtimeSetProgram = "dk_ctime_set";
     private bool _ctimeSetWanted;
 
-    public void Track(ulong mountNamespace, uint slot)
+    public void Track(ulong mountNamespace, uint slot) => TrackKey(_trackedFd, _tracked, mountNamespace, slot, "mount namespace");
+
+    /// <summary>Starts capturing what processes in the cgroup v2 <paramref name="cgroupId"/> (the inode number of
+    /// its directory in the cgroup2 file system, what bpf_get_current_cgroup_id() returns) change, tagged with
+    /// <paramref name="slot"/>: a recorded command (`diffkeeper record`) in the host's mount namespace. Only the
+    /// exact cgroup: a process moved into a child cgroup is not tracked.</summary>
+    public void TrackCgroup(ulong cgroupId, uint slot) => TrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, slot, "cgroup");
+
+    private void TrackKey(int mapFd, HashSet<ulong> set, ulong key, uint slot, string what)
     {
         lock (_gate)
         {
             ThrowIfDisposed();
-            ulong key = mountNamespace;
-            if (Native.bpf_map_update_elem(_trackedFd, &key, &slot, Native.BPF_ANY) < 0)
+            if (Native.bpf_map_update_elem(mapFd, &key, &slot, Native.BPF_ANY) < 0)
             {
                 int e = Marshal.GetLastPInvokeError();
-                throw new BpfException($"cannot track mount namespace {mountNamespace}: {Errno(e)}" +
-                    (e == Native.E2BIG ? " (the tracked-namespace map is full)" : ""), e);
+                throw new BpfException($"cannot track {what} {key}: {Errno(e)}" +
+                    (e == Native.E2BIG ? $" (the tracked-{what} map is full)" : ""), e);
             }
-            bool added = _tracked.Add(mountNamespace);
+            bool added = set.Add(key);
             if (_links.Count > 0) return;
             try { AttachAll(); }
             catch
             {
-                if (added) { _tracked.Remove(mountNamespace); Native.bpf_map_delete_elem(_trackedFd, &key); }
+                if (added) { set.Remove(key); Native.bpf_map_delete_elem(mapFd, &key); }
                 throw;
             }
         }
@@ -173,19 +182,23 @@ public sealed unsafe class ChangeCapture : IDisposable
     /// dirty set for the next drain. Detaches the programs when no namespace is tracked any more: attached, they run
     /// on every page dirtied and every ctime change of the whole node (~0.1–0.2 µs each to find the writer
     /// untracked), which an idle node need not pay; attaching all of them again takes ~0.5–2 ms, once.</summary>
-    public void Untrack(ulong mountNamespace)
+    public void Untrack(ulong mountNamespace) => UntrackKey(_trackedFd, _tracked, mountNamespace, "mount namespace");
+
+    /// <summary>Stops capturing cgroup <paramref name="cgroupId"/> (see <see cref="Untrack"/>).</summary>
+    public void UntrackCgroup(ulong cgroupId) => UntrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, "cgroup");
+
+    private void UntrackKey(int mapFd, HashSet<ulong> set, ulong key, string what)
     {
         lock (_gate)
         {
             ThrowIfDisposed();
-            ulong key = mountNamespace;
-            if (Native.bpf_map_delete_elem(_trackedFd, &key) < 0)
+            if (Native.bpf_map_delete_elem(mapFd, &key) < 0)
             {
                 int e = Marshal.GetLastPInvokeError();
-                if (e != Native.ENOENT) throw new BpfException($"cannot untrack mount namespace {mountNamespace}: {Errno(e)}", e);
+                if (e != Native.ENOENT) throw new BpfException($"cannot untrack {what} {key}: {Errno(e)}", e);
             }
-            _tracked.Remove(mountNamespace);
-            if (_tracked.Count == 0) DetachAll();
+            set.Remove(key);
+            if (_tracked.Count == 0 && _trackedCgroups.Count == 0) DetachAll();
         }
     }
 

@@ -12,7 +12,12 @@
 # and peak RSS, its ingest lag and lost events (from /metrics), and checks that (c) and (e) lost no change at the
 # recording's frame resolution. Then runs bench-shim with the daemon running (targets: latency <= 1.10, RSS <= 0.8).
 #
-# Timeline paths are relative to the container's root ("tmp/f0001"). BENCH_DAEMON_CONFIG adds lines to the daemon's
+# BENCH_MODE=record (`make bench-overhead-record`): the same workloads as plain commands on the host, run by
+# `diffkeeper record --dir RUN_DIR -- dkwork WL RUN_DIR` against `dkwork WL RUN_DIR` alone, alternating in the same
+# run (no containerd, no bench-shim). BENCH_RECORD_WATCH=elsewhere watches an empty directory instead of the one the
+# workload writes: what recording costs the command's writes outside the watched tree.
+#
+# Timeline paths are relative to the container's root ("tmp/f0001"), or to the watched directory in record mode. BENCH_DAEMON_CONFIG adds lines to the daemon's
 # config.toml. BENCH_ROUNDS (default 5; (c) varied 0.91–1.27 per round on 2 cores) rounds; BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
 # the shim part; BENCH_ENFORCE=1 makes a missed target exit 1.
 # Usage: sudo DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-overhead.sh
@@ -22,6 +27,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 source "$repo/scripts/lib/private-containerd.sh"
 
+MODE=${BENCH_MODE:-container}
+[ "$MODE" = container ] || [ "$MODE" = record ] || { echo "bench-overhead: BENCH_MODE is container or record" >&2; exit 2; }
+RECORD_WATCH=${BENCH_RECORD_WATCH:-run}
 ROUNDS=${BENCH_ROUNDS:-5}
 WORKLOADS=${BENCH_WORKLOADS:-writes bulk files mmap churn}
 CHURN_SECS=${BENCH_CHURN_SECS:-30}
@@ -31,10 +39,17 @@ DK_RT=io.containerd.diffkeeper.v1
 
 die() { echo "bench-overhead: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root (containerd, runc, eBPF)"
-for tool in containerd ctr runc containerd-shim-runc-v2 gcc python3; do command -v "$tool" >/dev/null || die "$tool not installed"; done
-for b in containerd-shim-diffkeeper-v1 diffkeeperd diffkeeper; do [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b missing (run 'make build')"; done
+if [ "$MODE" = record ]; then
+  A_RT=plain; B_RT=record; TOOLS="gcc python3"; BINS="diffkeeperd diffkeeper"; PREFIX=""
+else
+  A_RT=$RUNC_RT; B_RT=$DK_RT; TOOLS="containerd ctr runc containerd-shim-runc-v2 gcc python3"
+  BINS="containerd-shim-diffkeeper-v1 diffkeeperd diffkeeper"; PREFIX="tmp/"
+fi
+for tool in $TOOLS; do command -v "$tool" >/dev/null || die "$tool not installed"; done
+for b in $BINS; do [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b missing (run 'make build')"; done
 
-WORK=$(mktemp -d /tmp/dk-overhead-XXXX)
+# On the root file system (/var/tmp), not a tmpfs: tmpfs has no writeback accounting (docs/bpf.md).
+WORK=$(mktemp -d /var/tmp/dk-overhead-XXXX)
 DAEMON_PID=""
 cleanup() {
   set +e
@@ -64,9 +79,33 @@ DAEMON_PID=$!
 for _ in $(seq 1 100); do [ -S "$DIFFKEEPER_SOCKET" ] && break; kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
 [ -S "$DIFFKEEPER_SOCKET" ] || { tail -20 "$WORK/diffkeeperd.log" >&2; die "diffkeeperd did not come up"; }
 
-DIFFKEEPER_BIN_DIR=$BIN_DIR dk_containerd_start "$WORK/ctrd"
-DK_IMAGE_EXTRA_BIN="$WORK/dkwork" dk_busybox_image
-C=(ctr -a "$DK_SOCK" -n "$DK_NS")
+if [ "$MODE" = container ]; then
+  DIFFKEEPER_BIN_DIR=$BIN_DIR dk_containerd_start "$WORK/ctrd"
+  DK_IMAGE_EXTRA_BIN="$WORK/dkwork" dk_busybox_image
+  C=(ctr -a "$DK_SOCK" -n "$DK_NS")
+fi
+mkdir -p "$WORK/runs" "$WORK/elsewhere"
+
+# One timed run of workload $1 on "runtime" $2 (a containerd runtime, or plain / record), named $3: prints dkwork's line.
+run_one() {
+  local wl=$1 rt=$2 id=$3 dir args
+  case "$rt" in
+    plain|record)
+      dir=$WORK/runs/$id; mkdir -p "$dir"
+      args=("$WORK/dkwork" "$wl" "$dir"); [ "$wl" = churn ] && args+=("$CHURN_SECS")
+      if [ "$rt" = plain ]; then "${args[@]}"
+      else
+        local watch=$dir; [ "$RECORD_WATCH" = elsewhere ] && watch=$WORK/elsewhere
+        "$BIN_DIR/diffkeeper" record -q --dir "$watch" --name "$id" --keep always -- "${args[@]}"
+      fi
+      local rc=$?
+      rm -rf "$dir"
+      return $rc ;;
+    *)
+      args=(/bin/dkwork "$wl" /tmp); [ "$wl" = churn ] && args+=("$CHURN_SECS")
+      timeout 600 "${C[@]}" run --rm --runtime "$rt" "$DK_IMAGE" "$id" "${args[@]}" ;;
+  esac
+}
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 metric() { # metric NAME -> the sum of its samples on /metrics (0 when absent)
@@ -91,18 +130,16 @@ n=0
 for round in $(seq 1 "$ROUNDS"); do
   for wl in $WORKLOADS; do
     # Alternate which runtime goes first, so neither always runs on a cache the other warmed.
-    if [ $((round % 2)) = 1 ]; then order="$RUNC_RT $DK_RT"; else order="$DK_RT $RUNC_RT"; fi
+    if [ $((round % 2)) = 1 ]; then order="$A_RT $B_RT"; else order="$B_RT $A_RT"; fi
     for rt in $order; do
       n=$((n + 1)); id="ov-$wl-$n"
-      args=(/bin/dkwork "$wl" /tmp); [ "$wl" = churn ] && args+=("$CHURN_SECS")
       # The previous run's dirty pages must not be written back during this one (the 1 GiB run left ~1 GiB behind
       # for whoever ran next: the run after it looked 4x faster or slower depending on the order).
       sync
-      out=$(timeout 600 "${C[@]}" run --rm --runtime "$rt" "$DK_IMAGE" "$id" "${args[@]}") ||
-        die "run of $wl on $rt failed: $out"
-      read -r name ns ops <<<"$out"
-      echo "$wl $rt $ns $ops $id" >>"$WORK/results"
-      awk -v r="$round" -v w="$wl" -v rt="$rt" -v ns="$ns" -v o="$ops" 'BEGIN { printf "  round %s %-6s %-28s %8.1f ms  %s ops\n", r, w, rt, ns / 1e6, o }'
+      out=$(run_one "$wl" "$rt" "$id") || die "run of $wl on $rt failed: $out"
+      read -r name ns ops cpu <<<"$out"
+      echo "$wl $rt $ns $ops $id ${cpu:-nan}" >>"$WORK/results"
+      awk -v r="$round" -v w="$wl" -v rt="$rt" -v ns="$ns" -v o="$ops" -v c="${cpu:-0}" 'BEGIN { printf "  round %s %-6s %-28s %8.1f ms  %s ops  cpu %8.1f ms\n", r, w, rt, ns / 1e6, o, c / 1e6 }'
     done
   done
 done
@@ -112,21 +149,36 @@ hz=$(getconf CLK_TCK)
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 missed=0
 echo
-echo "in-container time, medians of $ROUNDS rounds (diffkeeper / runc; target <= 1.05)"
+if [ "$MODE" = record ]; then
+  echo "command time, medians of $ROUNDS rounds (diffkeeper record / plain; watched: $RECORD_WATCH; load $(cut -d' ' -f1-3 /proc/loadavg); target <= 1.05)"
+else
+  echo "in-container time, medians of $ROUNDS rounds (diffkeeper / runc; target <= 1.05)"
+fi
 for wl in $WORKLOADS; do
   if [ "$wl" = churn ]; then
     # Throughput: the ratio is runc's changes / diffkeeper's changes in the same time (> 1 = slower under us).
-    rc=$(awk -v w="$wl" -v r="$RUNC_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
-    dk=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
+    rc=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
+    dk=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
     ratio=$(awk -v a="$rc" -v b="$dk" 'BEGIN { printf "%.3f", a / b }')
-    printf '  %-6s runc %12.0f changes  diffkeeper %12.0f changes  ratio %s' "$wl" "$rc" "$dk" "$ratio"
+    printf '  %-6s %s %12.0f changes  %s %12.0f changes  ratio %s' "$wl" "${A_RT##*.}" "$rc" "${B_RT##*.}" "$dk" "$ratio"
   else
-    rc=$(awk -v w="$wl" -v r="$RUNC_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
-    dk=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
+    rc=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
+    dk=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
     ratio=$(awk -v a="$dk" -v b="$rc" 'BEGIN { printf "%.3f", a / b }')
-    awk -v w="$wl" -v a="$rc" -v b="$dk" -v r="$ratio" 'BEGIN { printf "  %-6s runc %9.1f ms  diffkeeper %9.1f ms  ratio %s", w, a / 1e6, b / 1e6, r }'
+    awk -v w="$wl" -v a="$rc" -v b="$dk" -v r="$ratio" -v an="${A_RT##*.}" -v bn="${B_RT##*.}" 'BEGIN { printf "  %-6s %s %9.1f ms  %s %9.1f ms  ratio %s", w, an, a / 1e6, bn, b / 1e6, r }'
   fi
   if awk -v r="$ratio" 'BEGIN { exit !(r <= 1.05) }'; then echo "  MET"; else echo "  MISSED"; missed=1; fi
+done
+echo "the workload's own CPU time (user + system, eBPF programs included; robust to the machine's load), medians:"
+for wl in $WORKLOADS; do
+  a=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $6 }' "$WORK/results" | median)
+  b=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $6 }' "$WORK/results" | median)
+  if [ "$wl" = churn ]; then
+    # per change: CPU / changes
+    a=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $6 / $4 }' "$WORK/results" | median)
+    b=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $6 / $4 }' "$WORK/results" | median)
+  fi
+  awk -v w="$wl" -v a="$a" -v b="$b" -v an="${A_RT##*.}" -v bn="${B_RT##*.}" 'BEGIN { printf "  %-6s %s %10.3f ms  %s %10.3f ms  ratio %.3f%s\n", w, an, a / 1e6, bn, b / 1e6, b / a, (w == "churn" ? "  (per change)" : "") }'
 done
 
 echo
@@ -139,30 +191,31 @@ echo "daemon: CPU $(awk -v a="$cpu0" -v b="$cpu1" -v h="$hz" 'BEGIN { printf "%.
 # end; (e) every churn file's last value is the recorded end state, with about one version per frame.
 DK=("$BIN_DIR/diffkeeper" --store "$DIFFKEEPER_STORE")
 sleep 2 # exit states are ingested in the background
-for wl in files churn; do
+[ "$MODE" = record ] && [ "$RECORD_WATCH" = elsewhere ] && CHECKS="" || CHECKS="files churn"
+for wl in $CHECKS; do
   case " $WORKLOADS " in *" $wl "*) ;; *) continue ;; esac
-  id=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $5 }' "$WORK/results" | tail -1)
-  ops=$(awk -v w="$wl" -v r="$DK_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | tail -1)
+  id=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $5 }' "$WORK/results" | tail -1)
+  ops=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | tail -1)
   "${DK[@]}" timeline "$id" --json >"$WORK/tl.json" || die "timeline of $id failed"
-  python3 - "$wl" "$WORK/tl.json" "$ops" "$CHURN_SECS" "${DK[@]}" "$id" <<'PY' || missed=1
+  python3 - "$wl" "$WORK/tl.json" "$ops" "$CHURN_SECS" "$PREFIX" "${DK[@]}" "$id" <<'PY' || missed=1
 import json, subprocess, sys
-wl, path, ops, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-dk, rec = sys.argv[5:-1], sys.argv[-1]
+wl, path, ops, secs, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+dk, rec = sys.argv[6:-1], sys.argv[-1]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 if wl == "files":
-    made = {r["path"] for r in rows if r.get("path", "").startswith("tmp/f") and r["kind"] in ("version", "create")}
-    gone = {r["path"] for r in rows if r.get("path", "").startswith("tmp/f") and r["kind"] in ("delete", "whiteout")}
+    made = {r["path"] for r in rows if (r.get("path") or "").startswith(prefix + "f") and r["kind"] in ("version", "create")}
+    gone = {r["path"] for r in rows if (r.get("path") or "").startswith(prefix + "f") and r["kind"] in ("delete", "whiteout")}
     ok = len(made) == 3000 and len(gone) == 3000
     print(f"  (c) files seen {len(made)}/3000, deletions seen {len(gone)}/3000: {'MET' if ok else 'MISSED'}")
     sys.exit(0 if ok else 1)
 last = ops - 1  # the loop writes 20 files per cycle; file f's last value is ops - 20 + f
 versions = {}
 for r in rows:
-    if r.get("path", "").startswith("tmp/churn") and r["kind"] == "version":
+    if (r.get("path") or "").startswith(prefix + "churn") and r["kind"] == "version":
         versions["/" + r["path"]] = versions.get("/" + r["path"], 0) + 1
 bad = []
 for f in range(20):
-    p = f"/tmp/churn{f:02d}.txt"
+    p = f"/{prefix}churn{f:02d}.txt"
     got = subprocess.run(dk + ["show", rec, p, "--at", "end"], capture_output=True).stdout.decode().strip()
     if got != f"{ops - 20 + f:020d}":
         bad.append(f"{p}: end state {got!r}, expected {ops - 20 + f:020d}")
@@ -177,8 +230,8 @@ sys.exit(0 if not bad and not thin and len(versions) == 20 else 1)
 PY
 done
 
-dk_containerd_stop
-if [ "${BENCH_SKIP_SHIM:-0}" != 1 ]; then
+[ "$MODE" = container ] && dk_containerd_stop
+if [ "${BENCH_SKIP_SHIM:-0}" != 1 ] && [ "$MODE" = container ]; then
   echo
   echo "bench-shim with the daemon running (DIFFKEEPER_SOCKET=$DIFFKEEPER_SOCKET):"
   BENCH_ENFORCE=1 BENCH_RSS_TARGET=0.8 DIFFKEEPER_BIN_DIR=$BIN_DIR "$here/bench-shim.sh" || missed=1

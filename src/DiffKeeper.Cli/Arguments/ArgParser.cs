@@ -26,10 +26,13 @@ public sealed class ParsedArgs
     public string? Verb;
     public List<string> Positionals = [];
     public Dictionary<string, string> Values = new();
+    /// <summary>Every value of a repeatable option, in order (<see cref="Values"/> holds the last one).</summary>
+    public Dictionary<string, List<string>> AllValues = new();
     public HashSet<string> Flags = [];
 
     public bool Has(string name) => Flags.Contains(name) || Values.ContainsKey(name);
     public string? Value(string name) => Values.GetValueOrDefault(name);
+    public IReadOnlyList<string> ValuesOf(string name) => AllValues.TryGetValue(name, out var l) ? l : [];
     public bool Json => Flags.Contains("json");
     public bool Quiet => Flags.Contains("quiet");
 }
@@ -116,6 +119,8 @@ public static class ArgParser
             }
             var value = inline ?? (i + 1 < args.Length ? args[++i] : throw new UsageException($"option --{spec.Name}{where} needs a value: {spec.ValueName ?? "VALUE"} (see {see})"));
             p.Values[spec.Name] = value;
+            if (!p.AllValues.TryGetValue(spec.Name, out var all)) p.AllValues[spec.Name] = all = [];
+            all.Add(value);
         }
         return p;
     }

@@ -108,6 +108,17 @@ public static class Verbs
                 new("max-total-bytes", null, true, "as for report", "SIZE"),
             ],
             ["diffkeeper collect --failed -o artifacts/diffkeeper", "diffkeeper collect --since 2h -o /tmp/dk --json"], CollectVerb.Run, 0, 0),
+        new("record", "diffkeeper record [--dir DIR]... [--name NAME] [--keep always|failure] [--summary FILE] -- CMD ARGS...",
+            "Run CMD and record what it and every process it starts change under the watched directories, from start to exit, with pid, comm and time, like a container recording. CMD keeps its stdin, stdout and stderr; SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to it; record exits with CMD's status (128+N when killed by signal N). The files stay where CMD put them. Needs root (CMD runs in a cgroup v2 of its own); without a running diffkeeperd a private one is started for the store and stopped at the end. When the recording cannot be set up, CMD still runs, unrecorded, after a warning.",
+            [
+                new("dir", "d", true, "a directory to watch (repeatable; default: the current directory)", "DIR"),
+                new("name", null, true, "the recording's name (default: CMD's base name)", "NAME"),
+                new("keep", null, true, "always (default) or failure: drop the recording when CMD exits 0", "always|failure"),
+                new("summary", null, true, "write the summary as JSON into FILE (--json prints it on stderr)", "FILE"),
+                new("socket", null, true, "diffkeeperd's socket (default $DIFFKEEPER_SOCKET or /run/diffkeeper/diffkeeperd.sock)", "PATH"),
+            ],
+            ["diffkeeper record -- go test ./...", "diffkeeper record --dir . --dir /tmp/out --name ci-42 --keep failure -- pytest -x",
+             "diffkeeper record --json -- make check 2> >(tail -1 > summary.json)"], RecordVerb.Run, 1, int.MaxValue),
         new("gc", "diffkeeper gc [--keep-last N] [--max-bytes SIZE] [--keep-failed-only] [--dry-run]",
             "Drop recordings by the policy, then remove chunks no recording uses (mark and sweep).",
             [

@@ -17,6 +17,9 @@ internal interface IChangeSource : IDisposable
     /// <summary>The upper directory's file system sets ctime without the multigrain tracepoints: hook that path too.</summary>
     void RequireCtimeSetHook();
     void Untrack(ulong mountNamespace);
+    /// <summary>A recorded command's cgroup v2 id (`diffkeeper record`).</summary>
+    void TrackCgroup(ulong cgroupId, uint slot);
+    void UntrackCgroup(ulong cgroupId);
     bool Attached { get; }
     /// <summary>Moves every dirty inode recorded since the last call into <paramref name="into"/>; returns the count.</summary>
     int Drain(List<DirtyInode> into);
@@ -31,6 +34,8 @@ internal sealed class NoChangeSource(string reason) : IChangeSource
     public void Track(ulong mountNamespace, uint slot) { }
     public void RequireCtimeSetHook() { }
     public void Untrack(ulong mountNamespace) { }
+    public void TrackCgroup(ulong cgroupId, uint slot) { }
+    public void UntrackCgroup(ulong cgroupId) { }
     public bool Attached => false;
     public int Drain(List<DirtyInode> into) => 0;
     public CaptureCounters Counters => default;
@@ -45,6 +50,8 @@ internal sealed class BpfChangeSource(ChangeCapture capture) : IChangeSource
     public void Track(ulong mountNamespace, uint slot) => capture.Track(mountNamespace, slot);
     public void RequireCtimeSetHook() => capture.RequireCtimeSetHook();
     public void Untrack(ulong mountNamespace) => capture.Untrack(mountNamespace);
+    public void TrackCgroup(ulong cgroupId, uint slot) => capture.TrackCgroup(cgroupId, slot);
+    public void UntrackCgroup(ulong cgroupId) => capture.UntrackCgroup(cgroupId);
     public bool Attached => capture.Attached;
     public int Drain(List<DirtyInode> into) => capture.Drain(into);
     public CaptureCounters Counters => capture.Counters;

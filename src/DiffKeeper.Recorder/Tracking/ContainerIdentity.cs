@@ -63,7 +63,7 @@ internal static class ContainerIdentity
         return sb.ToString();
     }
 
-    private static string Quote(string s) =>
+    internal static string Quote(string s) =>
         s.Length > 0 && s.All(ch => char.IsLetterOrDigit(ch) || "-_./=:,+@%".Contains(ch)) ? s : "'" + s.Replace("'", "'\\''") + "'";
 
     private static string ReadHost()

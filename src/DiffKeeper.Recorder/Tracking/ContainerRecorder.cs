@@ -18,7 +18,7 @@ namespace DiffKeeper.Recorder.Tracking;
 /// capture, once per frame) and the hand-off of exit states to the spool worker. Calls from the shim only register
 /// or flag containers and append events; nothing they do waits for a frame or an ingest.
 /// </summary>
-internal sealed class ContainerRecorder : IDisposable
+internal sealed partial class ContainerRecorder : IDisposable
 {
     private readonly DaemonConfig _config;
     private readonly RecordingStore _store;
@@ -117,14 +117,7 @@ internal sealed class ContainerRecorder : IDisposable
         if (noLive == null && mntns == 0)
             noLive = $"the container's mount namespace is unknown (init pid {c.InitPid}): only the exit state is recorded";
         rec.Labels[ContainerIdentity.CaptureLabel] = noLive == null ? "ebpf" : c.UpperDir.Length == 0 ? "none" : "exit-only";
-        if (noLive != null)
-        {
-            events.Add(new RecordedEvent { Time = createdAt, Kind = EventKinds.Gap, Detail = noLive });
-            _metrics.Gaps.Add(1);
-        }
-        _store.CreateRecording(rec);
-        _store.AddEvents(rec, events);
-        _metrics.RecordingsCreated.Add(1);
+        CreateRecording(rec, events, createdAt, noLive);
         response.RecordingId = rec.Id;
         response.Recording = true;
         if (noLive != null)
@@ -169,6 +162,19 @@ internal sealed class ContainerRecorder : IDisposable
         }
         _log($"track {key}: recording {rec.IdText}, slot {tc.Slot}, mount ns {mntns}, upper {c.UpperDir}");
         return response;
+    }
+
+    /// <summary>A new recording with its first events, and the gap saying why it is not recorded live (if so).</summary>
+    private void CreateRecording(RecordingInfo rec, List<RecordedEvent> events, long time, string? noLive)
+    {
+        if (noLive != null)
+        {
+            events.Add(new RecordedEvent { Time = time, Kind = EventKinds.Gap, Detail = noLive });
+            _metrics.Gaps.Add(1);
+        }
+        _store.CreateRecording(rec);
+        _store.AddEvents(rec, events);
+        _metrics.RecordingsCreated.Add(1);
     }
 
     public void Lifecycle(LifecycleRequest req)
@@ -240,7 +246,11 @@ internal sealed class ContainerRecorder : IDisposable
             if (tc.Exiting) return;
             tc.Exiting = true;
             _exiting[tc.Recording.Id] = tc;
-            try { _capture.Untrack(tc.MountNamespace); }
+            try
+            {
+                if (tc.CgroupId != 0) _capture.UntrackCgroup(tc.CgroupId);
+                else _capture.Untrack(tc.MountNamespace);
+            }
             catch (BpfException e) { _log($"{tc.Key}: untrack failed: {e.Message}"); }
         }
         _wake.Set();

@@ -174,6 +174,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
+            if (dir.Partial && !tree.InScope(Join(dir, e.Name))) continue; // not watched: never mapped nor recorded
             var key = RawPath.Key(e.Name);
             seen.Add(key);
             if (dir.Children!.TryGetValue(key, out var child))
@@ -279,11 +280,13 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     {
         var tree = frame.C.Tree;
         var rel = Join(parent, entry.Name);
+        if (parent.Partial && !tree.InScope(rel)) return;               // not a watched directory nor on the way to one
         if (!Dirents.TryLstat(tree.Abs(rel), out var st)) return; // already gone again: nothing to show
         bool knownElsewhere = !st.IsDirectory && st.Nlink > 1 && tree.Knows(st.Inode);
         var linkTarget = knownElsewhere ? tree.Find(st.Inode)[0].Path : null;
         var node = tree.Add(parent, entry.Name, st.Inode, st.IsDirectory);
         node.Btime = Birth.TimeOf(tree.Abs(rel));
+        node.Partial = parent.Partial && tree.IsPartial(rel);
         if (!Capture(frame, node, why.Time, out st)) { /* filtered or unreadable: still mapped */ }
         if (emitEvents && frame.C.Filter.Includes(rel, node.IsDir))
         {

@@ -14,6 +14,8 @@ internal sealed class TrackedContainer
     public required string Keep { get; init; }
     public required string[] LowerDirs { get; init; }
     public required ulong MountNamespace { get; init; }
+    /// <summary>`diffkeeper record`: the command's cgroup v2 id the kernel filter tracks (0 for a container).</summary>
+    public ulong CgroupId { get; init; }
     public string Key => KeyOf(Info.Namespace, Info.Id);
     public static string KeyOf(string ns, string id) => ns + "/" + id;
 

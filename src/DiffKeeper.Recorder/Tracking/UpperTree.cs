@@ -42,6 +42,9 @@ internal sealed class UpperNode
     }
 
     public bool IsRoot;
+    /// <summary>A strict ancestor of a watched directory (`diffkeeper record --dir`): only its entries on the way to
+    /// a watched directory are mapped and recorded, never its other entries.</summary>
+    public bool Partial;
 }
 
 /// <summary>
@@ -57,10 +60,15 @@ internal sealed class UpperTree
     public ulong Dev { get; private set; }
     public int Count => _byIno.Count;
 
-    public UpperTree(string upperDir)
+    /// <summary>Watched directories relative to the root (`diffkeeper record`), null when the whole tree is watched
+    /// (a container's upper directory).</summary>
+    private readonly byte[][]? _watched;
+
+    public UpperTree(string upperDir, IReadOnlyList<byte[]>? watched = null)
     {
-        RootPath = RawPath.EncodeArg(upperDir.TrimEnd('/'));
-        Root = new UpperNode { IsDir = true, IsRoot = true, Children = new(StringComparer.Ordinal) };
+        RootPath = RawPath.EncodeArg(upperDir.Length > 1 ? upperDir.TrimEnd('/') : upperDir);
+        if (watched != null && watched.Count > 0 && watched.All(w => w.Length > 0)) _watched = [.. watched];
+        Root = new UpperNode { IsDir = true, IsRoot = true, Children = new(StringComparer.Ordinal), Partial = _watched != null };
         if (Dirents.TryLstat(RootPath, out var st))
         {
             Root.Ino = st.Inode;
@@ -70,7 +78,29 @@ internal sealed class UpperTree
         }
     }
 
-    public byte[] Abs(byte[] rel) => rel.Length == 0 ? RootPath : [.. RootPath, (byte)'/', .. rel];
+    public byte[] Abs(byte[] rel) => rel.Length == 0 ? RootPath : RootPath is [(byte)'/'] ? [(byte)'/', .. rel] : [.. RootPath, (byte)'/', .. rel];
+
+    /// <summary>Whether <paramref name="rel"/> is a watched directory, below one, or on the way to one.</summary>
+    public bool InScope(ReadOnlySpan<byte> rel)
+    {
+        if (_watched == null || rel.Length == 0) return true;
+        foreach (var w in _watched)
+            if (IsUnder(rel, w) || IsUnder(w, rel)) return true;
+        return false;
+    }
+
+    /// <summary>Whether <paramref name="rel"/> is a strict ancestor of a watched directory (a partial node).</summary>
+    public bool IsPartial(ReadOnlySpan<byte> rel)
+    {
+        if (_watched == null) return false;
+        foreach (var w in _watched)
+            if (w.Length > rel.Length && IsUnder(w, rel)) return true;
+        return false;
+    }
+
+    /// <summary>Whether path <paramref name="a"/> is <paramref name="b"/> or below it (both relative, raw bytes).</summary>
+    private static bool IsUnder(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b) =>
+        b.Length == 0 || (a.StartsWith(b) && (a.Length == b.Length || a[b.Length] == (byte)'/'));
 
     public IReadOnlyList<UpperNode> Find(ulong ino) => _byIno.TryGetValue(ino, out var l) ? l : [];
 

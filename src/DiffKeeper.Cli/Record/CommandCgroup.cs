@@ -1,0 +1,101 @@
+using System.Globalization;
+using DiffKeeper.Store.Native;
+
+namespace DiffKeeper.Cli.Record;
+
+/// <summary>
+/// The recorded command's own cgroup in the cgroup v2 hierarchy (a pure v2 host: /sys/fs/cgroup; a hybrid v1/v2
+/// host: the unified hierarchy, e.g. /sys/fs/cgroup/unified). Created as a child of our own v2 cgroup, so the
+/// command stays under whatever limits the CI job's cgroup sets (our cgroup holds processes, hence enables no
+/// controllers for its children: a child cgroup is always allowed). The kernel's filter compares the writer's v2
+/// cgroup id (the inode number of this directory) with the ones diffkeeperd tracks.
+/// </summary>
+internal sealed class CommandCgroup
+{
+    public string Path { get; }
+    public string ParentPath { get; }
+    public ulong Id { get; }
+
+    private CommandCgroup(string path, string parent, ulong id) { Path = path; ParentPath = parent; Id = id; }
+
+    /// <summary>The cgroup2 mount point, or null when cgroup v2 is not mounted.</summary>
+    public static string? FindMount()
+    {
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
+            int dash = line.IndexOf(" - ", StringComparison.Ordinal);
+            if (dash < 0) continue;
+            var after = line[(dash + 3)..].Split(' ');
+            if (after.Length == 0 || after[0] != "cgroup2") continue;
+            var f = line[..dash].Split(' ');
+            if (f.Length >= 5 && f[3] == "/") return Unescape(f[4]);
+        }
+        return null;
+    }
+
+    private static string Unescape(string s) => s.Replace("\\040", " ").Replace("\\011", "\t").Replace("\\012", "\n").Replace("\\134", "\\");
+
+    /// <summary>Our own cgroup in the v2 hierarchy ("0::/path" in /proc/self/cgroup).</summary>
+    private static string OwnPath()
+    {
+        foreach (var line in File.ReadLines("/proc/self/cgroup"))
+            if (line.StartsWith("0::", StringComparison.Ordinal)) return line[3..];
+        return "/";
+    }
+
+    /// <summary>Creates a new cgroup for one recorded command; throws IOException with what is missing.</summary>
+    public static CommandCgroup Create(string name)
+    {
+        var mount = FindMount() ?? throw new IOException("cgroup v2 is not mounted (no cgroup2 file system in /proc/self/mountinfo): " +
+            "a recorded command is told apart by its cgroup v2 id; mount it (mount -t cgroup2 none /sys/fs/cgroup/unified)");
+        var parent = System.IO.Path.Join(mount, OwnPath().TrimEnd('/'));
+        var path = System.IO.Path.Join(parent, name);
+        try { Directory.CreateDirectory(path); }
+        catch (UnauthorizedAccessException) { throw new IOException($"cannot create the cgroup {path}: permission denied (record needs root)"); }
+        var z = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+        if (!StatInfo.TryLstat(-100, z, out var st, out int errno))
+            throw new IOException($"cannot stat the cgroup {path}: errno {errno}");
+        return new CommandCgroup(path, parent, st.Inode);
+    }
+
+    /// <summary>Moves process <paramref name="pid"/> (all its threads) into this cgroup.</summary>
+    public void Enter(int pid) => File.WriteAllText(System.IO.Path.Join(Path, "cgroup.procs"), pid.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Moves process <paramref name="pid"/> back into the parent cgroup.</summary>
+    public void Leave(int pid) => File.WriteAllText(System.IO.Path.Join(ParentPath, "cgroup.procs"), pid.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Processes still in the cgroup, as "PID COMM".</summary>
+    public List<(int Pid, string Comm)> Members()
+    {
+        var list = new List<(int, string)>();
+        try
+        {
+            foreach (var line in File.ReadLines(System.IO.Path.Join(Path, "cgroup.procs")))
+            {
+                if (!int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out int pid)) continue;
+                string comm;
+                try { comm = File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
+                catch (IOException) { comm = "?"; }
+                list.Add((pid, comm));
+            }
+        }
+        catch (IOException) { }
+        return list;
+    }
+
+    /// <summary>Moves what is left (a daemonised child) to the parent cgroup and removes this one.</summary>
+    public void Remove()
+    {
+        foreach (var (pid, _) in Members())
+        {
+            try { Leave(pid); } catch (IOException) { } // exited meanwhile
+        }
+        for (int i = 0; i < 50; i++)
+        {
+            try { Directory.Delete(Path); return; }
+            catch (IOException) when (i < 49) { Thread.Sleep(20); } // EBUSY: a process is still leaving
+            catch (DirectoryNotFoundException) { return; }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+using System.Globalization;
+using System.Text;
+using DiffKeeper.Bpf;
+using DiffKeeper.Recorder.Api;
+using DiffKeeper.Recorder.Native;
+using DiffKeeper.Store;
+using DiffKeeper.Store.Maintenance;
+using DiffKeeper.Store.Model;
+using DiffKeeper.Store.Native;
+using DiffKeeper.Ttrpc;
+
+namespace DiffKeeper.Recorder.Tracking;
+
+/// <summary>
+/// `diffkeeper record -- CMD`: a plain command recorded like a container. The command runs in a cgroup (v2) of its
+/// own that the kernel filter tracks (dk_tracked_cg), so only its process tree is attributed; the "upper directory"
+/// is the watched directories' common ancestor, of which only the watched directories (and the way to them) are
+/// mapped and recorded. A baseline of the watched directories is the state at start; at the end one last frame and
+/// a rescan of the watched directories make the state at exit. The files stay where the command put them.
+/// </summary>
+internal sealed partial class ContainerRecorder
+{
+    /// <summary>The namespace of command recordings (their container id is the session name).</summary>
+    public const string RecordNamespace = "record";
+    public const string RecordRootLabel = "diffkeeper.io/record-root", RecordDirsLabel = "diffkeeper.io/record-dirs";
+
+    public RecordStartResponse RecordStart(RecordStartRequest req)
+    {
+        if (req.Dirs.Count == 0) throw Invalid("RecordStart: no directory to watch");
+        if (req.CgroupId == 0) throw Invalid("RecordStart: the command's cgroup id is required");
+        if (req.Keep is not ("" or "always" or "failure")) throw Invalid($"RecordStart: keep \"{req.Keep}\" is not always or failure");
+        var dirs = new List<string>();
+        foreach (var d in req.Dirs)
+        {
+            if (!Path.IsPathFullyQualified(d)) throw Invalid($"RecordStart: {d} is not an absolute path");
+            var full = Path.GetFullPath(d);
+            if (full.Length > 1) full = full.TrimEnd('/');
+            if (!Directory.Exists(full)) throw Invalid($"RecordStart: {d} is not a directory");
+            if (!dirs.Contains(full)) dirs.Add(full);
+        }
+        var root = CommonAncestor(dirs);
+        if (!Dirents.TryLstat(RawPath.EncodeArg(root), out var rootSt)) throw Invalid($"RecordStart: cannot stat {root}");
+        foreach (var d in dirs)
+        {
+            if (Dirents.TryLstat(RawPath.EncodeArg(d), out var st) && (st.DevMajor, st.DevMinor) == (rootSt.DevMajor, rootSt.DevMinor)) continue;
+            throw Invalid($"RecordStart: {d} is on another file system than {root}: record directories of one file system per run");
+        }
+        var watched = dirs.Select(d => RawPath.EncodeArg(Path.GetRelativePath(root, d) is "." ? "" : Path.GetRelativePath(root, d))).ToList();
+
+        // The store (or its spool) inside a watched directory: never recorded (the daemon's own writes would feed the
+        // rescans that record them).
+        string? storeExclude = null;
+        var storeDir = Path.GetFullPath(_store.Directory).TrimEnd('/');
+        if (storeDir.StartsWith(root == "/" ? "/" : root + "/", StringComparison.Ordinal))
+            storeExclude = Path.GetRelativePath(root, storeDir);
+        string session = req.CgroupPath.Length > 0 ? Path.GetFileName(req.CgroupPath.TrimEnd('/')) : "cgroup-" + req.CgroupId.ToString(CultureInfo.InvariantCulture);
+        var key = TrackedContainer.KeyOf(RecordNamespace, session);
+        if (_byKey.ContainsKey(key)) throw new TtrpcException(TtrpcStatusCode.AlreadyExists, $"RecordStart: session {session} is already recorded");
+        long startedAt = req.StartedAt is { } ts ? ts.Seconds * 1_000_000_000L + ts.Nanos : NowNs();
+        var info = new ContainerInfo
+        {
+            Namespace = RecordNamespace, Id = session, UpperDir = root, RootfsType = "directories", CgroupPath = req.CgroupPath,
+            Process = req.Process ?? new OciProcess(),
+        };
+        var rec = ContainerIdentity.NewRecording(info, startedAt);
+        rec.Name = req.Name.Length > 0 ? req.Name : session;
+        rec.Labels[ContainerIdentity.ResolutionLabel] = FormatFrame(_config.Frame);
+        rec.Labels[RecordRootLabel] = root;
+        rec.Labels[RecordDirsLabel] = string.Join(':', dirs);
+        if (storeExclude != null) rec.Labels["diffkeeper.io/record-excluded"] = storeExclude + " (the store)";
+        string? noLive = null;
+        if (!_capture.Available)
+            noLive = $"live change capture is unavailable ({_capture.UnavailableReason}): only the states at start and at exit are recorded";
+        else if (TrackedCount >= _config.MaxContainers)
+            noLive = $"the daemon already records {TrackedCount} containers and commands live (limits.max_containers): only the states at start and at exit are recorded";
+        rec.Labels[ContainerIdentity.CaptureLabel] = noLive == null ? "ebpf" : "exit-only";
+        var events = new List<RecordedEvent>
+        {
+            new() { Time = startedAt, Kind = EventKinds.Create, Pid = req.RecorderPid > 0 ? req.RecorderPid : null, Detail = Describe(req, dirs, root) },
+        };
+        CreateRecording(rec, events, startedAt, noLive);
+
+        var response = new RecordStartResponse { RecordingId = rec.Id, Session = session, Root = root };
+        lock (_gate)
+        {
+            var tc = new TrackedContainer
+            {
+                Info = info, Recording = rec, Slot = ++_nextSlot, Tree = new UpperTree(root, watched), Filter = new PathFilter(null, storeExclude),
+                Keep = req.Keep.Length > 0 ? req.Keep : _config.Keep, LowerDirs = [], MountNamespace = 0, CgroupId = req.CgroupId,
+            };
+            // The state at start: the command has not run yet (the CLI starts it once this call answered).
+            lock (tc.WriteLock) _frames.Baseline(tc, startedAt);
+            _bySlot[tc.Slot] = tc;
+            _byKey[key] = tc;
+            _recent[key] = rec;
+            if (noLive == null)
+            {
+                try
+                {
+                    if (!ChangeCapture.HasMultigrainTimestamps(root)) _capture.RequireCtimeSetHook();
+                    _capture.TrackCgroup(req.CgroupId, tc.Slot);
+                }
+                catch (BpfException e)
+                {
+                    noLive = $"live change capture could not start ({e.Message}): only the states at start and at exit are recorded";
+                    rec.Labels[ContainerIdentity.CaptureLabel] = "exit-only";
+                    lock (tc.WriteLock) _store.AddEvents(rec, [new RecordedEvent { Time = startedAt, Kind = EventKinds.Gap, Detail = noLive }]);
+                    _metrics.Gaps.Add(1);
+                }
+            }
+        }
+        if (noLive != null) response.Reason = noLive;
+        _log($"record {session}: recording {rec.IdText}, cgroup {req.CgroupId}, root {root}, dirs {string.Join(' ', dirs)}{(noLive != null ? ", " + noLive : "")}");
+        return response;
+    }
+
+    public RecordEndResponse RecordEnd(RecordEndRequest req)
+    {
+        var key = TrackedContainer.KeyOf(RecordNamespace, req.Session);
+        if (!_byKey.TryGetValue(key, out var tc) || tc.CgroupId == 0)
+            throw new TtrpcException(TtrpcStatusCode.NotFound, $"RecordEnd: no recorded command session {req.Session}");
+        long exitedAt = req.ExitedAt is { } ts ? ts.Seconds * 1_000_000_000L + ts.Nanos : NowNs();
+        StopLive(tc);
+        if (!tc.Drained.Task.Wait(TimeSpan.FromSeconds(10))) _log($"record {req.Session}: the last frame did not finish in 10 s");
+        var rec = tc.Recording;
+        lock (tc.WriteLock)
+        {
+            var events = new List<RecordedEvent>();
+            if (req.Survivors.Count > 0)
+            {
+                events.Add(new RecordedEvent
+                {
+                    Time = exitedAt, Kind = EventKinds.Gap,
+                    Detail = $"the recording ends with the command: {req.Survivors.Count} process(es) it started still run " +
+                             $"({string.Join(", ", req.Survivors)}); what they change from now on is not recorded",
+                });
+                _metrics.Gaps.Add(1);
+            }
+            if (req.Signal > 0)
+                events.Add(new RecordedEvent { Time = exitedAt, Kind = "signal", Detail = $"the command was killed by signal {req.Signal}" });
+            if (events.Count > 0) _store.AddEvents(rec, events);
+            // The state at exit: whatever the last frames could not attribute (a write in the same timestamp tick as
+            // its capture, an event lost) is found by a rescan of the watched directories, attributed to nobody.
+            _frames.FullRescan(tc, exitedAt);
+            _store.AddEvents(rec, [new RecordedEvent
+            {
+                Time = exitedAt, Kind = EventKinds.Exit, Detail = req.ExitStatus.ToString(CultureInfo.InvariantCulture),
+            }]);
+        }
+        var response = new RecordEndResponse { RecordingId = rec.Id, Kept = true };
+        if (tc.Keep == "failure" && req.ExitStatus == 0)
+        {
+            lock (tc.WriteLock) GarbageCollector.DropRecording(_store, rec.Id);
+            response.Kept = false;
+            _log($"record {req.Session}: exited 0 and keep=failure: recording {rec.IdText} dropped");
+        }
+        else
+        {
+            response.Versions = (ulong)_store.CountVersions(rec.Id);
+            response.Events = (ulong)_store.ReadEvents(rec.Id).LongCount();
+            _log($"record {req.Session}: exit status {req.ExitStatus}, recording {rec.IdText} complete");
+        }
+        Finished(tc);
+        if (!response.Kept) _recent.TryRemove(key, out _);
+        return response;
+    }
+
+    private static TtrpcException Invalid(string message) => new(TtrpcStatusCode.InvalidArgument, message);
+
+    /// <summary>The deepest directory holding every one of <paramref name="dirs"/> (absolute, normalised).</summary>
+    public static string CommonAncestor(IReadOnlyList<string> dirs)
+    {
+        var parts = dirs[0].Split('/', StringSplitOptions.RemoveEmptyEntries).ToList();
+        foreach (var d in dirs.Skip(1))
+        {
+            var p = d.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            int n = 0;
+            while (n < parts.Count && n < p.Length && parts[n] == p[n]) n++;
+            parts.RemoveRange(n, parts.Count - n);
+        }
+        return "/" + string.Join('/', parts);
+    }
+
+    /// <summary>The create event's detail for a command: what ran, where, and what was watched.</summary>
+    private static string Describe(RecordStartRequest req, List<string> dirs, string root)
+    {
+        var sb = new StringBuilder();
+        if (req.Process is { } p)
+        {
+            sb.Append("args: ").Append(string.Join(' ', p.Args.Select(ContainerIdentity.Quote))).Append('\n');
+            sb.Append("cwd: ").Append(p.Cwd).Append('\n');
+            sb.Append("user: ").Append(p.Uid).Append(':').Append(p.Gid).Append('\n');
+            sb.Append("env: ").Append(string.Join(' ', p.EnvNames)).Append('\n');
+        }
+        sb.Append("watched: ").Append(string.Join(' ', dirs)).Append('\n');
+        sb.Append("root: ").Append(root).Append(" (recorded paths are relative to it)\n");
+        sb.Append("cgroup: ").Append(req.CgroupPath).Append(" (id ").Append(req.CgroupId).Append(")\n");
+        sb.Append("host: ").Append(Environment.MachineName);
+        return sb.ToString();
+    }
+}

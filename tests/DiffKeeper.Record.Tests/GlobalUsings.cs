@@ -1,0 +1,3 @@
+global using Xunit;
+global using DiffKeeper.Recorder.Tests.Harness;
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

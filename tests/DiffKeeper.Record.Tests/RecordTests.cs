@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace DiffKeeper.Record.Tests;
+
+/// <summary>`diffkeeper record -- CMD` end to end: real cgroups, real eBPF, the real daemon, the real CLI.</summary>
+public sealed class RecordTests
+{
+    // One step every ~300 ms; after each, /bin/date writes a mark (ns) into the unwatched directory: the moment at
+    // which the step's state must be what `export --at` returns. Steps by busybox (the shell's own redirections) and
+    // by other programs (coreutils mv, rm, truncate).
+    private const string Script = """
+        m() { /bin/date +%s%N >> u/marks; }
+        echo one > w1/a; m; sleep 0.3
+        echo two >> w1/a; echo secret > u/x; m; sleep 0.3
+        /bin/mv w1/a w2/a2; m; sleep 0.3
+        echo keep > w2/k; echo tmp > w1/t; mkdir w1/d; echo u2 > u/y; m; sleep 0.3
+        /bin/rm w1/t; m; sleep 0.3
+        /usr/bin/truncate -s 2 w2/a2; m; sleep 0.3
+        exit 3
+        """;
+
+    private static readonly string[][] Expected =
+    [
+        ["d w1", "d w2", "f w1/a one\n"],
+        ["d w1", "d w2", "f w1/a one\ntwo\n"],
+        ["d w1", "d w2", "f w2/a2 one\ntwo\n"],
+        ["d w1", "d w2", "f w2/a2 one\ntwo\n", "f w2/k keep\n", "f w1/t tmp\n", "d w1/d"],
+        ["d w1", "d w2", "f w2/a2 one\ntwo\n", "f w2/k keep\n", "d w1/d"],
+        ["d w1", "d w2", "f w2/a2 on", "f w2/k keep\n", "d w1/d"],
+    ];
+
+    [SkippableFact]
+    public void AScriptsStepsAreRecordedUnderTwoWatchedDirectoriesAndItsExitStatusPropagates()
+    {
+        using var h = new RecordHarness();
+        var work = h.Sub("work");
+        foreach (var d in new[] { "w1", "w2", "u" }) Directory.CreateDirectory(Path.Combine(work, d));
+        File.WriteAllText(Path.Combine(work, "u", "before"), "unwatched from the start\n");
+        File.WriteAllText(Path.Combine(h.Dir.Path, "script.sh"), Script);
+
+        var (code, _, err) = h.Run(work, "--dir", "w1", "--dir", Path.Combine(work, "w2"), "--name", "steps", "--", "busybox", "sh", Path.Combine(h.Dir.Path, "script.sh"));
+        Assert.True(code == 3, $"exit status {code}, expected 3; stderr: {err}");
+        Assert.Empty(h.Leftovers());
+
+        var rec = h.RecordingId("steps");
+        var ls = h.Cli.Recordings().Single(r => r.GetProperty("name").GetString() == "steps");
+        Assert.Equal(3, ls.GetProperty("exit_status").GetInt32());
+
+        var marks = File.ReadAllLines(Path.Combine(work, "u", "marks")).Select(l => long.Parse(l, CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(Expected.Length, marks.Length);
+        for (int i = 0; i < marks.Length; i++)
+        {
+            var got = h.ExportAt(rec, Cli.FormatTime(marks[i]));
+            Assert.True(got.SetEquals(Expected[i]), $"step {i + 1}: export --at {Cli.FormatTime(marks[i])} is\n  {string.Join("\n  ", got)}\nexpected\n  {string.Join("\n  ", Expected[i])}");
+        }
+        // The state at the end is what the script left on disk, and the export of `end` equals it.
+        var disk = RecordHarness.Tree(work);
+        var watchedOnDisk = disk.Where(e => !e.Split(' ')[1].StartsWith('u')).ToHashSet();
+        Assert.True(watchedOnDisk.SetEquals(Expected[^1]), "on disk: " + string.Join(" | ", disk));
+        Assert.True(h.ExportAt(rec, "end").SetEquals(Expected[^1]));
+        Assert.Contains("f u/x secret\n", disk);
+
+        // Who did what (timeline paths are relative to the recording's root): the shell's writes by busybox, the others by their programs; the exit event says 3.
+        var tl = h.Cli.Timeline(rec);
+        void Has(string kind, string path, string comm) =>
+            Assert.True(tl.Any(r => r.Kind == kind && r.Path == path && r.Comm == comm && r.Pid > 0), $"no {kind} {path} by {comm} in\n{string.Join("\n", tl)}");
+        Has("create", "w1/a", "busybox");
+        Has("write", "w1/a", "busybox");
+        Has("rename", "w1/a", "mv");
+        Has("create", "w2/k", "busybox");
+        Has("delete", "w1/t", "rm");
+        Has("truncate", "w2/a2", "truncate");
+        Assert.Contains(tl, r => r.Kind == "exit" && r.Detail == "3");
+        Assert.Contains(tl, r => r.Kind == "start" && r.Pid > 0);
+        // Each step's change is timed within the step: after the previous mark, before this one.
+        var create = tl.First(r => r.Kind == "create" && r.Path == "w1/a");
+        Assert.True(create.Time <= marks[0], $"create at {create.Time}, mark {marks[0]}");
+        var trunc = tl.First(r => r.Kind == "truncate");
+        Assert.True(trunc.Time > marks[4] && trunc.Time <= marks[5], $"truncate at {trunc.Time}, marks {marks[4]}..{marks[5]}");
+
+        // The unwatched directory appears nowhere: not in the timeline, not in any state, not findable.
+        Assert.DoesNotContain(tl, r => r.Path.StartsWith('u') || (r.Detail ?? "").Contains("secret", StringComparison.Ordinal));
+        Assert.NotEqual(0, h.Cli.Run("show", rec, "/u/x").Code);
+        var versions = h.Cli.Json("timeline", rec, "--path", "/u/**");
+        Assert.Empty(versions);
+    }
+
+    [SkippableFact]
+    public void ACommandKilledBySignalExitsLikeAShellAndSignalsArePassedOn()
+    {
+        using var h = new RecordHarness();
+        var w = h.Sub("w");
+        // Killed by a signal: 128+9, like a shell; the recording says so.
+        var (code, _, err) = h.Run(w, "--name", "killed", "--", "busybox", "sh", "-c", "echo x > f; kill -KILL $$");
+        Assert.True(code == 137, $"exit {code}: {err}");
+        var rec = h.RecordingId("killed");
+        var tl = h.Cli.Timeline(rec);
+        Assert.Contains(tl, r => r.Kind == "exit" && r.Detail == "137");
+        Assert.Contains(tl, r => r.Kind == "signal" && (r.Detail ?? "").Contains("signal 9", StringComparison.Ordinal));
+        Assert.Contains("f f x\n", h.ExportAt(rec, "end"));
+
+        // SIGTERM to `record` reaches the command, which handles it its own way (here: exit 7 after a last write).
+        using var p = h.Start(w, "--name", "trapped", "--", "busybox", "sh", "-c",
+            "trap 'echo got > got; exit 7' TERM; echo ready > ready; while :; do sleep 0.05; done");
+        var ready = Path.Combine(w, "ready");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!File.Exists(ready) && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        Assert.True(File.Exists(ready), "the command never started");
+        Thread.Sleep(200);
+        Assert.Equal(0, kill(p.Id, 15));
+        var (code2, _, err2) = RecordHarness.Finish(p);
+        Assert.True(code2 == 7, $"exit {code2}: {err2}");
+        Assert.Equal("got\n", File.ReadAllText(Path.Combine(w, "got")));
+        var rec2 = h.RecordingId("trapped");
+        Assert.Contains("f got got\n", h.ExportAt(rec2, "end"));
+        Assert.Contains(h.Cli.Timeline(rec2), r => r.Kind == "exit" && r.Detail == "7");
+        Assert.Empty(h.Leftovers());
+    }
+
+    [SkippableFact]
+    public void ADaemonisedChildThatOutlivesTheCommandEndsTheRecordingWithTheCommand()
+    {
+        using var h = new RecordHarness();
+        var w = h.Sub("w");
+        var sw = Stopwatch.StartNew();
+        var (code, _, err) = h.Run(w, "--name", "forked", "--", "busybox", "sh", "-c",
+            "setsid busybox sh -c 'sleep 1.5; echo late > late' </dev/null >/dev/null 2>&1 & echo early > early");
+        sw.Stop();
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.4) || !File.Exists(Path.Combine(w, "late")), "record waited for the daemonised child");
+        Assert.Contains("still run", err);
+        var rec = h.RecordingId("forked");
+        var tl = h.Cli.Timeline(rec);
+        Assert.Contains(tl, r => r.Kind == "gap" && (r.Detail ?? "").Contains("the recording ends with the command", StringComparison.Ordinal));
+        // The child goes on after the recording ended (moved out of the removed cgroup), and is not recorded.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!File.Exists(Path.Combine(w, "late")) && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        Assert.Equal("late\n", File.ReadAllText(Path.Combine(w, "late")));
+        var end = h.ExportAt(rec, "end");
+        Assert.Contains("f early early\n", end);
+        Assert.DoesNotContain(end, e => e.Contains("late", StringComparison.Ordinal));
+        Assert.DoesNotContain(h.Cli.Timeline(rec), r => r.Path == "late");
+        Assert.Empty(h.Leftovers());
+    }
+
+    [SkippableFact]
+    public void EightRecordRunsInParallelShareOnePrivateDaemon()
+    {
+        using var h = new RecordHarness();
+        const int n = 8;
+        var dirs = Enumerable.Range(1, n).Select(i => h.Sub("job" + i)).ToArray();
+        var procs = dirs.Select((d, i) => h.Start(d, "--keep", "always", "--name", "job" + (i + 1), "--", "busybox", "sh", "-c",
+            $"echo {i + 1} > out; sleep 0.3; echo {i + 1} >> out; exit {i + 1}")).ToArray();
+        var results = procs.Select(p => RecordHarness.Finish(p)).ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            Assert.True(results[i].Code == i + 1, $"job{i + 1}: exit {results[i].Code}: {results[i].Err}");
+            procs[i].Dispose();
+        }
+        Assert.Empty(h.Leftovers()); // the shared daemon stopped with the last run, every cgroup removed
+        for (int i = 0; i < n; i++)
+        {
+            var rec = h.RecordingId("job" + (i + 1));
+            var end = h.ExportAt(rec, "end");
+            Assert.Equal(new SortedSet<string>(StringComparer.Ordinal) { $"f out {i + 1}\n{i + 1}\n" }, end);
+            var tl = h.Cli.Timeline(rec);
+            Assert.Contains(tl, r => r.Kind == "create" && r.Path == "out" && r.Comm == "busybox");
+            Assert.Contains(tl, r => r.Kind == "exit" && r.Detail == (i + 1).ToString(CultureInfo.InvariantCulture));
+        }
+        // One daemon served them all: its log shows the 8 sessions.
+        var log = Directory.EnumerateFiles("/run/diffkeeper-record", "daemon.log", SearchOption.AllDirectories)
+            .FirstOrDefault(f => File.ReadAllText(f).Contains(h.Store, StringComparison.Ordinal));
+        Assert.NotNull(log);
+        var text = File.ReadAllText(log!);
+        Assert.Equal(n, text.Split('\n').Count(l => l.Contains(": recording ", StringComparison.Ordinal) && l.Contains("record diffkeeper-record-", StringComparison.Ordinal)));
+    }
+
+    [SkippableFact]
+    public void KeepFailureDropsTheRecordingOfASuccessfulCommandAndBadInputIsAUsageError()
+    {
+        using var h = new RecordHarness();
+        var w = h.Sub("w");
+        var (code, _, err) = h.Run(w, "--keep", "failure", "--name", "ok", "--", "busybox", "sh", "-c", "echo fine > f");
+        Assert.True(code == 0, err);
+        Assert.Contains("dropped", err);
+        Assert.DoesNotContain(h.Cli.Recordings(), r => r.GetProperty("name").GetString() == "ok");
+        Assert.Equal("fine\n", File.ReadAllText(Path.Combine(w, "f"))); // the files stay
+
+        var (c2, _, e2) = h.Run(w, "--keep", "sometimes", "--", "true");
+        Assert.Equal(2, c2);
+        Assert.Contains("--keep", e2);
+        var (c3, _, e3) = h.Run(w, "--dir", Path.Combine(w, "missing"), "--", "true");
+        Assert.Equal(2, c3);
+        Assert.Contains("no such directory", e3);
+        var (c4, _, e4) = h.Run(w, "--name", "nf", "--", "no-such-command-dk");
+        Assert.Equal(127, c4);
+        Assert.Contains("command not found", e4);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc")] private static extern int kill(int pid, int sig);
+}
