@@ -232,9 +232,10 @@ bench_latency() {
     rm -rf "$delta"
     "${GEN[@]}" w5-step "$full" "$delta" --step "$step" --files "$W5_FILES" --per-step "$W5_PER_STEP"
     for tool in "${tools[@]}"; do
-      # diffkeeper gets what an overlay upper layer holds for this step; the snapshot tools need the full tree.
-      if [ "$tool" = diffkeeper ]; then ingest "$tool" "$WORK/repo-$tool-w5" "$delta" w5 "$step"
-      else ingest "$tool" "$WORK/repo-$tool-w5" "$full" w5 "$step"; fi
+      # Every tool gets the whole tree: the files were all created by the container, so an overlay upper layer
+      # holds all of them at every step (it is the container's whole change set, and a snapshot records exactly
+      # it: a file missing from it is recorded as deleted). Unchanged files are skipped by their fingerprint.
+      ingest "$tool" "$WORK/repo-$tool-w5" "$full" w5 "$step"
     done
   done
   local moment=$(( W5_STEPS / 2 )) i
