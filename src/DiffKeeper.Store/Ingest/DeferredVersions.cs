@@ -4,10 +4,11 @@ namespace DiffKeeper.Store.Ingest;
 
 /// <summary>
 /// The version records of a tree ingest, held back until the chunks they reference are durable. A tree ingest
-/// writes its chunks without the log (<see cref="ChunkSink.WriteChunks"/>); the records wait here, then the sink makes
-/// every chunk written so far durable (one flush of the chunk family) and writes the records with the log. That happens every <see cref="CommitEveryChunkBytes"/> of new chunks (so a crash costs at most that much
-/// redone work), when <see cref="HoldBytes"/> of records are held, and at the end. A kill -9 at any point leaves
-/// chunks that nothing references (gc removes them), never a version missing a chunk.
+/// writes its chunks without the log (<see cref="ChunkSink.WriteChunks"/>); the records wait here, then the sink
+/// makes every chunk written so far durable (one flush of the chunk family) and writes the records with the log
+/// (<see cref="ChunkSink.WriteVersions"/>). That happens every <see cref="CommitEveryChunkBytes"/> of new chunks (so
+/// a crash costs at most that much redone work), when <see cref="HoldBytes"/> of records are held, and at the end.
+/// A kill -9 at any point leaves chunks that nothing references (gc removes them), never a version missing a chunk.
 /// <para>
 /// The flush and the write of the held records run in the background while the workers go on reading, hashing and
 /// compressing the next files: the flush writes with O_DIRECT, so its time is the disk's, and a worker waiting for
