@@ -13,25 +13,18 @@ namespace DiffKeeper.Store;
 /// The recording store: one RocksDB directory with four column families (see docs/store.md).
 /// One writer process at a time (RocksDB's LOCK file); any number of read-only openers.
 /// </summary>
-public sealed class RecordingStore : IDisposable, Chunking.IChunkSource
+public sealed class RecordingStore : IDisposable
 {
     public const string ChunksCf = "chunks", VersionsCf = "versions", EventsCf = "events", RecordingsCf = "recordings";
 
     internal readonly RocksDb Db;
     internal readonly ColumnFamily Chunks, Versions, Events, Recordings;
-    /// <summary>WAL on, no fsync per batch: version records, events, recordings, and chunks of single-path ingests.</summary>
+    /// <summary>WAL on, no fsync per batch: recordings, events, and maintenance writes.</summary>
     internal readonly WriteOptions Write = new WriteOptions().SetSync(false);
-    /// <summary>
-    /// Chunks of a tree ingest skip the log: their bytes are written once (memtable, then blob file) instead of
-    /// twice (log, then blob file) — the log made a 1 GiB ingest ~35% slower. Until a flush has made them
-    /// durable nothing may reference them: see <see cref="MakeChunksDurable"/> and docs/store.md.
-    /// </summary>
-    private readonly WriteOptions _unlogged = new WriteOptions().SetSync(false).DisableWal(true);
-    /// <summary>Unlogged chunk writes begun, and how many of them a flush has made durable; the same in bytes.</summary>
-    private long _unloggedWrites, _durableThrough, _unloggedBytes, _durableBytes;
-    /// <summary>Unlogged writes hold it shared; a flush takes it exclusively to know which writes it covers.</summary>
-    private readonly ReaderWriterLockSlim _unloggedGate = new();
-    private readonly Lock _flushLock = new();
+    /// <summary>The only path from chunk bytes to a durable chunk, and the only gate for version records.</summary>
+    internal readonly Ingest.ChunkSink Sink;
+    /// <summary>Where chunk values are read from: this store's chunk family, or a packed file read in place.</summary>
+    internal Chunking.IChunkSource ChunkSource { get; private set; }
     private readonly string? _deleteOnDispose;
     private static long _eventSeq = RandomNumberGenerator.GetInt32(int.MaxValue) * 65536L;
 
@@ -48,6 +41,8 @@ public sealed class RecordingStore : IDisposable, Chunking.IChunkSource
         Versions = db.GetColumnFamily(VersionsCf);
         Events = db.GetColumnFamily(EventsCf);
         Recordings = db.GetColumnFamily(RecordingsCf);
+        Sink = new Ingest.ChunkSink(db, Chunks, Versions);
+        ChunkSource = new Chunking.StoreChunkSource(db, Chunks);
     }
 
     public static bool Exists(string dir) => File.Exists(Path.Combine(dir, "CURRENT"));
@@ -242,7 +237,7 @@ public sealed class RecordingStore : IDisposable, Chunking.IChunkSource
     // ---- versions ---------------------------------------------------------------------------------------------
 
     /// <summary>Every version of a recording (optionally only below a directory), in path then time order.</summary>
-    public IEnumerable<(byte[] Key, byte[] Value)> RawVersions(ulong rec, ReadOnlySpan<byte> subtree = default)
+    internal IEnumerable<(byte[] Key, byte[] Value)> RawVersions(ulong rec, ReadOnlySpan<byte> subtree = default)
     {
         var prefix = Keys.VersionSubtreePrefix(rec, subtree);
         return RawRange(Versions, prefix);
@@ -312,107 +307,23 @@ public sealed class RecordingStore : IDisposable, Chunking.IChunkSource
 
     // ---- chunks -----------------------------------------------------------------------------------------------
 
-    /// <summary>Writes a batch of chunks (and, when logged, the version that needs them).</summary>
-    internal void WriteChunks(WriteBatch batch, long bytes, bool logged)
-    {
-        if (batch.Count() == 0) return;
-        if (logged) { Db.Write(batch, Write); return; }
-        _unloggedGate.EnterReadLock();
-        try
-        {
-            // Counted before the write: whoever can see one of these chunks also sees that it is not durable yet.
-            Interlocked.Increment(ref _unloggedWrites);
-            Interlocked.Add(ref _unloggedBytes, bytes);
-            Db.Write(batch, _unlogged);
-        }
-        finally { _unloggedGate.ExitReadLock(); }
-    }
+    internal bool HasChunk(Hash256 h) => ChunkSource.HasChunk(h);
 
-    /// <summary>True while some unlogged chunk write is not yet covered by a flush (a kill -9 would lose it).</summary>
-    internal bool UnloggedChunksPending => Volatile.Read(ref _unloggedWrites) != Volatile.Read(ref _durableThrough);
-
-    /// <summary>About how many bytes of unlogged chunks a crash would lose now.</summary>
-    internal long UnloggedChunkBytesPending => Volatile.Read(ref _unloggedBytes) - Volatile.Read(ref _durableBytes);
-
-    /// <summary>
-    /// Flushes the chunk family so every unlogged chunk write finished so far is in table and blob files: after
-    /// this, a version record (written with the log) may reference them. A crash before it loses only chunks that
-    /// nothing references yet.
-    /// </summary>
-    internal void MakeChunksDurable()
-    {
-        lock (_flushLock)
-        {
-            long covered, coveredBytes;
-            _unloggedGate.EnterWriteLock(); // no unlogged write in progress: every counted write is in the memtable
-            try { (covered, coveredBytes) = (_unloggedWrites, _unloggedBytes); }
-            finally { _unloggedGate.ExitWriteLock(); }
-            if (covered == Volatile.Read(ref _durableThrough)) return;
-            Db.Flush(Chunks);
-            Volatile.Write(ref _durableBytes, coveredBytes);
-            Volatile.Write(ref _durableThrough, covered);
-        }
-    }
-
-    public bool HasChunk(Hash256 h)
-    {
-        Span<byte> k = stackalloc byte[32];
-        h.CopyTo(k);
-        return Db.HasKey(k, Chunks);
-    }
-
-    public byte[]? GetStoredChunk(Hash256 h)
+    /// <summary>A copy of a chunk's stored value (codec byte, raw length, payload); null when absent.</summary>
+    internal byte[]? GetStoredChunk(Hash256 h)
     {
         byte[]? copy = null;
-        return TryUseChunk(h, ref copy, static (stored, ref c) => c = stored.ToArray()) ? copy : null;
+        return ChunkSource.TryUseChunk(h, ref copy, static (stored, ref c) => c = stored.ToArray()) ? copy : null;
     }
 
-    /// <summary>
-    /// A packed recording read in place: its chunk family holds, instead of each stored chunk value, where that
-    /// value is in the packed file (see <see cref="Pack.PackReader"/>), and the values are read from there.
-    /// </summary>
-    private SafeFileHandle? _packFile;
-    private long _packFileLength;
-
+    /// <summary>From now on chunk values are read from a packed recording's file (see <see cref="Pack.PackReader"/>).</summary>
     internal void ReadChunksFrom(SafeFileHandle packFile)
     {
-        _packFile = packFile;
-        _packFileLength = RandomAccess.GetLength(packFile);
+        (ChunkSource as IDisposable)?.Dispose();
+        ChunkSource = new Chunking.PackedChunkSource(Db, Chunks, packFile);
     }
 
-    /// <summary>Length of a chunk location in a packed recording's temporary store: u64 LE offset, i32 LE length.</summary>
-    internal const int PackedChunkLocationSize = 12;
-    private const int MaxStoredChunk = 1 << 20;
-
-    /// <summary>Hands the stored value (codec byte, raw length, payload) of a chunk to <paramref name="use"/>; false when absent.</summary>
-    public bool TryUseChunk<TState>(Hash256 h, ref TState state, SpanUser<TState> use)
-    {
-        Span<byte> key = stackalloc byte[32];
-        h.CopyTo(key);
-        if (_packFile == null) return Db.TryUse(key, Chunks, ref state, use);
-        var location = Db.Get(key, Chunks);
-        if (location == null) return false;
-        long offset = location.Length == PackedChunkLocationSize ? BinaryPrimitives.ReadInt64LittleEndian(location) : -1;
-        int length = location.Length == PackedChunkLocationSize ? BinaryPrimitives.ReadInt32LittleEndian(location.AsSpan(8)) : -1;
-        if (offset < 0 || length <= 0 || length > MaxStoredChunk || offset > _packFileLength - length)
-            throw new CorruptDataException($"chunk {h} has a bad location in the packed file");
-        var buf = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            int n = 0;
-            while (n < length)
-            {
-                int r = RandomAccess.Read(_packFile, buf.AsSpan(n, length - n), offset + n);
-                if (r <= 0) throw new CorruptDataException($"chunk {h}: the packed file is shorter than when it was opened");
-                n += r;
-            }
-            use(buf.AsSpan(0, length), ref state);
-            return true;
-        }
-        finally { ArrayPool<byte>.Shared.Return(buf); }
-    }
-
-    public long ApproximateSize(ColumnFamily cf)
+    internal long ApproximateSize(ColumnFamily cf)
     {
         long.TryParse(Db.GetProperty("rocksdb.total-sst-files-size", cf), out var sst);
         long.TryParse(Db.GetProperty("rocksdb.total-blob-file-size", cf), out var blob);
@@ -473,8 +384,8 @@ public sealed class RecordingStore : IDisposable, Chunking.IChunkSource
             catch (RocksException) { }
         }
         Db.Dispose();
-        _unloggedGate.Dispose();
-        _packFile?.Dispose();
+        Sink.Dispose();
+        (ChunkSource as IDisposable)?.Dispose();
         if (_deleteOnDispose != null)
         {
             try { System.IO.Directory.Delete(_deleteOnDispose, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

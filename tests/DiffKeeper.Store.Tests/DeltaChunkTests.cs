@@ -27,6 +27,8 @@ public class DeltaChunkTests
             use(v, ref state);
             return true;
         }
+
+        public bool HasChunk(Hash256 h) => Values.ContainsKey(h);
     }
 
     private static byte[] Edited(byte[] data, int offset, int length, int seed)

@@ -60,15 +60,12 @@ public class DurabilityTests
         var content = Tree.Random(3000, 5); // below the minimum chunk size: exactly one chunk
         // A tree ingest running beside us has written this chunk without the log and not flushed it yet.
         using (var codec = new ChunkCodec())
-        using (var batch = new WriteBatch())
+        using (var batch = f.Store.Sink.NewChunkBatch())
         {
-            var key = new byte[32];
-            ChunkCodec.HashOf(content).CopyTo(key);
-            var stored = codec.Encode(content);
-            batch.Put(key, stored, f.Store.Chunks);
-            f.Store.WriteChunks(batch, stored.Length, logged: false);
+            batch.Add(ChunkCodec.HashOf(content), codec.Encode(content));
+            f.Store.Sink.WriteChunks(batch, logged: false);
         }
-        Assert.True(f.Store.UnloggedChunksPending);
+        Assert.True(f.Store.Sink.UnloggedChunksPending);
 
         var up = f.Temp.Sub("up");
         Tree.WriteFile(up, "same.bin"u8, content);
@@ -76,7 +73,7 @@ public class DurabilityTests
         var summary = new Ingester(f.Store).IngestPath(rec, up, "same.bin"u8.ToArray(), f.At(2));
         Assert.Equal(1, summary.Changed);
         Assert.Equal(0, summary.BytesStored); // deduplicated against the unlogged chunk ...
-        Assert.False(f.Store.UnloggedChunksPending); // ... which was flushed before the version referencing it
+        Assert.False(f.Store.Sink.UnloggedChunksPending); // ... which was flushed before the version referencing it
 
         var crash = CrashImage(f, "crash");
         using var reader = RecordingStore.Open(crash, readOnly: true);

@@ -6,13 +6,6 @@ using static DiffKeeper.Store.Chunking.NativeZstd;
 
 namespace DiffKeeper.Store.Chunking;
 
-/// <summary>Where a delta chunk's base is read from: the store, or a packed recording read in place.</summary>
-public interface IChunkSource
-{
-    /// <summary>Hands the stored value of a chunk to <paramref name="use"/>; false when the chunk is absent.</summary>
-    bool TryUseChunk<TState>(Hash256 h, ref TState state, SpanUser<TState> use);
-}
-
 /// <summary>
 /// Stored chunk value (docs/store.md): 1 byte codec + 4 bytes raw length (LE) + payload.
 /// <list type="bullet">
@@ -23,7 +16,7 @@ public interface IChunkSource
 /// </list>
 /// One instance per thread: it keeps zstd contexts and buffers for reuse.
 /// </summary>
-public sealed unsafe class ChunkCodec : IDisposable
+internal sealed unsafe class ChunkCodec : IDisposable
 {
     public const byte Raw = 0, Zstd = 1, Delta = 2;
     public const int HeaderSize = 5;

@@ -1,14 +1,14 @@
-using DiffKeeper.Store.Rocks;
+using DiffKeeper.Store.Model;
 
 namespace DiffKeeper.Store.Ingest;
 
 /// <summary>
 /// The version records of a tree ingest, held back until the chunks they reference are durable. A tree ingest
-/// writes its chunks without the log (<see cref="RecordingStore.WriteChunks"/>); the records wait here, then one
-/// flush of the chunk family makes every chunk written so far durable and the records go to the store with the
-/// log. That happens every <see cref="CommitEveryChunkBytes"/> of new chunks (so a crash costs at most that much
-/// redone work), when <see cref="HoldBytes"/> of records are held, and at the end. A kill -9 at any point leaves
-/// chunks that nothing references (gc removes them), never a version missing a chunk.
+/// writes its chunks without the log (<see cref="ChunkSink.WriteChunks"/>); the records wait here, then the sink
+/// makes every chunk written so far durable (one flush of the chunk family) and writes the records with the log
+/// (<see cref="ChunkSink.WriteVersions"/>). That happens every <see cref="CommitEveryChunkBytes"/> of new chunks (so
+/// a crash costs at most that much redone work), when <see cref="HoldBytes"/> of records are held, and at the end.
+/// A kill -9 at any point leaves chunks that nothing references (gc removes them), never a version missing a chunk.
 /// <para>
 /// The flush and the write of the held records run in the background while the workers go on reading, hashing and
 /// compressing the next files: the flush writes with O_DIRECT, so its time is the disk's, and a worker waiting for
@@ -25,29 +25,31 @@ internal sealed class DeferredVersions : IDisposable
     private const long HoldBytes = 4L << 20;
 
     private readonly RecordingStore _store;
+    private ChunkSink Sink => _store.Sink;
     private readonly Lock _lock = new();
-    private WriteBatch _batch = new();
-    private long _bytes;
+    private ChunkSink.VersionBatch _batch;
     /// <summary>The commit running in the background (flush, then the records it was started for), if any.</summary>
     private Task? _committing;
 
-    public DeferredVersions(RecordingStore store) => _store = store;
+    public DeferredVersions(RecordingStore store)
+    {
+        _store = store;
+        _batch = store.Sink.NewVersionBatch();
+    }
 
     /// <summary>Holds a version record. Every chunk it references must already be written (logged or not).</summary>
-    public void Add(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    public void Add(ulong rec, FileVersion v)
     {
         lock (_lock)
         {
-            _batch.Put(key, value, _store.Versions);
-            _bytes += key.Length + value.Length;
-            long pending = _store.UnloggedChunkBytesPending;
-            if (_bytes < HoldBytes && pending < CommitEveryChunkBytes) return;
+            _batch.Add(rec, v);
+            long pending = Sink.UnloggedChunkBytesPending;
+            if (_batch.Bytes < HoldBytes && pending < CommitEveryChunkBytes) return;
             // The running commit catches up first, unless this batch is already twice over its limit.
-            if (_committing is { IsCompleted: false } && _bytes < 2 * HoldBytes && pending < 2 * CommitEveryChunkBytes) return;
+            if (_committing is { IsCompleted: false } && _batch.Bytes < 2 * HoldBytes && pending < 2 * CommitEveryChunkBytes) return;
             _committing?.GetAwaiter().GetResult(); // waits if still running; a failed commit fails the ingest
             var held = _batch;
-            _batch = new WriteBatch();
-            _bytes = 0;
+            _batch = Sink.NewVersionBatch();
             _committing = Task.Run(() => WriteHeld(held));
         }
     }
@@ -60,20 +62,14 @@ internal sealed class DeferredVersions : IDisposable
             _committing?.GetAwaiter().GetResult();
             _committing = null;
             WriteHeld(_batch);
-            _batch = new WriteBatch();
+            _batch = Sink.NewVersionBatch();
         }
     }
 
-    private void WriteHeld(WriteBatch batch)
+    private void WriteHeld(ChunkSink.VersionBatch batch)
     {
-        try
-        {
-            if (batch.Count() == 0) return;
-            // Records were added after their chunks were written, and this flush covers every unlogged write made
-            // before it starts, so it covers every chunk they name.
-            _store.MakeChunksDurable();
-            _store.Db.Write(batch, _store.Write);
-        }
+        // Records were added after their chunks were written: the sink makes those durable before the records.
+        try { Sink.WriteVersions(batch); }
         finally { batch.Dispose(); }
     }
 

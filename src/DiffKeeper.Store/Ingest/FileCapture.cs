@@ -4,7 +4,6 @@ using DiffKeeper.Store.Chunking;
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Native;
 using DiffKeeper.Store.Serialization;
-using DiffKeeper.Store.Rocks;
 
 namespace DiffKeeper.Store.Ingest;
 
@@ -30,8 +29,9 @@ internal sealed unsafe class FileCapture : IDisposable
     private readonly ChunkCodec _codec = new();
     private readonly byte[] _buf = ArrayPool<byte>.Shared.Rent(ReadSize + FastCdc.DefaultMax);
     private readonly List<Hash256> _pendingKnown = [];
-    private WriteBatch _batch = new();
-    private long _batchBytes;
+    private readonly ChunkSink.ChunkBatch _batch;
+    /// <summary>A single path's version record (a tree ingest holds its records in <see cref="DeferredVersions"/>).</summary>
+    private readonly ChunkSink.VersionBatch _version;
 
     public long BytesRead, BytesStored, DeltaChunks;
 
@@ -63,6 +63,8 @@ internal sealed unsafe class FileCapture : IDisposable
         _deferred = deferred;
         _known = known;
         _inflight = inflight;
+        _batch = store.Sink.NewChunkBatch();
+        _version = store.Sink.NewVersionBatch();
     }
 
     public enum Outcome { Written, Unchanged, Raced, Vanished }
@@ -135,24 +137,18 @@ internal sealed unsafe class FileCapture : IDisposable
                     foreach (var e in _dependsOn) e.Wait();
                     _dependsOn.Clear();
                 }
-                if (same) Commit();
-                else if (_deferred != null)
-                {
-                    Commit();
-                    _deferred.Add(Keys.Version(rec, path, time), Records.Encode(v));
-                }
+                Commit();
+                if (same) return Outcome.Unchanged;
+                if (_deferred != null) _deferred.Add(rec, v);
                 else
                 {
-                    // A chunk we found may be an unlogged one of a tree ingest running beside us: durable first.
-                    if (_store.UnloggedChunksPending)
-                    {
-                        Commit();
-                        _store.MakeChunksDurable();
-                    }
-                    _batch.Put(Keys.Version(rec, path, time), Records.Encode(v), _store.Versions);
-                    Commit();
+                    // The sink makes every chunk it names durable first (one may be an unlogged chunk of a tree
+                    // ingest running beside us).
+                    _version.Add(rec, v);
+                    try { _store.Sink.WriteVersions(_version); }
+                    finally { _version.Clear(); }
                 }
-                return same ? Outcome.Unchanged : Outcome.Written;
+                return Outcome.Written;
             }
             problem = "file kept changing while it was read";
             return Outcome.Raced;
@@ -296,13 +292,10 @@ internal sealed unsafe class FileCapture : IDisposable
             return;
         }
         var stored = EncodeNew(raw, h, offset, chunks);
-        Span<byte> key = stackalloc byte[32];
-        h.CopyTo(key);
-        _batch.Put(key, stored, _store.Chunks);
+        _batch.Add(h, stored);
         _pendingKnown.Add(h);
         BytesStored += stored.Length;
-        _batchBytes += stored.Length;
-        if (_batchBytes >= FlushBytes) Commit(); // chunks before their version: a crash leaves orphans, never a half version
+        if (_batch.Bytes >= FlushBytes) Commit(); // chunks before their version: a crash leaves orphans, never a half version
     }
 
     private void StartFile(ulong rec, FileVersion? previous)
@@ -346,13 +339,14 @@ internal sealed unsafe class FileCapture : IDisposable
         if (at < 0 || at >= _prevChunks!.Count || target >= _prevStarts[at] + _prevChunks[at].Length) return _codec.Encode(raw);
         var baseRef = _prevChunks[at];
         if (baseRef.IsHole || baseRef.Hash == h) return _codec.Encode(raw);
-        var st = (Codec: _codec, Hash: baseRef.Hash, Buf: _baseRaw, Store: _store, Depth: 0, Length: 0);
+        var chunks0 = _store.ChunkSource;
+        var st = (Codec: _codec, Hash: baseRef.Hash, Buf: _baseRaw, Source: chunks0, Depth: 0, Length: 0);
         try
         {
-            bool found = _store.TryUseChunk(baseRef.Hash, ref st, static (value, ref s) =>
+            bool found = chunks0.TryUseChunk(baseRef.Hash, ref st, static (value, ref s) =>
             {
                 s.Depth = ChunkCodec.DepthOf(value);
-                if (s.Depth < ChunkCodec.MaxDeltaDepth) s.Length = s.Codec.DecodeVerified(s.Hash, value, s.Buf, s.Store);
+                if (s.Depth < ChunkCodec.MaxDeltaDepth) s.Length = s.Codec.DecodeVerified(s.Hash, value, s.Buf, s.Source);
             });
             if (!found || st.Depth >= ChunkCodec.MaxDeltaDepth) return _codec.Encode(raw);
         }
@@ -394,9 +388,8 @@ internal sealed unsafe class FileCapture : IDisposable
     /// <summary>Writes the pending batch; only then are its chunks known to exist (and waiting workers released).</summary>
     public void Commit()
     {
-        _store.WriteChunks(_batch, _batchBytes, logged: _deferred == null);
+        _store.Sink.WriteChunks(_batch, logged: _deferred == null);
         _batch.Clear();
-        _batchBytes = 0;
         foreach (var h in _pendingKnown)
         {
             _known.TryAdd(h, 0);
@@ -424,6 +417,7 @@ internal sealed unsafe class FileCapture : IDisposable
     {
         _codec.Dispose();
         _batch.Dispose();
+        _version.Dispose();
         ArrayPool<byte>.Shared.Return(_buf);
     }
 }

@@ -4,7 +4,6 @@ using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Native;
 using DiffKeeper.Store.Query;
 using DiffKeeper.Store.Serialization;
-using DiffKeeper.Store.Rocks;
 
 namespace DiffKeeper.Store.Ingest;
 
@@ -83,8 +82,11 @@ public sealed unsafe class Ingester
     public void RecordDeleted(RecordingInfo rec, byte[] path, long time)
     {
         if (StateQuery.Find(_store, rec.Id, path, time, withChunks: false) == null) return;
-        var v = new FileVersion { Path = path, Time = time, Type = EntryType.Absent };
-        _store.Db.Put(Keys.Version(rec.Id, path, time), Records.Encode(v), _store.Versions, _store.Write);
+        using (var batch = _store.Sink.NewVersionBatch())
+        {
+            batch.Add(rec.Id, new FileVersion { Path = path, Time = time, Type = EntryType.Absent });
+            _store.Sink.WriteVersions(batch);
+        }
         Finish(rec, time, new IngestSummary { Changed = 1 }, []);
     }
 
@@ -106,8 +108,7 @@ public sealed unsafe class Ingester
         private readonly byte[]? _merged;
         private readonly long _time;
         private readonly RecordingState _prev;
-        private readonly WriteBatch _metaBatch = new();
-        private int _metaCount;
+        private readonly ChunkSink.VersionBatch _metaBatch;
         /// <summary>Set for a whole-tree run: version records wait until their (unlogged) chunks are durable.</summary>
         private DeferredVersions? _deferred;
         private BlockingCollection<FileJob>? _queue;
@@ -136,6 +137,7 @@ public sealed unsafe class Ingester
             if (owner.MergedRoot is { } m) _merged = RawPath.EncodeArg(m.Length > 1 ? m.TrimEnd('/') : m);
             _time = time;
             _prev = prev;
+            _metaBatch = _store.Sink.NewVersionBatch();
         }
 
         public void Execute(Action<IngestSummary>? progress)
@@ -423,18 +425,18 @@ public sealed unsafe class Ingester
             Interlocked.Increment(ref Summary.Changed);
             if (_deferred != null)
             {
-                _deferred.Add(Keys.Version(_rec.Id, v.Path, v.Time), Records.Encode(v));
+                _deferred.Add(_rec.Id, v);
                 return;
             }
-            _metaBatch.Put(Keys.Version(_rec.Id, v.Path, v.Time), Records.Encode(v), _store.Versions);
-            if (++_metaCount >= 512) FlushMeta();
+            _metaBatch.Add(_rec.Id, v);
+            if (_metaBatch.Count >= 512) FlushMeta();
         }
 
         private void FlushMeta()
         {
-            if (_metaCount > 0) _store.Db.Write(_metaBatch, _store.Write);
+            // A hard link's record names the chunks of its first name: the sink makes them durable first.
+            _store.Sink.WriteVersions(_metaBatch);
             _metaBatch.Clear();
-            _metaCount = 0;
         }
 
         private void CaptureFile(FileCapture cap, FileJob job)

@@ -95,7 +95,7 @@ public static class Doctor
                 if (!referenced.TryGetValue(h, out var user)) { unnamed.Add(h); continue; }
                 seen.Add(h);
                 // Resolves and verifies the delta chain too: a missing or damaged base is reported here.
-                try { codec.DecodeVerified(h, value, raw, store); }
+                try { codec.DecodeVerified(h, value, raw, store.ChunkSource); }
                 catch (CorruptDataException e) { Problem(report, $"{e.Message} (used by {user})"); }
                 if ((++done & 1023) == 0) progress?.Invoke(done, referenced.Count);
             }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using DiffKeeper.Store.Chunking;
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Serialization;
 using DiffKeeper.Store.Rocks;
@@ -83,7 +84,7 @@ public static class PackReader
         var reader = new RecordReader(fs, sha, payloadEnd);
         var batch = new WriteBatch();
         var noWal = new WriteOptions().DisableWal(true);
-        var location = new byte[RecordingStore.PackedChunkLocationSize];
+        var location = new byte[PackedChunkSource.LocationSize];
         RecordingInfo? rec = null;
         long storedBytes = 0;
         bool ended = false;
@@ -109,8 +110,7 @@ public static class PackReader
                     {
                         if (payload.Length < 32 + 5) throw new CorruptDataException($"{name}: a chunk record is too short");
                         // Where the stored value is in the file (it ends where the record ends), not the value.
-                        BinaryPrimitives.WriteInt64LittleEndian(location, reader.Offset - (payload.Length - 32));
-                        BinaryPrimitives.WriteInt32LittleEndian(location.AsSpan(8), payload.Length - 32);
+                        PackedChunkSource.EncodeLocation(location, reader.Offset - (payload.Length - 32), payload.Length - 32);
                         batch.Put(payload.AsSpan(0, 32), location, store.Chunks);
                         storedBytes += payload.Length - 32;
                         break;

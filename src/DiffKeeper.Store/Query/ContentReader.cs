@@ -9,7 +9,7 @@ namespace DiffKeeper.Store.Query;
 /// </summary>
 public sealed class ContentReader : Stream
 {
-    private readonly RecordingStore _store;
+    private readonly IChunkSource _chunks;
     private readonly FileVersion _version;
     // One decoder and buffer per thread, reused by every reader on it (an export opens thousands of readers).
     [ThreadStatic] private static ChunkCodec? t_codec;
@@ -21,7 +21,7 @@ public sealed class ContentReader : Stream
 
     public ContentReader(RecordingStore store, FileVersion version)
     {
-        _store = store;
+        _chunks = store.ChunkSource;
         _version = version;
     }
 
@@ -42,8 +42,8 @@ public sealed class ContentReader : Stream
     private int Load(ChunkRef c)
     {
         var state = (Reader: this, Hash: c.Hash, Length: 0);
-        if (!_store.TryUseChunk(c.Hash, ref state,
-                static (stored, ref st) => st.Length = st.Reader._codec.DecodeVerified(st.Hash, stored, st.Reader._chunk, st.Reader._store)))
+        if (!_chunks.TryUseChunk(c.Hash, ref state,
+                static (stored, ref st) => st.Length = st.Reader._codec.DecodeVerified(st.Hash, stored, st.Reader._chunk, st.Reader._chunks)))
             throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} is missing from the store");
         if (state.Length != c.Length) throw new CorruptDataException($"chunk {c.Hash} of /{RawPath.Escape(_version.Path)} has the wrong length");
         return state.Length;

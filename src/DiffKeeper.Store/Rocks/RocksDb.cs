@@ -5,14 +5,14 @@ using static DiffKeeper.Store.Rocks.RocksNative;
 namespace DiffKeeper.Store.Rocks;
 
 /// <summary>A column family of an open database.</summary>
-public sealed class ColumnFamily(nint handle, string name)
+internal sealed class ColumnFamily(nint handle, string name)
 {
     internal nint Handle { get; } = handle;
     public string Name { get; } = name;
 }
 
 /// <summary>Column family options the store chooses per family.</summary>
-public sealed class ColumnFamilyOptions
+internal sealed class ColumnFamilyOptions
 {
     public int Compression;          // 0 none, 4 lz4, 7 zstd
     public ulong WriteBufferSize = 1UL << 20;
@@ -29,7 +29,7 @@ public sealed class ColumnFamilyOptions
 }
 
 /// <summary>A minimal, allocation-aware RocksDB handle (open, get, put, batches, iterators).</summary>
-public sealed unsafe class RocksDb : IDisposable
+internal sealed unsafe class RocksDb : IDisposable
 {
     private nint _db;
     private readonly Dictionary<string, ColumnFamily> _cfs = new();
@@ -318,9 +318,9 @@ public sealed unsafe class RocksDb : IDisposable
     }
 }
 
-public delegate void SpanUser<TState>(ReadOnlySpan<byte> value, ref TState state);
+internal delegate void SpanUser<TState>(ReadOnlySpan<byte> value, ref TState state);
 
-public sealed class WriteOptions : IDisposable
+internal sealed class WriteOptions : IDisposable
 {
     internal nint Handle { get; } = rocksdb_writeoptions_create();
     public WriteOptions SetSync(bool sync) { rocksdb_writeoptions_set_sync(Handle, sync ? (byte)1 : (byte)0); return this; }
@@ -329,7 +329,7 @@ public sealed class WriteOptions : IDisposable
 }
 
 /// <summary>Read options; owns a native copy of the iterate upper bound (RocksDB keeps only a pointer to it).</summary>
-public sealed unsafe class ReadOptions : IDisposable
+internal sealed unsafe class ReadOptions : IDisposable
 {
     private byte* _upper;
     internal nint Handle { get; } = rocksdb_readoptions_create();
@@ -352,7 +352,7 @@ public sealed unsafe class ReadOptions : IDisposable
     }
 }
 
-public sealed unsafe class WriteBatch : IDisposable
+internal sealed unsafe class WriteBatch : IDisposable
 {
     internal nint Handle { get; private set; } = rocksdb_writebatch_create();
 
@@ -388,7 +388,7 @@ public sealed unsafe class WriteBatch : IDisposable
 }
 
 /// <summary>An iterator; key/value spans are valid until the next move.</summary>
-public sealed unsafe class Iterator : IDisposable
+internal sealed unsafe class Iterator : IDisposable
 {
     private nint _it;
     private readonly ReadOptions? _ro;

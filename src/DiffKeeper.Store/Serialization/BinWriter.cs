@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace DiffKeeper.Store.Serialization;
 
 /// <summary>Appends varints, fixed integers and length-prefixed byte strings to a growable buffer.</summary>
-public sealed class BinWriter
+internal sealed class BinWriter
 {
     private byte[] _buf;
     private int _len;
@@ -52,7 +52,7 @@ public sealed class BinWriter
 }
 
 /// <summary>Reads what <see cref="BinWriter"/> wrote; any overrun is corrupt data.</summary>
-public ref struct BinReader
+internal ref struct BinReader
 {
     private readonly ReadOnlySpan<byte> _b;
     private int _pos;

@@ -10,7 +10,7 @@ namespace DiffKeeper.Store.Serialization;
 ///   chunks:     sha256(32)
 /// A path never contains NUL, so 0x00 ends it unambiguously. Times are signed ns with the sign bit flipped.
 /// </summary>
-public static class Keys
+internal static class Keys
 {
     public static ulong TimeBits(long t) => (ulong)t ^ 0x8000_0000_0000_0000UL;
     public static long TimeFromBits(ulong b) => (long)(b ^ 0x8000_0000_0000_0000UL);

@@ -3,7 +3,7 @@ using DiffKeeper.Store.Model;
 namespace DiffKeeper.Store.Serialization;
 
 /// <summary>Binary encodings of the stored records. The first byte is a format number.</summary>
-public static class Records
+internal static class Records
 {
     private const byte VersionFormat = 1, RecordingFormat = 1, EventFormat = 1;
 
