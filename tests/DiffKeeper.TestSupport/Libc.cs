@@ -9,7 +9,7 @@ namespace DiffKeeper.TestSupport;
 /// (dev, ino) of a path), on Tmds.LibC's declarations (Tmds.Linux.LibC: call it directly for anything else it has).
 /// Paths here are strings (UTF-8); byte-path helpers stay with the tests that make non-UTF-8 names.
 /// </summary>
-public static unsafe class Libc
+public static unsafe partial class Libc
 {
     public const int SIGKILL = 9, SIGTERM = 15;
     public const int ESRCH = 3;
@@ -76,10 +76,11 @@ public static unsafe class Libc
         return (st.st_dev, st.st_ino);
     }
 
-    /// <summary>glibc's makedev (a macro, so no symbol to call): major and minor as one dev_t.</summary>
-    public static ulong MakeDev(uint major, uint minor) =>
-        ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |
-        ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
+    /// <summary>Major and minor as one dev_t, by glibc itself (what makedev(3) expands to).</summary>
+    public static ulong MakeDev(uint major, uint minor) => gnu_dev_makedev(major, minor);
+
+    // Not in Tmds.LibC (0.5): makedev is a macro there.
+    [LibraryImport("libc")] private static partial ulong gnu_dev_makedev(uint major, uint minor);
 
     /// <summary>A NUL-terminated UTF-8 copy of <paramref name="path"/>.</summary>
     public static byte[] Z(string path) => Encoding.UTF8.GetBytes(path + "\0");
