@@ -35,6 +35,7 @@ internal static unsafe partial class Native
     [LibraryImport(Lib)] public static partial nint libbpf_set_print(nint fn);
     [LibraryImport(Lib)] public static partial int libbpf_strerror(int err, byte* buf, nuint size);
 
+    // libc: Tmds.LibC (0.5) has neither vsnprintf (libbpf hands its log callback a va_list) nor clock_gettime.
     [LibraryImport("libc")] public static partial int vsnprintf(byte* buf, nuint size, nint format, nint args);
     [LibraryImport("libc", SetLastError = true)] public static partial int clock_gettime(int clock, Timespec* ts);
 

@@ -168,14 +168,11 @@ internal static class Program
         }
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         // umask first: the socket never exists with wider permissions, not even between bind and chmod.
-        uint old = umask(0x3F /* 077 */);
+        var old = Tmds.Linux.LibC.umask(0x3F /* 077 */);
         try { s.Bind(new UnixDomainSocketEndPoint(path)); }
-        finally { umask(old); }
+        finally { Tmds.Linux.LibC.umask(old); }
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         s.Listen(128);
         return s;
     }
-
-    [DllImport("libc", EntryPoint = "umask")]
-    private static extern uint umask(uint mask);
 }

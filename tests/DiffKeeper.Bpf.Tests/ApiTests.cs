@@ -37,7 +37,7 @@ public partial class ApiTests
     public void KernelDevicesConvertToTheStDevEncoding(uint major, uint minor)
     {
         ulong kernel = ((ulong)major << 20) | minor; // super_block.s_dev: MKDEV(major, minor)
-        Assert.Equal(gnu_dev_makedev(major, minor), ChangeCapture.KernelDevToUser(kernel));
+        Assert.Equal(Libc.MakeDev(major, minor), ChangeCapture.KernelDevToUser(kernel));
     }
 
     [Fact]
@@ -48,6 +48,4 @@ public partial class ApiTests
         Assert.Equal(ulong.Parse(stat), ChangeCapture.MountNamespaceOf(Environment.ProcessId));
         Assert.Throws<BpfException>(() => ChangeCapture.MountNamespaceOf(int.MaxValue));
     }
-
-    [LibraryImport("libc")] private static partial ulong gnu_dev_makedev(uint major, uint minor);
 }

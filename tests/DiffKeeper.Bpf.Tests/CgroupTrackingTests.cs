@@ -20,7 +20,7 @@ public class CgroupTrackingTests
         var mount = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(" - "))
             .Where(p => p.Length == 2 && p[1].StartsWith("cgroup2 ", StringComparison.Ordinal))
             .Select(p => p[0].Split(' ')[4]).FirstOrDefault();
-        BpfEnv.Require(mount != null, "cgroup v2 is not mounted");
+        Integration.Require(mount != null, "cgroup v2 mounted");
         var own = File.ReadLines("/proc/self/cgroup").First(l => l.StartsWith("0::", StringComparison.Ordinal))[3..].TrimEnd('/');
         var cg = Path.Join(mount, own, "dk-bpf-test-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(cg);

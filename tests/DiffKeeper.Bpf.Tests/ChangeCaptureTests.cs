@@ -316,7 +316,7 @@ public class ChangeCaptureTests
     [SkippableFact]
     public void DisposeUnloadsTheProgramsAndTheirLinks()
     {
-        BpfEnv.Require(BpfEnv.FindOnPath("bpftool") is not null, "bpftool");
+        Integration.Require(Integration.HasTool("bpftool"), "bpftool");
         IReadOnlyList<uint> ids;
         using (var s = Start())
         {

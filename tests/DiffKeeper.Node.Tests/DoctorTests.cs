@@ -36,7 +36,7 @@ public class DoctorTests
         Assert.Equal(File.Exists("/sys/kernel/btf/vmlinux"), before["kernel BTF"].GetProperty("ok").GetBoolean());
         // The reference kernel (6.18) has both writeback tracepoints; any kernel with BTF ≥ 5.17 does.
         Assert.Equal(File.Exists("/sys/kernel/btf/vmlinux"), before["tracepoints"].GetProperty("ok").GetBoolean());
-        Assert.Equal(Node.IsRoot, before["BPF permission"].GetProperty("ok").GetBoolean());
+        Assert.Equal(Integration.IsRoot, before["BPF permission"].GetProperty("ok").GetBoolean());
         Assert.Equal(File.Exists("/usr/lib/x86_64-linux-gnu/libbpf.so.1") || File.Exists("/lib64/libbpf.so.1"), before["libbpf"].GetProperty("ok").GetBoolean());
 
         Assert.Equal(0, Node.Run(Node.Cli, ["setup", "containerd", "--config", config, "--containerd-version", "1.6.20"]).Code);

@@ -4,47 +4,13 @@ using System.Diagnostics;
 
 namespace DiffKeeper.Node.Tests;
 
-/// <summary>Prerequisites (skip, or fail under DIFFKEEPER_REQUIRE_INTEGRATION=1), paths, and running commands.</summary>
+/// <summary>Paths and running commands (prerequisites: <see cref="Integration"/>).</summary>
 public static class Node
 {
-    private static bool RequireAll => Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1";
+    public static string RepoRoot => Binaries.RequireRepoRoot();
 
-    public static void Require(bool condition, string what)
-    {
-        if (condition) return;
-        if (RequireAll) throw new Xunit.Sdk.XunitException($"prerequisite missing (DIFFKEEPER_REQUIRE_INTEGRATION=1): {what}");
-        Skip.If(true, what);
-    }
-
-    public static bool IsRoot => geteuid() == 0;
-    [System.Runtime.InteropServices.DllImport("libc")] private static extern uint geteuid();
-
-    public static bool HasTool(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, name)));
-
-    public static string RepoRoot
-    {
-        get
-        {
-            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return d.FullName;
-            throw new InvalidOperationException("cannot find the repository root");
-        }
-    }
-
-    /// <summary>$DIFFKEEPER_BIN_DIR (what `make test` passes), else artifacts/bin from `make build`.</summary>
-    public static string BinDir =>
-        Environment.GetEnvironmentVariable("DIFFKEEPER_BIN_DIR") is { Length: > 0 } d ? d : Path.Combine(RepoRoot, "artifacts", "bin");
-
-    public static string Cli
-    {
-        get
-        {
-            var cli = Path.Combine(BinDir, "diffkeeper");
-            Require(File.Exists(cli), $"{cli} is missing: run `make build` first");
-            return cli;
-        }
-    }
+    /// <summary>The `diffkeeper` binary (<see cref="Binaries"/>: $DIFFKEEPER_BIN_DIR or artifacts/bin).</summary>
+    public static string Cli => Binaries.Require(Binaries.Cli);
 
     public static string Sample(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Samples", name));
     public static string SamplePath(string name) => Path.Combine(AppContext.BaseDirectory, "Samples", name);

@@ -108,9 +108,9 @@ public partial class KubernetesTests
     [SkippableFact]
     public void DaemonSetInstaller_InstallsOnAHostRootAndIsIdempotent()
     {
-        Node.Require(Node.IsRoot, "needs root");
-        Node.Require(Node.HasTool("unshare") && Node.HasTool("chroot") && Node.HasTool("systemctl") && Node.HasTool("containerd") &&
-                     Node.HasTool("dpkg-deb") && File.Exists("/bin/busybox"), "needs unshare, chroot, systemctl, containerd, dpkg-deb and busybox-static");
+        Integration.Require(Integration.IsRoot, "needs root");
+        Integration.Require(Integration.HasTool("unshare") && Integration.HasTool("chroot") && Integration.HasTool("systemctl") && Integration.HasTool("containerd") &&
+                     Integration.HasTool("dpkg-deb") && File.Exists("/bin/busybox"), "needs unshare, chroot, systemctl, containerd, dpkg-deb and busybox-static");
         var script = InstallerScript(out _);
         using var t = new TempDir();
         var deb = PackageTests.Build("build-deb.sh", t.Path);

@@ -13,7 +13,7 @@ public class LibbpfTests
     [SkippableFact]
     public void AutoAndSystem_LoadTheSystemsLibbpf()
     {
-        Node.Require(SystemHasLibbpf1, "needs libbpf1");
+        Integration.Require(SystemHasLibbpf1, "needs libbpf1");
         foreach (var choice in new[] { null, "", "auto", "system" })
         {
             var r = Libbpf.Load(choice);
@@ -25,7 +25,7 @@ public class LibbpfTests
     [SkippableFact]
     public void APath_LoadsThatFile()
     {
-        Node.Require(SystemHasLibbpf1, "needs libbpf1");
+        Integration.Require(SystemHasLibbpf1, "needs libbpf1");
         var path = File.Exists("/usr/lib/x86_64-linux-gnu/libbpf.so.1") ? "/usr/lib/x86_64-linux-gnu/libbpf.so.1" : "/lib64/libbpf.so.1";
         var r = Libbpf.Load(path);
         Assert.NotEqual(0, r.Handle);

@@ -12,9 +12,9 @@ public class PackageTests
 
     internal static string Build(string script, string dist)
     {
-        Node.Require(Node.IsRoot, "needs root");
+        Integration.Require(Integration.IsRoot, "needs root");
         var art = Path.Combine(Node.RepoRoot, "artifacts");
-        Node.Require(File.Exists(Path.Combine(art, "daemon", "diffkeeperd")) && File.Exists(Path.Combine(art, "cli", "diffkeeper")) &&
+        Integration.Require(File.Exists(Path.Combine(art, "daemon", "diffkeeperd")) && File.Exists(Path.Combine(art, "cli", "diffkeeper")) &&
                      File.Exists(Path.Combine(art, "shim", "containerd-shim-diffkeeper-v1")), "artifacts/ is not published: run `make build` first");
         var (code, o, e) = Node.Run(Path.Combine(Node.RepoRoot, "packaging", script), [],
             new Dictionary<string, string> { ["VERSION"] = Version, ["ART"] = art, ["DIST"] = dist }, 300_000);
@@ -39,7 +39,7 @@ public class PackageTests
     [SkippableFact]
     public void Deb_HasTheFilesDependenciesConffileAndScripts()
     {
-        Node.Require(Node.HasTool("dpkg-deb") && Node.HasTool("dpkg-shlibdeps"), "needs dpkg-dev");
+        Integration.Require(Integration.HasTool("dpkg-deb") && Integration.HasTool("dpkg-shlibdeps"), "needs dpkg-dev");
         using var t = new TempDir();
         var deb = Build("build-deb.sh", t.Path);
         Assert.Equal($"diffkeeper_{Version}_amd64.deb", Path.GetFileName(deb));
@@ -92,7 +92,7 @@ public class PackageTests
     [SkippableFact]
     public void Rpm_HasTheFilesRequiresConfigAndScripts()
     {
-        Node.Require(Node.HasTool("rpmbuild") && Node.HasTool("rpm"), "needs rpm (Debian's package provides rpmbuild)");
+        Integration.Require(Integration.HasTool("rpmbuild") && Integration.HasTool("rpm"), "needs rpm (Debian's package provides rpmbuild)");
         using var t = new TempDir();
         var rpm = Build("build-rpm.sh", t.Path);
         Assert.Equal($"diffkeeper-{Version}.x86_64.rpm", Path.GetFileName(rpm));
@@ -122,15 +122,15 @@ public class PackageTests
     [SkippableFact]
     public void Deb_InstallsRunsAContainerAndPurgesCleanly()
     {
-        Node.Require(Node.HasTool("dpkg") && Node.HasTool("containerd") && Node.HasTool("ctr") && File.Exists("/bin/busybox"),
+        Integration.Require(Integration.HasTool("dpkg") && Integration.HasTool("containerd") && Integration.HasTool("ctr") && File.Exists("/bin/busybox"),
             "needs dpkg, containerd, ctr and busybox-static");
-        Node.Require(Node.Run("dpkg-query", ["-W", "-f=${Status}", "libbpf1"]).Out.Contains("installed"), "needs libbpf1 (a dependency of the package)");
+        Integration.Require(Node.Run("dpkg-query", ["-W", "-f=${Status}", "libbpf1"]).Out.Contains("installed"), "needs libbpf1 (a dependency of the package)");
         using var t = new TempDir();
         var deb = Build("build-deb.sh", t.Path);
         var (code, o, e) = Node.Run("bash", [Node.Script("deb-install.sh"), deb, Node.RepoRoot], timeoutMs: 300_000);
         // 77: the machine already has what the package owns (another installation, or another suite's files in
         // /var/lib/diffkeeper): a missing prerequisite, not ours to delete.
-        Node.Require(code != 77, "the machine is not clean for a package install: " + o.Trim());
+        Integration.Require(code != 77, "the machine is not clean for a package install: " + o.Trim());
         Assert.True(code == 0 && o.TrimEnd().EndsWith("OK"), $"deb-install.sh exit {code}:\n{o}\n{e}");
         Assert.Contains("CHECK container ran under the installed shim", o);
         Assert.Contains("CHECK purged: nothing left", o);
@@ -144,8 +144,8 @@ public class PackageTests
     [SkippableFact]
     public void Rpm_InstallsIntoARootRunsARecordedContainerWithTheBundledLibbpfAndErasesCleanly()
     {
-        Node.Require(Node.HasTool("rpm") && Node.HasTool("unshare") && Node.HasTool("chroot") && Node.HasTool("systemctl") &&
-                     Node.HasTool("containerd") && Node.HasTool("ctr") && File.Exists("/bin/busybox"),
+        Integration.Require(Integration.HasTool("rpm") && Integration.HasTool("unshare") && Integration.HasTool("chroot") && Integration.HasTool("systemctl") &&
+                     Integration.HasTool("containerd") && Integration.HasTool("ctr") && File.Exists("/bin/busybox"),
             "needs rpm, unshare, chroot, systemctl, containerd, ctr and busybox-static");
         using var t = new TempDir();
         var rpm = Build("build-rpm.sh", t.Path);

@@ -92,7 +92,7 @@ public class SetupCliTests
     [InlineData("containerd-1.7-custom.toml")]
     public void EditedConfig_IsLoadedByTheRealContainerd(string sample)
     {
-        Node.Require(Node.HasTool("containerd"), "needs containerd (Debian's package)");
+        Integration.Require(Integration.HasTool("containerd"), "needs containerd (Debian's package)");
         using var t = new TempDir();
         var config = t["config.toml"];
         File.Copy(Node.SamplePath(sample), config);

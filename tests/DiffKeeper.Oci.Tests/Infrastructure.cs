@@ -33,13 +33,6 @@ public static class Tools
         return new ToolResult(line, p.ExitCode, o.Result, e.Result);
     }
 
-    public static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return d.FullName;
-        throw new InvalidOperationException("cannot find the repository root (DiffKeeper.sln)");
-    }
-
     /// <summary>
     /// Runs <paramref name="body"/> (bash) beside a private containerd started under <paramref name="dir"/>
     /// (scripts/lib/private-containerd.sh: own root, state, socket; never the system one): `dkctr`, $DK_SOCK and $DK_NS
@@ -56,7 +49,7 @@ public static class Tools
             shift
 
             """;
-        var all = new Dictionary<string, string> { ["DK_REPO"] = RepoRoot(), ["DK_NS"] = "dk-oci-test" };
+        var all = new Dictionary<string, string> { ["DK_REPO"] = Binaries.RequireRepoRoot(), ["DK_NS"] = "dk-oci-test" };
         if (env is not null) foreach (var (k, v) in env) all[k] = v;
         return Run("bash", ["-c", preamble + body, "bash", dir, .. args], env: all, timeoutSeconds: 240);
     }

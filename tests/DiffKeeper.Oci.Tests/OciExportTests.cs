@@ -84,8 +84,8 @@ public sealed class OciExportTests(CliBinary binary) : IDisposable
     public void Exported_image_runs_in_containerd_with_the_files_of_export_at_T_laid_over_the_image()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("containerd") && Env.HasTool("ctr") && Env.HasTool("runc"), "needs containerd, ctr and runc");
-        Env.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && Integration.HasTool("runc"), "needs containerd, ctr and runc");
+        Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
         Record();
         var (baseLayer, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
         var img = _tmp.Sub("img.tar");
@@ -147,8 +147,8 @@ public sealed class OciExportTests(CliBinary binary) : IDisposable
     public void Without_base_the_recorded_image_is_read_from_containerds_content_store_over_grpc()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("containerd") && Env.HasTool("ctr") && Env.HasTool("runc"), "needs containerd, ctr and runc");
-        Env.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && Integration.HasTool("runc"), "needs containerd, ctr and runc");
+        Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
         Record();
         var (_, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
         var img = _tmp.Sub("img.tar");
@@ -174,7 +174,7 @@ public sealed class OciExportTests(CliBinary binary) : IDisposable
     public void Skopeo_copies_the_archive_and_reads_the_layout_built_over_a_docker_save_base()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("skopeo"), "needs skopeo");
+        Integration.Require(Integration.HasTool("skopeo"), "needs skopeo");
         Record();
         var (baseLayer, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
         var img = _tmp.Sub("img.tar");

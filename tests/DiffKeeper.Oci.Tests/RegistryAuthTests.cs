@@ -67,8 +67,8 @@ public sealed class RegistryAuthTests(CliBinary binary) : IDisposable
     public void Basic_auth_with_docker_registry_htpasswd()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("docker-registry"), "needs Debian's docker-registry");
-        Env.Require(Env.HasTool("htpasswd"), "needs htpasswd (apache2-utils)");
+        Integration.Require(Integration.HasTool("docker-registry"), "needs Debian's docker-registry");
+        Integration.Require(Integration.HasTool("htpasswd"), "needs htpasswd (apache2-utils)");
         var htpasswd = _tmp.Sub("htpasswd");
         var made = Tools.Run("htpasswd", ["-Bbc", htpasswd, "alice", "s3cret pass"]); // docker-registry accepts bcrypt only
         Assert.True(made.ExitCode == 0, made.Describe());
@@ -129,11 +129,11 @@ public sealed class RegistryAuthTests(CliBinary binary) : IDisposable
     public void Bearer_tokens_from_the_registry_challenge()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("docker-registry"), "needs Debian's docker-registry");
+        Integration.Require(Integration.HasTool("docker-registry"), "needs Debian's docker-registry");
         // The python3 on PATH, else Debian's (where python3-cryptography installs).
         var python = new[] { "python3", "/usr/bin/python3" }.FirstOrDefault(p =>
-            (p.StartsWith('/') ? File.Exists(p) : Env.HasTool(p)) && Tools.Run(p, ["-c", "import cryptography"]).ExitCode == 0);
-        Env.Require(python is not null, "needs python3-cryptography");
+            (p.StartsWith('/') ? File.Exists(p) : Integration.HasTool(p)) && Tools.Run(p, ["-c", "import cryptography"]).ExitCode == 0);
+        Integration.Require(python is not null, "needs python3-cryptography");
         var script = _tmp.Sub("dk_token_server.py");
         File.WriteAllText(script, TokenServer);
         var cert = _tmp.Sub("token-cert.pem");

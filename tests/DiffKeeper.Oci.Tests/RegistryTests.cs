@@ -94,7 +94,7 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
     public void Push_then_pull_through_a_real_registry_and_skopeo_reads_the_artifact()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("docker-registry"), "needs Debian's docker-registry");
+        Integration.Require(Integration.HasTool("docker-registry"), "needs Debian's docker-registry");
         Record();
         using var reg = StartRegistry();
         var refText = $"oci://127.0.0.1:{reg.Port}/recordings/ci:job-1";
@@ -112,7 +112,7 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
         Cli.Run("pull", $"oci://127.0.0.1:{reg.Port}/recordings/ci:absent", "-o", _tmp.Sub("x.dkpack"), "--plain-http").ExpectExit(3);
         Assert.False(File.Exists(_tmp.Sub("x.dkpack")));
 
-        if (Env.HasTool("skopeo"))
+        if (Integration.HasTool("skopeo"))
         {
             var raw = Tools.Run("skopeo", ["inspect", "--raw", "--tls-verify=false", $"docker://127.0.0.1:{reg.Port}/recordings/ci:job-1"]);
             Assert.True(raw.ExitCode == 0, raw.Describe());
@@ -205,7 +205,7 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
     [SkippableFact]
     public void A_hostile_registry_gives_a_clear_error_and_never_a_half_written_recording()
     {
-        Env.Require(Env.HasTool("python3"), "needs python3");
+        Integration.Require(Integration.HasTool("python3"), "needs python3");
         int port = LocalServer.FreePort();
         var script = _tmp.Sub("hostile.py");
         File.WriteAllText(script, Hostile);

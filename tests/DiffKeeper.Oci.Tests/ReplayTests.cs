@@ -20,8 +20,8 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
     public void Replay_runs_the_moment_on_containerd_and_leaves_nothing_behind()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("containerd") && Env.HasTool("ctr") && Env.HasTool("runc"), "needs containerd, ctr and runc");
-        Env.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && Integration.HasTool("runc"), "needs containerd, ctr and runc");
+        Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
         var up = _tmp.Sub("upper");
         Posix.MkDir(up);
         Posix.MkDir(up + "/data");

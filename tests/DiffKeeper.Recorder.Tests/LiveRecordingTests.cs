@@ -22,16 +22,16 @@ public sealed class LiveRecordingTests
             File.WriteAllText(Path.Combine(lower, "img2.txt"), "also from the image\n");
         });
         var status = await s.Daemon.StatusAsync();
-        Env.Require(status.Version.Length > 0, "status");
+        Integration.Require(status.Version.Length > 0, "status");
         var created = DateTime.UtcNow;
         var tr = await s.Daemon.TrackAsync(s.Info, created);
         Assert.True(tr.Recording, tr.Reason);
         Assert.Equal(Path.Combine(s.Store, "spool"), tr.SpoolDir);
-        Env.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+        Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
         var rec = tr.RecordingId.ToString("x16");
         await s.Daemon.LifecycleAsync(s.Info.Namespace, s.Info.Id, "start", DateTime.UtcNow, s.Shell.Pid);
 
-        bool python = Env.HasTool("python3");
+        bool python = Integration.HasTool("python3");
         var steps = new List<Step>
         {
             new("create", "echo hello > a.txt", false, "a.txt", ["create"], "sh"),
@@ -125,7 +125,7 @@ public sealed class LostEventsTests
         // A dirty set of 8 inodes: creating 150 files within one frame overflows it.
         await using var s = await Scenario.StartAsync(bins, configToml: "metrics_address = \"\"\n[limits]\ncapture_inodes = 8\n");
         var tr = await s.Daemon.TrackAsync(s.Info, DateTime.UtcNow);
-        Env.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+        Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
         var rec = tr.RecordingId.ToString("x16");
         s.Shell.Step("echo first > first.txt");
         Thread.Sleep(300);

@@ -29,7 +29,7 @@ public sealed class ManyContainersTests(ITestOutputHelper output)
             foreach (var s in scenarios)
             {
                 var tr = await daemon.TrackAsync(s.Info, DateTime.UtcNow);
-                Env.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+                Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
                 recs.Add(tr.RecordingId);
             }
             Assert.Equal((uint)n, (await daemon.StatusAsync()).ContainersTracked);

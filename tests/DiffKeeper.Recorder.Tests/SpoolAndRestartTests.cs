@@ -11,7 +11,7 @@ public sealed class SpoolAndRestartTests
         await using var s = await Scenario.StartAsync(bins);
         var created = DateTime.UtcNow;
         var tr = await s.Daemon.TrackAsync(s.Info, created);
-        Env.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+        Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
         var rec = tr.RecordingId.ToString("x16");
         s.Shell.Step("echo before > before.txt");
         Thread.Sleep(400);

@@ -53,7 +53,7 @@ public sealed class RecorderRecordingTests(CliBinary binary, ITestOutputHelper o
     [SkippableFact]
     public void Report_shows_processes_lifecycle_gaps_and_the_exit_status()
     {
-        Env.Require(Chromium.Executable != null, "needs chromium (apt-get install chromium)");
+        Integration.Require(Chromium.Executable != null, "needs chromium (apt-get install chromium)");
         Record();
         var cli = new DiffKeeperCli(binary.Executable, Store);
         var html = _tmp.Sub("web-1.html");

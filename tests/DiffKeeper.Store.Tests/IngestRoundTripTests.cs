@@ -1,6 +1,7 @@
 using System.Text;
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Native;
+using Libc = DiffKeeper.Store.Native.Libc;
 using DiffKeeper.Store.Query;
 using Xunit;
 
@@ -61,7 +62,7 @@ public class IngestRoundTripTests
     [SkippableFact]
     public void Device_nodes_keep_their_numbers()
     {
-        Tree.RequireRoot("mknod of a device needs root");
+        Integration.RequireRoot("mknod of a device needs root");
         using var f = new StoreFixture();
         var up = f.Temp.Sub("up");
         Tree.Mknod(up, "null", Libc.S_IFCHR, 1, 3);

@@ -27,7 +27,7 @@ public sealed class OverlayFeatureTests : IDisposable
 
     private void Mount(string options)
     {
-        Tree.RequireRoot("mounting an overlay needs root");
+        Integration.RequireRoot("mounting an overlay needs root");
         Run("mount", "-t", "overlay", "overlay", "-o",
             $"lowerdir={_lower},upperdir={_upper},workdir={Path.Combine(_f.Temp.Path, "work")},{options}", _merged);
         _mounted = true;

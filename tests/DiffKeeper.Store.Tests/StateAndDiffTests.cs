@@ -109,7 +109,7 @@ public class StateAndDiffTests
     [SkippableFact]
     public void A_deleted_image_file_stays_a_whiteout_and_an_absence_can_become_one()
     {
-        Tree.RequireRoot("a whiteout (char 0:0) needs root");
+        Integration.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
         var up = f.Temp.Sub("up");
@@ -169,7 +169,7 @@ public class StateAndDiffTests
     [SkippableFact]
     public void Whiteout_device_in_the_upper_dir_deletes_the_path()
     {
-        Tree.RequireRoot("a whiteout (char 0:0) needs root");
+        Integration.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
         var v1 = f.Temp.Sub("v1");
@@ -222,7 +222,7 @@ public class StateAndDiffTests
     [SkippableFact]
     public void Diff_compares_the_two_states_not_the_versions_between_them()
     {
-        Tree.RequireRoot("a whiteout (char 0:0) needs root");
+        Integration.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
         var v1 = f.Temp.Sub("v1");

@@ -1,6 +1,7 @@
 using System.Text;
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Native;
+using Libc = DiffKeeper.Store.Native.Libc;
 
 namespace DiffKeeper.Store.Tests;
 
@@ -28,12 +29,6 @@ public sealed class TempDir : IDisposable
 /// <summary>Builds upper-layer trees with raw-byte names, xattrs and special files.</summary>
 public static unsafe class Tree
 {
-    public static bool IsRoot => Libc.geteuid() == 0;
-
-    /// <summary>Skips a test that needs root, unless DIFFKEEPER_REQUIRE_INTEGRATION=1 (CI, as root) wants it run (and fail).</summary>
-    public static void RequireRoot(string why) =>
-        Xunit.Skip.IfNot(IsRoot || Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1", why);
-
     public static byte[] Z(string dir, ReadOnlySpan<byte> rel)
     {
         var d = Encoding.UTF8.GetBytes(dir);

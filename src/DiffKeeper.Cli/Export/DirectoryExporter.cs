@@ -20,7 +20,6 @@ public sealed unsafe class DirectoryExporter : IDisposable
     private readonly int _rootFd;
     private readonly ExportSummary _summary = new();
     private readonly DirCache _dirs;
-    private readonly byte[] _zeros = new byte[64 * 1024];
 
     public DirectoryExporter(RecordingStore store, string outDir, Progress progress)
     {

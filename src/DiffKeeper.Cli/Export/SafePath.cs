@@ -19,12 +19,5 @@ public static class SafePath
         return true;
     }
 
-    public static List<byte[]> Components(ReadOnlySpan<byte> path)
-    {
-        var list = new List<byte[]>();
-        foreach (var range in path.Split((byte)'/')) list.Add(path[range].ToArray());
-        return list;
-    }
-
     public static string Describe(byte[] path) => "/" + RawPath.Escape(path);
 }

@@ -9,7 +9,6 @@ namespace DiffKeeper.Store.Model;
 public static class RawPath
 {
     public static string Key(ReadOnlySpan<byte> path) => Encoding.Latin1.GetString(path);
-    public static byte[] FromKey(string key) => Encoding.Latin1.GetBytes(key);
 
     /// <summary>Parent directory ("" for a top-level entry).</summary>
     public static ReadOnlySpan<byte> Parent(ReadOnlySpan<byte> path)

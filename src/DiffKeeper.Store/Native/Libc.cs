@@ -16,7 +16,7 @@ public static unsafe partial class Libc
     /// <summary>O_DIRECT: 0x4000 on x86-64, 0x10000 on arm64 (the only flag here that differs between the two we build).</summary>
     public static readonly int O_DIRECT = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x10000 : 0x4000;
     public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
-    public const int SEEK_SET = 0, SEEK_END = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
+    public const int SEEK_DATA = 3, SEEK_HOLE = 4;
     public const int ENOENT = 2, EINTR = 4, EEXIST = 17, ENOTDIR = 20, ENXIO = 6, ERANGE = 34, ENODATA = 61, ENOTSUP = 95, EPERM = 1, ELOOP = 40;
     public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000,
         S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
@@ -52,7 +52,6 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static partial int utimensat(int dirfd, byte* path, long* times, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int futimens(int fd, long* times);
     [LibraryImport(Lib, SetLastError = true)] public static partial int geteuid();
-    [LibraryImport(Lib, SetLastError = true)] public static partial int kill(int pid, int sig);
 
     public static int Errno => Marshal.GetLastPInvokeError();
 

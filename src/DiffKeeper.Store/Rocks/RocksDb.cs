@@ -343,8 +343,6 @@ internal sealed unsafe class ReadOptions : IDisposable
         return this;
     }
 
-    public ReadOptions SetFillCache(bool fill) { rocksdb_readoptions_set_fill_cache(Handle, fill ? (byte)1 : (byte)0); return this; }
-
     public void Dispose()
     {
         rocksdb_readoptions_destroy(Handle);

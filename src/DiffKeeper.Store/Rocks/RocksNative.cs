@@ -22,7 +22,6 @@ internal static unsafe partial class RocksNative
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_keep_log_file_num(nint o, nuint n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_info_log_level(nint o, int level);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_skip_stats_update_on_db_open(nint o, byte v);
-    [LibraryImport(Lib)] public static partial void rocksdb_options_set_paranoid_checks(nint o, byte v);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_wal_recovery_mode(nint o, int mode);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_max_total_wal_size(nint o, ulong n);
     [LibraryImport(Lib)] public static partial void rocksdb_options_set_use_direct_io_for_flush_and_compaction(nint o, byte v);

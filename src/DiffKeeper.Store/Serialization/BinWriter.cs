@@ -33,7 +33,6 @@ internal sealed class BinWriter
 
     public void VarS(long v) => VarU((ulong)((v << 1) ^ (v >> 63)));
     public void I64(long v) => BinaryPrimitives.WriteInt64LittleEndian(Grow(8), v);
-    public void U64BE(ulong v) => BinaryPrimitives.WriteUInt64BigEndian(Grow(8), v);
     public void Raw(ReadOnlySpan<byte> b) => b.CopyTo(Grow(b.Length));
 
     public void Bytes(ReadOnlySpan<byte> b)
@@ -58,8 +57,6 @@ internal ref struct BinReader
     private int _pos;
 
     public BinReader(ReadOnlySpan<byte> b) { _b = b; _pos = 0; }
-
-    public bool AtEnd => _pos >= _b.Length;
 
     private ReadOnlySpan<byte> Take(int n)
     {

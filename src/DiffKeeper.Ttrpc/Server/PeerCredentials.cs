@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
+using Tmds.Linux;
 
 namespace DiffKeeper.Ttrpc.Server;
 
@@ -8,7 +8,7 @@ namespace DiffKeeper.Ttrpc.Server;
 /// The connecting process's credentials as the kernel recorded them at connect(2) (SO_PEERCRED), and the
 /// same-user rule containerd's shims apply (ttrpc.UnixSocketRequireSameUser): effective uid and gid must match ours.
 /// </summary>
-internal readonly partial record struct PeerCredentials(int Pid, uint Uid, uint Gid)
+internal readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid)
 {
     private const int SolSocket = 1;
     private const int SoPeerCred = 17;
@@ -24,11 +24,5 @@ internal readonly partial record struct PeerCredentials(int Pid, uint Uid, uint 
             BinaryPrimitives.ReadUInt32LittleEndian(ucred[8..]));
     }
 
-    public bool IsSameUserAsThisProcess() => Uid == geteuid() && Gid == getegid();
-
-    [LibraryImport("libc")]
-    private static partial uint geteuid();
-
-    [LibraryImport("libc")]
-    private static partial uint getegid();
+    public bool IsSameUserAsThisProcess() => Uid == LibC.geteuid() && Gid == LibC.getegid();
 }

@@ -122,7 +122,7 @@ public sealed class HelpAndCompletionTests(CliBinary binary, ITestOutputHelper o
     /// <summary>`diffkeeper completion SHELL` in a file, checked with `SHELL -n` (the shell is required).</summary>
     private string Script(string shell)
     {
-        Env.Require(Env.HasTool(shell), $"needs {shell} (.ci/run installs it)");
+        Integration.Require(Integration.HasTool(shell), $"needs {shell} (.ci/run installs it)");
         var path = Tmp.Sub("completion." + shell);
         File.WriteAllBytes(path, Cli.RunRaw(["completion", shell]).ExpectOk().Stdout);
         var (code, _, err) = Run(shell, ["-n", path]);
@@ -286,7 +286,7 @@ public sealed class HelpAndCompletionTests(CliBinary binary, ITestOutputHelper o
     [Fact]
     public void Man_pages_render_with_every_verb_and_option()
     {
-        Env.Require(Env.HasTool("man"), "needs man (man-db; .ci/run installs it)");
+        Integration.Require(Integration.HasTool("man"), "needs man (man-db; .ci/run installs it)");
         var verbs = Spec();
         var dir = Tmp.Sub("man");
         var r = Cli.RunRaw(["man", "--out", dir]).ExpectOk();

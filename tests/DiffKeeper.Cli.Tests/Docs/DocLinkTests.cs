@@ -15,7 +15,7 @@ public sealed partial class DocLinkTests
     [Fact]
     public void EveryRelativeLinkInTheDocsResolves()
     {
-        var root = CliBinary.FindRepoRoot() ?? throw new Xunit.Sdk.XunitException("cannot find the repository root (DiffKeeper.sln)");
+        var root = Binaries.RequireRepoRoot();
         var files = MarkdownFiles(root).ToList();
         Assert.Contains(files, f => f.EndsWith(Path.Combine("docs", "architecture.md"), StringComparison.Ordinal));
         var broken = new List<string>();

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
 
 namespace DiffKeeper.Cli.Tests.Native;
 
@@ -17,45 +19,14 @@ internal static unsafe class Posix
     private const int ENODATA = 61, ENOENT = 2, ERANGE = 34, O_APPEND = 0x400;
     public const int EXDEV = 18;
 
-    /// <summary>x86_64 / aarch64 glibc `struct stat` (144 and 128 bytes; we only read the common prefix we need).</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    private struct StatX64
-    {
-        public ulong Dev, Ino, Nlink;
-        public uint Mode, Uid, Gid; public int Pad0;
-        public ulong Rdev; public long Size, BlkSize, Blocks;
-        public long ATimeSec, ATimeNsec, MTimeSec, MTimeNsec, CTimeSec, CTimeNsec;
-        public long R0, R1, R2;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Timespec { public long Sec, Nsec; }
-
-    [DllImport("libc", SetLastError = true)] private static extern int lstat(byte* path, StatX64* st);
-    [DllImport("libc", SetLastError = true)] private static extern int open(byte* path, int flags, uint mode);
-    [DllImport("libc", SetLastError = true)] private static extern int close(int fd);
-    [DllImport("libc", SetLastError = true)] private static extern nint read(int fd, byte* buf, nint count);
-    [DllImport("libc", SetLastError = true)] private static extern nint write(int fd, byte* buf, nint count);
-    [DllImport("libc", SetLastError = true)] private static extern int mkdir(byte* path, uint mode);
-    [DllImport("libc", SetLastError = true)] private static extern int symlink(byte* target, byte* path);
-    [DllImport("libc", SetLastError = true)] private static extern int link(byte* oldPath, byte* newPath);
-    [DllImport("libc", SetLastError = true)] private static extern int mknod(byte* path, uint mode, ulong dev);
-    [DllImport("libc", SetLastError = true)] private static extern int chmod(byte* path, uint mode);
-    [DllImport("libc", SetLastError = true)] private static extern int lchown(byte* path, uint uid, uint gid);
-    [DllImport("libc", SetLastError = true)] private static extern int unlink(byte* path);
-    [DllImport("libc", SetLastError = true)] private static extern int rmdir(byte* path);
-    [DllImport("libc", SetLastError = true)] private static extern nint readlink(byte* path, byte* buf, nint size);
-    [DllImport("libc", SetLastError = true)] private static extern int utimensat(int dirfd, byte* path, Timespec* times, int flags);
+    // Tmds.LibC (0.5) has no xattr calls, no opendir/readdir and no rename: declared here. The rest is Tmds.Linux.LibC's.
     [DllImport("libc", SetLastError = true)] private static extern int lsetxattr(byte* path, byte* name, byte* value, nint size, int flags);
     [DllImport("libc", SetLastError = true)] private static extern nint lgetxattr(byte* path, byte* name, byte* value, nint size);
     [DllImport("libc", SetLastError = true)] private static extern nint llistxattr(byte* path, byte* list, nint size);
     [DllImport("libc", SetLastError = true)] private static extern nint opendir(byte* path);
     [DllImport("libc", SetLastError = true)] private static extern byte* readdir(nint dir);
     [DllImport("libc", SetLastError = true)] private static extern int closedir(nint dir);
-    [DllImport("libc", SetLastError = true)] private static extern int kill(int pid, int sig);
     [DllImport("libc", SetLastError = true)] private static extern int rename(byte* oldPath, byte* newPath);
-    [DllImport("libc", SetLastError = true)] private static extern int truncate(byte* path, long length);
-    [DllImport("libc", SetLastError = true)] private static extern nint pwrite(int fd, byte* buf, nint count, long offset);
     [DllImport("libc", SetLastError = true)] private static extern int lremovexattr(byte* path, byte* name);
 
     public readonly record struct Stat(uint Mode, uint Uid, uint Gid, ulong Ino, ulong Dev, ulong Nlink, ulong Rdev,
@@ -89,15 +60,15 @@ internal static unsafe class Posix
 
     public static Stat? LStatOrNull(string path)
     {
-        StatX64 st;
+        stat st;
         fixed (byte* p = Z(path))
             if (lstat(p, &st) != 0)
             {
                 if (Marshal.GetLastPInvokeError() == ENOENT) return null;
                 throw Fail("lstat", path);
             }
-        return new Stat(st.Mode, st.Uid, st.Gid, st.Ino, st.Dev, st.Nlink, st.Rdev, st.Size, st.Blocks,
-            st.MTimeSec * 1_000_000_000 + st.MTimeNsec);
+        return new Stat((ushort)st.st_mode, st.st_uid, st.st_gid, st.st_ino, st.st_dev, st.st_nlink, st.st_rdev, st.st_size, st.st_blocks,
+            st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec);
     }
 
     public static Stat LStat(string path) => LStatOrNull(path) ?? throw new FileNotFoundException(RawPath.Display(path));
@@ -114,7 +85,7 @@ internal static unsafe class Posix
             fixed (byte* b = buf)
                 while (true)
                 {
-                    nint n = read(fd, b, buf.Length);
+                    long n = read(fd, b, buf.Length);
                     if (n < 0) throw Fail("read", path);
                     if (n == 0) break;
                     ms.Write(buf, 0, (int)n);
@@ -127,7 +98,7 @@ internal static unsafe class Posix
     public static void WriteFile(string path, ReadOnlySpan<byte> data, uint mode = 0x1A4)
     {
         int fd;
-        fixed (byte* p = Z(path)) fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+        fixed (byte* p = Z(path)) fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (ushort)mode);
         if (fd < 0) throw Fail("open", path);
         try
         {
@@ -136,7 +107,7 @@ internal static unsafe class Posix
                 int done = 0;
                 while (done < data.Length)
                 {
-                    nint n = write(fd, d + done, data.Length - done);
+                    long n = write(fd, d + done, data.Length - done);
                     if (n <= 0) throw Fail("write", path);
                     done += (int)n;
                 }
@@ -155,7 +126,7 @@ internal static unsafe class Posix
         {
             fixed (byte* d = data)
             {
-                nint n = append ? write(fd, d, data.Length) : pwrite(fd, d, data.Length, offset);
+                long n = append ? write(fd, d, data.Length) : pwrite(fd, d, data.Length, offset);
                 if (n != data.Length) throw Fail("write", path);
             }
         }
@@ -182,7 +153,7 @@ internal static unsafe class Posix
 
     public static void MkDir(string path, uint mode = 0x1ED)
     {
-        fixed (byte* p = Z(path)) if (mkdir(p, mode) != 0) throw Fail("mkdir", path);
+        fixed (byte* p = Z(path)) if (mkdir(p, (ushort)mode) != 0) throw Fail("mkdir", path);
     }
 
     public static void Symlink(string target, string path)
@@ -197,7 +168,7 @@ internal static unsafe class Posix
 
     public static void MkNod(string path, uint typeAndMode, uint major = 0, uint minor = 0)
     {
-        fixed (byte* p = Z(path)) if (mknod(p, typeAndMode, MakeDev(major, minor)) != 0) throw Fail("mknod", path);
+        fixed (byte* p = Z(path)) if (mknod(p, (ushort)typeAndMode, MakeDev(major, minor)) != 0) throw Fail("mknod", path);
     }
 
     /// <summary>An overlayfs whiteout: a character device 0:0.</summary>
@@ -205,7 +176,7 @@ internal static unsafe class Posix
 
     public static void Chmod(string path, uint mode)
     {
-        fixed (byte* p = Z(path)) if (chmod(p, mode) != 0) throw Fail("chmod", path);
+        fixed (byte* p = Z(path)) if (chmod(p, (ushort)mode) != 0) throw Fail("chmod", path);
     }
 
     public static void LChown(string path, uint uid, uint gid)
@@ -227,7 +198,7 @@ internal static unsafe class Posix
     {
         var buf = new byte[4096];
         nint n;
-        fixed (byte* p = Z(path)) fixed (byte* b = buf) n = readlink(p, b, buf.Length);
+        fixed (byte* p = Z(path)) fixed (byte* b = buf) n = (nint)(long)readlink(p, b, buf.Length);
         if (n < 0) throw Fail("readlink", path);
         return RawPath.FromBytes(buf.AsSpan(0, (int)n));
     }
@@ -235,8 +206,8 @@ internal static unsafe class Posix
     /// <summary>Sets the modification time (and the access time to the same value) without following symlinks.</summary>
     public static void SetMtime(string path, long mtimeNs)
     {
-        var t = stackalloc Timespec[2];
-        t[0] = t[1] = new Timespec { Sec = Math.DivRem(mtimeNs, 1_000_000_000, out long ns), Nsec = ns };
+        var t = stackalloc timespec[2];
+        t[0] = t[1] = new timespec { tv_sec = (time_t)Math.DivRem(mtimeNs, 1_000_000_000, out long ns), tv_nsec = (long_t)ns };
         fixed (byte* p = Z(path)) if (utimensat(AT_FDCWD, p, t, AT_SYMLINK_NOFOLLOW) != 0) throw Fail("utimensat", path);
     }
 
@@ -312,5 +283,4 @@ internal static unsafe class Posix
     public static bool SendSignal(int pid, int signal) => kill(pid, signal) == 0;
 
     public static bool IsRoot => Environment.UserName == "root" || geteuid() == 0;
-    [DllImport("libc")] private static extern uint geteuid();
 }

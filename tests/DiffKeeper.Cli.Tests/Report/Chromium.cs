@@ -83,9 +83,9 @@ public sealed class Chromium : IDisposable
         {
             var env = Environment.GetEnvironmentVariable("DIFFKEEPER_TEST_ARTIFACTS");
             if (!string.IsNullOrEmpty(env)) return Path.Combine(env, "report");
-            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return Path.Combine(d.FullName, "artifacts", "test-screenshots");
-            return Path.Combine(Path.GetTempPath(), "diffkeeper-test-screenshots");
+            return Binaries.RepoRoot is { } root
+                ? Path.Combine(root, "artifacts", "test-screenshots")
+                : Path.Combine(Path.GetTempPath(), "diffkeeper-test-screenshots");
         }
     }
 

@@ -24,7 +24,7 @@ public sealed class ReportBrowserTests(CliBinary binary, ITestOutputHelper outpu
 
     private static string ArtifactDir => Chromium.ArtifactDir;
 
-    private static void RequireBrowser() => Env.Require(Chromium.Executable != null, "needs chromium (apt-get install chromium)");
+    private static void RequireBrowser() => Integration.Require(Chromium.Executable != null, "needs chromium (apt-get install chromium)");
 
     /// <summary>A crash-like recording: a config that goes bad at +3.2s, a log deleted at +4s, hostile names and contents.</summary>
     private string RecordCrash(string name)

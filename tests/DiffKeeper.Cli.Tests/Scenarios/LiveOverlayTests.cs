@@ -52,7 +52,7 @@ public sealed class LiveOverlayTests(CliBinary binary, ITestOutputHelper output)
     public void EveryCapturedMoment_ExportedOverTheLowerLayer_IsTheMergedViewOfThatMoment(int seedCase)
     {
         Env.RequireRoot();
-        Env.Require(File.ReadAllText("/proc/filesystems").Contains("overlay"), "overlayfs not available");
+        Integration.Require(File.ReadAllText("/proc/filesystems").Contains("overlay"), "overlayfs not available");
         int seed = seedCase;
         var findings = new Findings(seed, Output);
         var features = Features(seed);

@@ -30,10 +30,9 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
     [SkippableFact]
     public async Task PodUnderRuntimeHandlerDiffkeeper_IsRecordedUnderItsNames_AndItsAnnotationApplies()
     {
-        Node.Require(Node.IsRoot, "needs root");
-        Node.Require(Node.HasTool("containerd") && Node.HasTool("ctr") && File.Exists("/bin/busybox"), "needs containerd, ctr, busybox-static");
-        foreach (var b in new[] { "diffkeeperd", "diffkeeper", "containerd-shim-diffkeeper-v1" })
-            Node.Require(File.Exists(Path.Combine(Node.BinDir, b)), $"{Node.BinDir}/{b} missing: run `make build`");
+        Integration.Require(Integration.IsRoot, "needs root");
+        Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && File.Exists("/bin/busybox"), "needs containerd, ctr, busybox-static");
+        foreach (var b in new[] { Binaries.Daemon, Binaries.Cli, Binaries.Shim }) Binaries.Require(b);
 
         // containerd's config without any runtime: `diffkeeper setup containerd` adds runc and ours.
         var config = Path.Combine(R, "config.toml");
@@ -65,13 +64,13 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
         var store = Path.Combine(R, "store");
         var dsock = Path.Combine(R, "dkd.sock");
         File.WriteAllText(Path.Combine(R, "dkd.toml"), "metrics_address = \"\"\n");
-        _daemon = Process.Start(new ProcessStartInfo(Path.Combine(Node.BinDir, "diffkeeperd"), ["--store", store, "--socket", dsock, "--config", Path.Combine(R, "dkd.toml")])
+        _daemon = Process.Start(new ProcessStartInfo(Binaries.Require(Binaries.Daemon), ["--store", store, "--socket", dsock, "--config", Path.Combine(R, "dkd.toml")])
             { RedirectStandardError = true, RedirectStandardOutput = true })!;
         _daemon.BeginErrorReadLine(); _daemon.BeginOutputReadLine();
         await WaitFor(() => File.Exists(dsock), "diffkeeperd socket");
 
         Directory.CreateDirectory(Path.Combine(R, "bin"));
-        File.CreateSymbolicLink(Path.Combine(R, "bin", "containerd-shim-diffkeeper-v1"), Path.GetFullPath(Path.Combine(Node.BinDir, "containerd-shim-diffkeeper-v1")));
+        File.CreateSymbolicLink(Path.Combine(R, "bin", "containerd-shim-diffkeeper-v1"), Binaries.Require(Binaries.Shim));
         var psi = new ProcessStartInfo("setsid", ["containerd", "--config", config]) { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment["PATH"] = Path.Combine(R, "bin") + ":" + Environment.GetEnvironmentVariable("PATH");
         psi.Environment["DIFFKEEPER_SOCKET"] = dsock;
@@ -112,11 +111,11 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
         var excluded = await RunPod(runtime, "dk-pod", new() { ["io.diffkeeper/exclude"] = "/tmp/**" });
         var plain = await RunPod(runtime, "dk-plain", new());
 
-        var shim = Path.Combine(Node.BinDir, "containerd-shim-diffkeeper-v1");
+        var shim = Binaries.Require(Binaries.Shim);
         // A shim with the recorder hook holds the daemon's default socket path (a .NET literal: UTF-16 in the binary; its last character is not reliably laid out, so the prefix).
         Skip.IfNot(File.ReadAllBytes(shim).AsSpan().IndexOf(System.Text.Encoding.Unicode.GetBytes("/run/diffkeeper/diffkeeperd.so")) >= 0,
             "CRI path, setup and runtime handler verified; the recording is not: this tree's shim has no recorder hook");
-        var cli = Path.Combine(Node.BinDir, "diffkeeper");
+        var cli = Binaries.Require(Binaries.Cli);
         var recExcluded = await Recording(cli, store, excluded);
         var recPlain = await Recording(cli, store, plain);
         output.WriteLine(recExcluded.ToString());

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace DiffKeeper.Recorder.Tests.Harness;
 
 /// <summary>The real `diffkeeper` CLI reading the daemon's store (read-only, beside the live writer).</summary>
-public sealed class Cli(Binaries bins, string store)
+public sealed class Cli(DaemonBinaries bins, string store)
 {
     public (int Code, string Out, string Err) Run(params string[] args)
     {

@@ -29,7 +29,7 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    public static async Task<DaemonProcess> StartAsync(Binaries bins, string store, string socket, string? config = null, string frame = "100ms")
+    public static async Task<DaemonProcess> StartAsync(DaemonBinaries bins, string store, string socket, string? config = null, string frame = "100ms")
     {
         var args = new List<string> { "--store", store, "--socket", socket, "--frame", frame };
         int? metricsPort = null;
@@ -113,7 +113,7 @@ public sealed class DaemonProcess : IAsyncDisposable
     public async Task<int> StopAsync(TimeSpan timeout)
     {
         if (_client != null) { await _client.DisposeAsync(); _client = null; }
-        kill(_process.Id, 15);
+        Libc.Kill(_process.Id, Libc.SIGTERM);
         using var cts = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cts.Token);
         return _process.ExitCode;
@@ -123,7 +123,7 @@ public sealed class DaemonProcess : IAsyncDisposable
     public async Task KillAsync()
     {
         if (_client != null) { await _client.DisposeAsync(); _client = null; }
-        if (!_process.HasExited) kill(_process.Id, 9);
+        if (!_process.HasExited) Libc.Kill(_process.Id, Libc.SIGKILL);
         await _process.WaitForExitAsync();
     }
 
@@ -132,11 +132,10 @@ public sealed class DaemonProcess : IAsyncDisposable
         if (_client != null) { try { await _client.DisposeAsync(); } catch (Exception) { } }
         if (!_process.HasExited)
         {
-            kill(_process.Id, 15);
-            if (!_process.WaitForExit(15_000)) { kill(_process.Id, 9); _process.WaitForExit(); }
+            Libc.Kill(_process.Id, Libc.SIGTERM);
+            if (!_process.WaitForExit(15_000)) { Libc.Kill(_process.Id, Libc.SIGKILL); _process.WaitForExit(); }
         }
         _process.Dispose();
     }
 
-    [System.Runtime.InteropServices.DllImport("libc")] private static extern int kill(int pid, int sig);
 }

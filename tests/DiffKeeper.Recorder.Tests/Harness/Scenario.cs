@@ -7,14 +7,14 @@ public sealed class Scenario : IAsyncDisposable
     public OverlayMount Overlay { get; }
     public ContainerShell Shell { get; }
     public DaemonProcess Daemon { get; set; } = null!;
-    public Binaries Bins { get; }
+    public DaemonBinaries Bins { get; }
     public Cli Cli { get; }
     public string Store { get; }
     public string Socket { get; }
     public string Spool => Path.Combine(Store, "spool");
     public ContainerInfo Info { get; }
 
-    private Scenario(Binaries bins, Action<string>? fillLower, IDictionary<string, string>? annotations)
+    private Scenario(DaemonBinaries bins, Action<string>? fillLower, IDictionary<string, string>? annotations)
     {
         Bins = bins;
         Dir = new TempDir();
@@ -44,7 +44,7 @@ public sealed class Scenario : IAsyncDisposable
         }
     }
 
-    public static async Task<Scenario> StartAsync(Binaries bins, Action<string>? fillLower = null, IDictionary<string, string>? annotations = null,
+    public static async Task<Scenario> StartAsync(DaemonBinaries bins, Action<string>? fillLower = null, IDictionary<string, string>? annotations = null,
         bool startDaemon = true, string? configToml = null)
     {
         var s = new Scenario(bins, fillLower, annotations);

@@ -16,7 +16,7 @@ public sealed class ShimProcessTests(ContainerdFixture fixture, ITestOutputHelpe
         var id = await RunSleeperAsync("i29", runtime);
         var init = (await Fx.TasksAsync())[id].Pid;
         var shim = await Fx.ShimPidAsync(id);
-        Assert.Equal(0, Native.kill(shim, 9));
+        Assert.Equal(0, Libc.Kill(shim, Libc.SIGKILL));
 
         var exit = await Events.WaitForAsync(id, "/tasks/exit");
         Assert.Equal(137, exit.ExitStatus);
@@ -81,8 +81,8 @@ public sealed class ShimProcessTests(ContainerdFixture fixture, ITestOutputHelpe
         File.WriteAllText(Path.Combine(bundle, "config.json"),
             """{"ociVersion":"1.0.2-dev","process":{"args":["true"],"cwd":"/"},"root":{"path":"rootfs"},"annotations":{}}""");
         var logFifo = Path.Combine(bundle, "log");
-        Assert.Equal(0, Native.mkfifo(logFifo, 0b110_000_000));
-        var logFd = Native.open(logFifo, Native.O_RDWR | Native.O_CLOEXEC);
+        Libc.MkFifo(logFifo, 0b110_000_000);
+        var logFd = Libc.Open(logFifo, Libc.O_RDWR | Libc.O_CLOEXEC);
         Assert.True(logFd >= 0, "open log fifo");
         var socket = Containerd.ShimSocketPath(id);
         Fx.ExtraSocketsToRemove.Add(socket);
@@ -122,8 +122,8 @@ public sealed class ShimProcessTests(ContainerdFixture fixture, ITestOutputHelpe
         }
         finally
         {
-            Native.close(logFd);
-            foreach (var pid in Fx.LiveShimProcesses()) Native.kill(pid, 9);
+            Libc.Close(logFd);
+            foreach (var pid in Fx.LiveShimProcesses()) Libc.Kill(pid, Libc.SIGKILL);
             if (File.Exists(socket)) File.Delete(socket);
         }
     }

@@ -10,7 +10,7 @@ namespace DiffKeeper.Shim.IntegrationTests.Cri;
 /// containerd 1.6's CRI hands a non-runc runtime only runtimeoptions.v1 fields. Each BinaryName is a logging runc
 /// wrapper.
 /// </summary>
-public sealed class CriContainerdFixture : ContainerdFixture, IAsyncLifetime
+public sealed class CriContainerdFixture : ContainerdFixture
 {
     public const string CriNamespace = "k8s.io";
     public const string PauseImage = "docker.io/library/dkpause:latest";
@@ -25,57 +25,32 @@ public sealed class CriContainerdFixture : ContainerdFixture, IAsyncLifetime
 
     public RuncWrapper WrapperFor(string runtime) => runtime == ShimRuntimes.Runc ? RuncHandlerWrapper : DiffKeeperHandlerWrapper;
 
-    /// <summary>
-    /// The base fixture starts containerd with the CRI plugin off; configure CRI and restart it (the shared fixture
-    /// stays as every other collection uses it).
-    /// </summary>
-    async Task IAsyncLifetime.InitializeAsync()
-    {
-        await InitializeAsync();
-        if (Containerd?.Pid == null) return; // setup failed or skipped: Require() reports why
-        await Containerd.StopAsync();
-        WriteCriConfig();
-        await Containerd.StartAsync();
-        await StartEventLogAsync();
-    }
-
-    private void WriteCriConfig()
+    /// <summary>The CRI plugin on, with the two handlers and their logging runc wrappers.</summary>
+    protected override string? CriPlugin()
     {
         RuncHandlerWrapper = new RuncWrapper(Root, "runc-cri-rc");
         DiffKeeperHandlerWrapper = new RuncWrapper(Root, "runc-cri-dk");
         var dkOptions = Path.Combine(Root, "diffkeeper-runc.toml");
         File.WriteAllText(dkOptions, new TestRuncOptions { BinaryName = DiffKeeperHandlerWrapper.Path }.ToToml());
-        var c = Containerd;
-        File.WriteAllText(c.ConfigPath, $"""
-            version = 2
-            root = "{Root}/root"
-            state = "{Root}/state"
-            [grpc]
-              address = "{c.Address}"
-            [ttrpc]
-              address = "{c.TtrpcAddress}"
-            [debug]
-              level = "info"
-            [plugins."io.containerd.internal.v1.opt"]
-              path = "{Root}/opt"
-            [plugins."io.containerd.grpc.v1.cri"]
+        const string cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+        return $"""
               sandbox_image = "{PauseImage}"
               # No CAP_SYS_RESOURCE here: CRI's -998 oom_score_adj would make runc fail (docs/shim-contract.md).
               restrict_oom_score_adj = true
-              [plugins."io.containerd.grpc.v1.cri".cni]
+              [{cri}.cni]
                 bin_dir = "{Root}/cni/bin"
                 conf_dir = "{Root}/cni/conf"
-              [plugins."io.containerd.grpc.v1.cri".containerd]
+              [{cri}.containerd]
                 default_runtime_name = "runc"
-                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+                [{cri}.containerd.runtimes.runc]
                   runtime_type = "{ShimRuntimes.Runc}"
-                  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+                  [{cri}.containerd.runtimes.runc.options]
                     BinaryName = "{RuncHandlerWrapper.Path}"
-                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.diffkeeper]
+                [{cri}.containerd.runtimes.diffkeeper]
                   runtime_type = "{ShimRuntimes.DiffKeeper}"
-                  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.diffkeeper.options]
+                  [{cri}.containerd.runtimes.diffkeeper.options]
                     ConfigPath = "{dkOptions}"
-            """);
+            """;
     }
 
     /// <summary>busybox and a pause-like image (a sandbox must keep running) in CRI's namespace, once.</summary>

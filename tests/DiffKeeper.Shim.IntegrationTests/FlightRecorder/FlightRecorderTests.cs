@@ -142,7 +142,7 @@ public sealed class FlightRecorderTests(RecorderFixture fixture, ITestOutputHelp
         var upper = UpperDirOf(id);
         await WaitUntilAsync(() => File.Exists(Path.Combine(upper, "k", "g")), "the container's file never appeared");
         var atKill = await ManifestAsync(upper);
-        Assert.Equal(0, Native.kill(await Fx.ShimPidAsync(id), 9));
+        Assert.Equal(0, Libc.Kill(await Fx.ShimPidAsync(id), Libc.SIGKILL));
 
         // containerd runs the shim's `delete` subcommand, which freezes the exit state; the daemon ingests it.
         await WaitForExitRecordedAsync(id, 137);

@@ -27,11 +27,11 @@ public sealed class RecorderFixture : ContainerdFixture
 
     protected override async Task BeforeContainerdStartsAsync()
     {
-        _binDir = BinDir() ?? throw new InvalidOperationException(
+        _binDir = Binaries.GivenDir ?? throw new InvalidOperationException(
             "DIFFKEEPER_BIN_DIR is not set: the recorder tests need the built diffkeeperd and diffkeeper (make build)");
         foreach (var b in new[] { "diffkeeperd", "diffkeeper" })
             if (!File.Exists(Path.Combine(_binDir, b))) throw new InvalidOperationException($"{_binDir}/{b} missing (make build)");
-        var source = Path.Combine(RepoRoot(), "tests", "bench", "overhead", "dkwork.c");
+        var source = Path.Combine(Binaries.RequireRepoRoot(), "tests", "bench", "overhead", "dkwork.c");
         var cc = await ExternalCommand.RunAsync("gcc", new[] { "-static", "-O2", "-o", DkWork, source }, TimeSpan.FromSeconds(60));
         if (cc.ExitCode != 0) throw new InvalidOperationException("could not build dkwork:\n" + cc);
         await File.WriteAllTextAsync(ConfigPath, "# the recorder tests' daemon: defaults, no metrics port\nmetrics_address = \"\"\n");
@@ -66,14 +66,14 @@ public sealed class RecorderFixture : ContainerdFixture
     public async Task KillDaemonAsync()
     {
         if (_daemon == null || _daemon.HasExited) return;
-        Native.kill(_daemon.Pid, 9);
+        Libc.Kill(_daemon.Pid, Libc.SIGKILL);
         await _daemon.WaitForExitAsync(TimeSpan.FromSeconds(10));
     }
 
     public async Task StopDaemonAsync()
     {
         if (_daemon == null || _daemon.HasExited) return;
-        Native.kill(_daemon.Pid, 15);
+        Libc.Kill(_daemon.Pid, Libc.SIGTERM);
         if (!await _daemon.WaitForExitAsync(TimeSpan.FromSeconds(20))) await KillDaemonAsync();
     }
 
@@ -101,20 +101,6 @@ public sealed class RecorderFixture : ContainerdFixture
             _daemon?.Dispose();
         }
         finally { await base.DisposeAsync(); }
-    }
-
-    private static string? BinDir()
-    {
-        var dir = Environment.GetEnvironmentVariable("DIFFKEEPER_BIN_DIR");
-        if (string.IsNullOrEmpty(dir)) return null;
-        return Path.GetFullPath(Path.IsPathRooted(dir) ? dir : Path.Combine(RepoRoot(), dir));
-    }
-
-    public static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "DiffKeeper.sln"))) return d.FullName;
-        throw new InvalidOperationException("repository root (DiffKeeper.sln) not found");
     }
 }
 

@@ -11,8 +11,6 @@ public class ContainerdFixture : IAsyncLifetime
 {
     private static readonly string[] RequiredTools = { "containerd", "ctr", "runc", "script", ShimRuntimes.BinaryName(ShimRuntimes.Runc) };
 
-    public static bool IntegrationRequired => Environment.GetEnvironmentVariable("DIFFKEEPER_REQUIRE_INTEGRATION") == "1";
-
     private string? _notReady;
     private readonly HashSet<string> _idsHandedOut = new();
 
@@ -31,15 +29,15 @@ public class ContainerdFixture : IAsyncLifetime
         {
             Root = Directory.CreateTempSubdirectory("dk-test-").FullName;
             Shims = new ShimInstallation(Root);
-            Shims.Install(ShimRuntimes.Runc, FindOnPath(ShimRuntimes.BinaryName(ShimRuntimes.Runc)), null);
-            var (dk, why) = await DiffKeeperShimLocator.LocateAsync();
+            Shims.Install(ShimRuntimes.Runc, Integration.FindOnPath(ShimRuntimes.BinaryName(ShimRuntimes.Runc)), null);
+            var (dk, why) = await Binaries.LocateOrPublishAsync(ShimRuntimes.BinaryName(ShimRuntimes.DiffKeeper), "src/DiffKeeper.Shim");
             Shims.Install(ShimRuntimes.DiffKeeper, dk, why);
 
             await BeforeContainerdStartsAsync();
             var archive = Path.Combine(Root, "busybox-oci.tar");
             await BusyboxOciImage.WriteArchiveAsync(archive, ExtraImageBinaries());
             Containerd = new PrivateContainerd(Root, Shims.BinDir, RecorderIsolation().Concat(ContainerdEnvironment())
-                .GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value));
+                .GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value)) { CriPlugin = CriPlugin() };
             await Containerd.StartAsync();
             var import = await Containerd.CtrAsync(new[] { "image", "import", archive }, TimeSpan.FromSeconds(60));
             if (import.ExitCode != 0) throw new InvalidOperationException("image import failed:\n" + import);
@@ -53,6 +51,10 @@ public class ContainerdFixture : IAsyncLifetime
 
     /// <summary>Runs once <see cref="Root"/> and the shims are in place, before containerd starts (e.g. a daemon the shims talk to).</summary>
     protected virtual Task BeforeContainerdStartsAsync() => Task.CompletedTask;
+
+    /// <summary>The CRI plugin's configuration (<see cref="PrivateContainerd.CriPlugin"/>): null, the default, keeps it off.
+    /// Called once <see cref="Root"/> and the shims are in place.</summary>
+    protected virtual string? CriPlugin() => null;
 
     /// <summary>Executables copied into the test image's /bin (besides busybox and its applets).</summary>
     protected virtual IReadOnlyList<string> ExtraImageBinaries() => [];
@@ -92,9 +94,7 @@ public class ContainerdFixture : IAsyncLifetime
     public void Require(string runtime)
     {
         var reason = _notReady ?? (Shims.UnavailableReason(runtime) is { } why ? $"runtime {runtime} unavailable: {why}" : null);
-        if (reason == null) return;
-        if (IntegrationRequired) throw new Xunit.Sdk.XunitException("DIFFKEEPER_REQUIRE_INTEGRATION=1 but " + reason);
-        Skip.If(true, reason);
+        Integration.Require(reason == null, reason!);
     }
 
     /// <summary>A container id unique to this run, checklist item and runtime, e.g. "i03-dk-4f2a".</summary>
@@ -165,7 +165,7 @@ public class ContainerdFixture : IAsyncLifetime
     {
         var deadline = DateTime.UtcNow + grace;
         while (LiveShimProcesses().Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        foreach (var pid in LiveShimProcesses()) Native.kill(pid, 9);
+        foreach (var pid in LiveShimProcesses()) Libc.Kill(pid, Libc.SIGKILL);
     }
 
     public virtual async Task DisposeAsync()
@@ -199,7 +199,7 @@ public class ContainerdFixture : IAsyncLifetime
             TryDelete(Containerd.ShimSocketPath(id));
         }
         foreach (var socket in ExtraSocketsToRemove) TryDelete(socket);
-        foreach (var mount in ProcFs.MountPointsUnder(Root).OrderByDescending(m => m.Length)) Native.umount2(mount, Native.MNT_DETACH);
+        foreach (var mount in ProcFs.MountPointsUnder(Root).OrderByDescending(m => m.Length)) Libc.Umount2(mount, Libc.MNT_DETACH);
         try { Directory.Delete(Root, recursive: true); } catch (Exception) { /* best effort */ }
     }
 
@@ -214,20 +214,10 @@ public class ContainerdFixture : IAsyncLifetime
     private static string? MissingPrerequisite()
     {
         if (!OperatingSystem.IsLinux()) return "not Linux";
-        if (Native.geteuid() != 0) return "not root";
+        if (!Integration.IsRoot) return "not root";
         foreach (var tool in RequiredTools)
-            if (FindOnPath(tool) == null) return $"{tool} not found on PATH";
+            if (!Integration.HasTool(tool)) return $"{tool} not found on PATH";
         if (!File.Exists(BusyboxOciImage.BusyboxPath)) return "busybox-static (/bin/busybox) missing";
-        return null;
-    }
-
-    public static string? FindOnPath(string name)
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':').Append("/usr/sbin").Append("/sbin"))
-        {
-            var p = Path.Combine(dir, name);
-            if (File.Exists(p)) return p;
-        }
         return null;
     }
 }

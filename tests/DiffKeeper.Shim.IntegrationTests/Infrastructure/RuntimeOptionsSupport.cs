@@ -98,7 +98,7 @@ public sealed class RuncWrapper
     {
         Path = System.IO.Path.Combine(dir, name);
         LogPath = Path + ".argv";
-        var runc = ContainerdFixture.FindOnPath("runc") ?? "runc";
+        var runc = Integration.FindOnPath("runc") ?? "runc";
         File.WriteAllText(Path, $$"""
             #!/bin/sh
             # Test stand-in for runc (DiffKeeper.Shim.IntegrationTests): log argv, then run the real runc.

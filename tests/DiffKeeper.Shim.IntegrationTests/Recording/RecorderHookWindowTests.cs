@@ -78,7 +78,7 @@ public sealed class RecorderHookWindowTests(HookLogContainerdFixture fixture) : 
         var rootfs = Path.Combine(Containerd.BundleDir(id), "rootfs");
         Assert.Contains(rootfs, ProcFs.MountPoints());
 
-        Assert.Equal(0, Native.kill(shim, 9));
+        Assert.Equal(0, Libc.Kill(shim, Libc.SIGKILL));
         await Events.WaitForAsync(id, "/tasks/exit");
         await Events.WaitForAsync(id, "/tasks/delete");
         Assert.Contains(Fx.Shims.CallsFor(id), c => c.Action == "delete");

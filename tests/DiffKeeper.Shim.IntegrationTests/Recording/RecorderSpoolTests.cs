@@ -109,7 +109,7 @@ public sealed class RecorderSpoolTests(SpoolContainerdFixture fixture) : Checkli
         Assert.Empty(EntriesFor(id));
 
         var shim = await Fx.ShimPidAsync(id);
-        Assert.Equal(0, Native.kill(shim, 9));
+        Assert.Equal(0, Libc.Kill(shim, Libc.SIGKILL));
         await Events.WaitForAsync(id, "/tasks/exit");
         await Events.WaitForAsync(id, "/tasks/delete");
         Assert.Contains(Fx.Shims.CallsFor(id), c => c.Action == "delete");

@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using System.Net.Sockets;
 using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Ttrpc.Framing;
@@ -30,7 +31,7 @@ public class GreedyPeerMemoryTests(ITestOutputHelper output)
         {
             var chunk = new List<byte>();
             for (int i = 0; i < perChunk; i++, stream += 2)
-                chunk.AddRange(TtrpcFrame.EncodeRequest(stream, RunningShim.TaskService, "Connect", new ConnectRequest { Id = shim.Id }));
+                chunk.AddRange(TtrpcWire.EncodeRequest(stream, RunningShim.TaskService, "Connect", new ConnectRequest { Id = shim.Id }));
             using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
             try
             {

@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using System.Diagnostics;
 using System.Net.Sockets;
 using DiffKeeper.Shim.Protos.Task;
@@ -36,7 +37,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     {
         var shim = await fixture.GetAsync();
         using var hostile = await RawConnection.OpenAsync(shim.SocketPath);
-        await hostile.SendAsync(TtrpcFrame.Encode(1, (TtrpcMessageType)7, new byte[] { 1, 2, 3 }));
+        await hostile.SendAsync(TtrpcWire.Encode(1, (TtrpcMessageType)7, new byte[] { 1, 2, 3 }));
 
         Assert.True(await hostile.IsClosedByPeerAsync(Patience), "the shim kept a connection with a bogus frame type");
         await WellBehavedClient.AssertServedAsync(shim);
@@ -48,9 +49,9 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         var shim = await fixture.GetAsync();
         using var peer = await RawConnection.OpenAsync(shim.SocketPath);
         // 0xff… is a varint that never ends: not a protobuf message.
-        await peer.SendAsync(TtrpcFrame.Encode(1, TtrpcMessageType.Request, Enumerable.Repeat((byte)0xff, 16).ToArray()));
+        await peer.SendAsync(TtrpcWire.Encode(1, TtrpcMessageType.Request, Enumerable.Repeat((byte)0xff, 16).ToArray()));
 
-        var (stream, response) = await peer.ReadResponseAsync(Patience);
+        var ((_, stream, _, _), response) = await peer.ReadResponseAsync(Patience);
         Assert.Equal(1u, stream);
         Assert.Equal((int)TtrpcStatusCode.InvalidArgument, response.Status?.Code);
 
@@ -62,7 +63,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     {
         var shim = await fixture.GetAsync();
         using var stalled = await RawConnection.OpenAsync(shim.SocketPath);
-        var frame = TtrpcFrame.EncodeRequest(1, Task, "Connect", new ConnectRequest { Id = shim.Id });
+        var frame = TtrpcWire.EncodeRequest(1, Task, "Connect", new ConnectRequest { Id = shim.Id });
         await stalled.SendAsync(frame[..(TtrpcFrame.HeaderSize + 5)]); // header promises more than ever comes
 
         var clock = Stopwatch.StartNew();
@@ -78,7 +79,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
 
         // The stalled peer finishing its frame late is still answered: the shim was merely waiting.
         await stalled.SendAsync(frame[(TtrpcFrame.HeaderSize + 5)..]);
-        var (stream, response) = await stalled.ReadResponseAsync(Patience);
+        var ((_, stream, _, _), response) = await stalled.ReadResponseAsync(Patience);
         Assert.Equal(1u, stream);
         Assert.Null(response.Status);
     }
@@ -92,7 +93,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         TtrpcFrame.WriteHeader(oversized, new TtrpcFrameHeader((uint)TtrpcFrame.DefaultMaxMessageSize + 1, 1, TtrpcMessageType.Request));
         var sending = peer.SendAsync(oversized); // the shim drains it while we wait for the answer
 
-        var (stream, response) = await peer.ReadResponseAsync(TimeSpan.FromSeconds(10));
+        var ((_, stream, _, _), response) = await peer.ReadResponseAsync(TimeSpan.FromSeconds(10));
         await sending;
         Assert.Equal(1u, stream);
         Assert.Equal((int)TtrpcStatusCode.ResourceExhausted, response.Status?.Code);
@@ -130,8 +131,8 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         {
             uint stream = 2 * i + 1;
             burst.AddRange(i % 2 == 0
-                ? TtrpcFrame.EncodeRequest(stream, Task, "Connect", new ConnectRequest { Id = shim.Id })
-                : TtrpcFrame.EncodeRequest(stream, Task, "State", new StateRequest { Id = $"ghost-{i}" }));
+                ? TtrpcWire.EncodeRequest(stream, Task, "Connect", new ConnectRequest { Id = shim.Id })
+                : TtrpcWire.EncodeRequest(stream, Task, "State", new StateRequest { Id = $"ghost-{i}" }));
         }
         var clock = Stopwatch.StartNew();
         await peer.SendAsync(burst.ToArray()); // one write: every request is in flight at once
@@ -139,7 +140,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         var answered = new Dictionary<uint, DiffKeeper.Ttrpc.Protocol.Response>();
         for (int i = 0; i < calls; i++)
         {
-            var (stream, response) = await peer.ReadResponseAsync(Patience);
+            var ((_, stream, _, _), response) = await peer.ReadResponseAsync(Patience);
             Assert.True(answered.TryAdd(stream, response), $"stream {stream} answered twice");
         }
         output.WriteLine($"{calls} pipelined calls answered in {clock.Elapsed.TotalMilliseconds:F1} ms");
@@ -166,12 +167,12 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         using var peer = await RawConnection.OpenAsync(shim.SocketPath);
         await peer.SendRequestAsync(2, Task, "Connect", new ConnectRequest { Id = shim.Id });
 
-        var (stream, response) = await peer.ReadResponseAsync(Patience);
+        var ((_, stream, _, _), response) = await peer.ReadResponseAsync(Patience);
         Assert.Equal(2u, stream);
         Assert.Equal((int)TtrpcStatusCode.InvalidArgument, response.Status?.Code);
 
         await peer.SendRequestAsync(5, Task, "Connect", new ConnectRequest { Id = shim.Id });
-        var (stream2, connect) = await peer.ReadResponseAsync(Patience);
+        var ((_, stream2, _, _), connect) = await peer.ReadResponseAsync(Patience);
         Assert.Equal(5u, stream2);
         Assert.Null(connect.Status);
     }
@@ -181,7 +182,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     {
         var shim = await fixture.GetAsync();
         using var greedy = await RawConnection.OpenAsync(shim.SocketPath, receiveBuffer: 4096);
-        var request = TtrpcFrame.EncodeRequest(1, Task, "Connect", new ConnectRequest { Id = shim.Id });
+        var request = TtrpcWire.EncodeRequest(1, Task, "Connect", new ConnectRequest { Id = shim.Id });
         const int perChunk = 500;
         const int maxChunks = 40; // 20k requests (~1 MB) at most: enough to fill every buffer between us
         int chunks = 0;
@@ -192,7 +193,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
         {
             for (int i = 0; i < perChunk; i++, stream += 2)
             {
-                var frame = TtrpcFrame.EncodeRequest(stream, Task, "Connect", new ConnectRequest { Id = shim.Id });
+                var frame = TtrpcWire.EncodeRequest(stream, Task, "Connect", new ConnectRequest { Id = shim.Id });
                 frame.CopyTo(chunk, i * request.Length);
             }
             using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
@@ -223,11 +224,11 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     {
         var shim = await fixture.GetAsync();
         using var peer = await RawConnection.OpenAsync(shim.SocketPath);
-        await peer.SendAsync(TtrpcFrame.Encode(1, TtrpcMessageType.Response, new byte[] { 0x12, 0x00 }));
-        await peer.SendAsync(TtrpcFrame.Encode(3, TtrpcMessageType.Data, new byte[] { 1, 2, 3, 4 }, flags: 0x01));
+        await peer.SendAsync(TtrpcWire.Encode(1, TtrpcMessageType.Response, new byte[] { 0x12, 0x00 }));
+        await peer.SendAsync(TtrpcWire.Encode(3, TtrpcMessageType.Data, new byte[] { 1, 2, 3, 4 }, flags: 0x01));
         await peer.SendRequestAsync(5, Task, "Connect", new ConnectRequest { Id = shim.Id });
 
-        var (stream, response) = await peer.ReadResponseAsync(Patience); // the first answer is to the real request
+        var ((_, stream, _, _), response) = await peer.ReadResponseAsync(Patience); // the first answer is to the real request
         Assert.Equal(5u, stream);
         Assert.Null(response.Status);
     }
@@ -286,7 +287,7 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     private static async Task AssertSameConnectionStillServesAsync(RawConnection peer, RunningShim shim, uint streamId)
     {
         await peer.SendRequestAsync(streamId, Task, "Connect", new ConnectRequest { Id = shim.Id });
-        var (stream, connect) = await peer.ReadResponseAsync(Patience);
+        var ((_, stream, _, _), connect) = await peer.ReadResponseAsync(Patience);
         Assert.Equal(streamId, stream);
         Assert.Null(connect.Status);
         Assert.Equal(shim.Pid, (int)ConnectResponse.Parser.ParseFrom(connect.Payload).ShimPid);

@@ -16,7 +16,7 @@ internal sealed class LogFifoReader : IDisposable
 
     public LogFifoReader(string path)
     {
-        _fd = Posix.open(path, Posix.O_RDONLY | Posix.O_NONBLOCK | Posix.O_CLOEXEC, 0);
+        _fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
         if (_fd < 0) throw new IOException($"open {path} failed");
         _pump = Task.Run(PumpAsync);
     }
@@ -43,13 +43,13 @@ internal sealed class LogFifoReader : IDisposable
 
     private unsafe int Drain(byte[] buffer)
     {
-        fixed (byte* p = buffer) return (int)Posix.read(_fd, p, buffer.Length);
+        fixed (byte* p = buffer) return (int)Tmds.Linux.LibC.read(_fd, p, buffer.Length);
     }
 
     public void Dispose()
     {
         _stop.Cancel();
         try { _pump.Wait(TimeSpan.FromSeconds(1)); } catch { }
-        Posix.close(_fd);
+        Libc.Close(_fd);
     }
 }

@@ -44,15 +44,15 @@ internal sealed class RunningShim : IAsyncDisposable
     /// <param name="prepareBundle">Called with the bundle path before start, e.g. to write a runnable spec and rootfs.</param>
     public static async Task<RunningShim> StartAsync(Action<string>? prepareBundle = null)
     {
-        Prerequisites.RequireRoot();
-        var binary = await ShimBinary.PathAsync();
+        Integration.RequireRoot("needs root: the shim binds its socket in /run/containerd/s");
+        var binary = await Binaries.RequireOrPublishAsync(Binaries.Shim, "src/DiffKeeper.Shim");
         var dir = new TempDirectory("dkh");
         var suffix = Guid.NewGuid().ToString("N")[..8];
         var bundle = dir.Combine("bundle");
         Directory.CreateDirectory(bundle);
         Directory.CreateDirectory(Path.Combine(bundle, "rootfs"));
         File.WriteAllText(Path.Combine(bundle, "config.json"), """{"ociVersion":"1.0.2","annotations":{}}""");
-        Posix.CreateFifo(Path.Combine(bundle, "log"));
+        Libc.MkFifo(Path.Combine(bundle, "log"));
         prepareBundle?.Invoke(bundle);
         var log = new LogFifoReader(Path.Combine(bundle, "log"));
         var events = RecordingEventsService.Listen(dir.Combine("ev.sock"));
@@ -124,7 +124,7 @@ internal sealed class RunningShim : IAsyncDisposable
 
     public Task<TtrpcClient> ConnectAsync() => TtrpcClient.ConnectAsync(PrintedAddress);
 
-    public bool IsAlive => Pid > 0 && Posix.IsAlive(Pid);
+    public bool IsAlive => Pid > 0 && Libc.IsAlive(Pid);
 
     public async Task<bool> WaitForExitAsync(TimeSpan timeout)
     {
@@ -148,7 +148,7 @@ internal sealed class RunningShim : IAsyncDisposable
                     timeout: TimeSpan.FromSeconds(3));
             }
             catch (Exception) { /* already going, or wedged: SIGKILL below */ }
-            if (!await WaitForExitAsync(TimeSpan.FromSeconds(3))) Posix.kill(Pid, Posix.SIGKILL);
+            if (!await WaitForExitAsync(TimeSpan.FromSeconds(3))) Libc.Kill(Pid, Libc.SIGKILL);
         }
         await RemoveRuncStateAsync();
         await CleanupAfterFailedStart(_dir, _log, Events, Namespace, Id, ContainerdAddress);

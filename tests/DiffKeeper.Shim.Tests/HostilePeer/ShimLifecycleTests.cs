@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using System.Diagnostics;
 using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Shim.Tests.Support;
@@ -36,7 +37,7 @@ public class ShimLifecycleTests(ITestOutputHelper output)
         }
         using (var half = await RawConnection.OpenAsync(shim.SocketPath))
         {
-            await half.SendAsync(TtrpcFrame.EncodeRequest(1, RunningShim.TaskService, "Connect", new ConnectRequest())[..12]);
+            await half.SendAsync(TtrpcWire.EncodeRequest(1, RunningShim.TaskService, "Connect", new ConnectRequest())[..12]);
         }
         using (var oversized = await RawConnection.OpenAsync(shim.SocketPath))
         {
@@ -47,7 +48,7 @@ public class ShimLifecycleTests(ITestOutputHelper output)
             await sending;
             Assert.Equal((int)TtrpcStatusCode.ResourceExhausted, response.Status?.Code);
         }
-        Assert.Equal(0, Posix.kill(shim.Pid, 0));
+        Assert.Equal(0, Libc.Kill(shim.Pid, 0));
         Assert.True(shim.IsAlive, "the shim died under abuse\n" + shim.Log);
         await WellBehavedClient.AssertServedAsync(shim);
 
@@ -73,7 +74,7 @@ public class ShimLifecycleTests(ITestOutputHelper output)
     public async Task Second_start_for_the_same_address_reuses_the_live_shim()
     {
         await using var shim = await RunningShim.StartAsync();
-        var psi = new ProcessStartInfo(await ShimBinary.PathAsync())
+        var psi = new ProcessStartInfo(await Binaries.RequireOrPublishAsync(Binaries.Shim, "src/DiffKeeper.Shim"))
         {
             ArgumentList = { "-namespace", shim.Namespace, "-address", shim.ContainerdAddress, "-publish-binary", "/bin/true", "-id", shim.Id, "start" },
             WorkingDirectory = shim.Bundle,

@@ -10,7 +10,7 @@ public class ShimSubcommandTests
 {
     private static async Task<(int Exit, byte[] Stdout, string Stderr)> RunAsync(string workingDirectory, params string[] args)
     {
-        var psi = new ProcessStartInfo(await ShimBinary.PathAsync())
+        var psi = new ProcessStartInfo(await Binaries.RequireOrPublishAsync(Binaries.Shim, "src/DiffKeeper.Shim"))
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,

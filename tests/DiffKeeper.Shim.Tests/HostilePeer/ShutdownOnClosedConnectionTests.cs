@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using System.Net.Sockets;
 using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Shim.Tests.Support;
@@ -48,8 +49,8 @@ public class ShutdownOnClosedConnectionTests
             var burst = new List<byte>();
             uint stream = 1;
             for (int i = 0; i < 200; i++, stream += 2)
-                burst.AddRange(TtrpcFrame.EncodeRequest(stream, RunningShim.TaskService, "Connect", new ConnectRequest { Id = shim.Id }));
-            burst.AddRange(TtrpcFrame.EncodeRequest(stream, RunningShim.TaskService, "Shutdown", new ShutdownRequest { Id = shim.Id }));
+                burst.AddRange(TtrpcWire.EncodeRequest(stream, RunningShim.TaskService, "Connect", new ConnectRequest { Id = shim.Id }));
+            burst.AddRange(TtrpcWire.EncodeRequest(stream, RunningShim.TaskService, "Shutdown", new ShutdownRequest { Id = shim.Id }));
             await connection.SendAsync(burst.ToArray());
         }
 

@@ -17,7 +17,7 @@ public class ShimCgroupTests
     [SkippableFact]
     public void V2_moves_the_process_into_the_group()
     {
-        Prerequisites.RequireRoot();
+        Integration.RequireRoot("needs root: the shim binds its socket in /run/containerd/s");
         Skip.IfNot(ShimCgroup.IsUnified(Unified), $"no cgroup2 mounted at {Unified}");
         var name = "dk-unit-" + Guid.NewGuid().ToString("N")[..8];
         var dir = Path.Combine(Unified, name);

@@ -52,7 +52,7 @@ public sealed class DaemonRecorderHookTests
         public void Dispose() => Lab.Dispose();
     }
 
-    private static void RequireRoot() => Prerequisites.RequireRoot("needs root: overlay mounts");
+    private static void RequireRoot() => Integration.RequireRoot("needs root: overlay mounts");
 
     [SkippableFact]
     public async Task NoDaemon_NoWaiting_FreezesIntoTheDefaultSpool_ManifestComplete_AndTheCrashPathDoesNotFreezeAgain()

@@ -13,7 +13,7 @@ namespace DiffKeeper.Shim.Tests.Recording;
 /// (user.* and trusted.*), owners and set-id modes, names that are not UTF-8 or hold a newline, a directory with
 /// an old mtime, a sparse file. Unmounted (then removed) on dispose.
 /// </summary>
-internal sealed unsafe partial class OverlayLab : IDisposable
+internal sealed unsafe class OverlayLab : IDisposable
 {
     private readonly TempDirectory _dir = new("dkfz");
     private readonly List<string> _mounts = new();
@@ -21,8 +21,6 @@ internal sealed unsafe partial class OverlayLab : IDisposable
     public static readonly byte[] OddFile = [(byte)'f', 0xff, 0xfe, (byte)'\n', (byte)'g'];
     public static readonly byte[] OddDir = [(byte)'d', (byte)'\n', (byte)'i', 0x80, (byte)'r'];
     public const long SparseSize = 16 << 20;
-
-    [LibraryImport("libc", SetLastError = true)] private static partial int mknod(byte* path, uint mode, ulong dev);
 
     public OverlayLab()
     {
@@ -65,7 +63,7 @@ internal sealed unsafe partial class OverlayLab : IDisposable
         Symlink("a.txt", M("link-to-a"));
         Symlink("/nonexistent/target", M("dangling"));
         Mkfifo(M("fifo"));
-        fixed (byte* s = M("sock")) if (mknod(s, 0xC000 | 0x1ed, 0) != 0) throw new IOException("mknod sock");
+        fixed (byte* s = M("sock")) if (Tmds.Linux.LibC.mknod(s, (ushort)(0xC000 | 0x1ed), 0UL) != 0) throw new IOException("mknod sock");
         WriteFile(M("setuid.bin"), "#!/bin/sh\n"u8.ToArray(), 0x1ed);
         Chown(M("setuid.bin"), 0, 42);
         Chmod(M("setuid.bin"), 0x9ed /* 04755 */);

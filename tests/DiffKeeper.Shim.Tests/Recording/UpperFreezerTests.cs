@@ -21,7 +21,7 @@ public sealed class UpperFreezerTests
         return lab;
     }
 
-    private static void RequireRoot() => Prerequisites.RequireRoot("needs root: overlay and tmpfs mounts");
+    private static void RequireRoot() => Integration.RequireRoot("needs root: overlay and tmpfs mounts");
 
     [SkippableFact]
     public void TheLabReallyProducesOverlayArtefacts_InTheUpperDir()

@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using System.Net.Sockets;
 using DiffKeeper.Ttrpc.Framing;
 using DiffKeeper.Ttrpc.Protocol;
@@ -23,7 +24,7 @@ public class ClientTests
         var requests = new List<(uint StreamId, Request Request)>();
         for (int i = 0; i < 3; i++)
         {
-            var frame = await TtrpcFrame.ReadAsync(peer) ?? throw new EndOfStreamException();
+            var frame = await TtrpcWire.ReadAsync(peer) ?? throw new EndOfStreamException();
             Assert.Equal(TtrpcMessageType.Request, frame.Header.Type);
             requests.Add((frame.Header.StreamId, Request.Parser.ParseFrom(frame.Payload)));
         }
@@ -34,7 +35,7 @@ public class ClientTests
         {
             var value = StringValue.Parser.ParseFrom(request.Payload).Value.ToUpperInvariant();
             var response = new Response { Payload = new StringValue { Value = value }.ToByteString() };
-            await peer.SendAsync(TtrpcFrame.Encode(streamId, TtrpcMessageType.Response, response.ToByteArray()));
+            await peer.SendAsync(TtrpcWire.Encode(streamId, TtrpcMessageType.Response, response.ToByteArray()));
         }
         var replies = await Task.WhenAll(calls).WaitAsync(Patience);
         Assert.Equal(["A", "B", "C"], replies.Select(r => r.Value));
@@ -48,8 +49,8 @@ public class ClientTests
         var peer = await rawServer.AcceptAsync();
         var first = client.CallAsync("svc", "Wait", new Empty(), Empty.Parser);
         var second = client.CallAsync("svc", "Wait", new Empty(), Empty.Parser);
-        await TtrpcFrame.ReadAsync(peer);
-        await TtrpcFrame.ReadAsync(peer);
+        await TtrpcWire.ReadAsync(peer);
+        await TtrpcWire.ReadAsync(peer);
 
         peer.Dispose();
 
@@ -71,17 +72,17 @@ public class ClientTests
         using var peer = await rawServer.AcceptAsync();
 
         var call = client.CallAsync("svc", "Silent", new Empty(), Empty.Parser, timeout: TimeSpan.FromMilliseconds(300));
-        var frame = await TtrpcFrame.ReadAsync(peer) ?? throw new EndOfStreamException();
+        var frame = await TtrpcWire.ReadAsync(peer) ?? throw new EndOfStreamException();
         var e = await Assert.ThrowsAsync<TtrpcException>(() => call.WaitAsync(Patience));
 
         Assert.Equal(300_000_000L, Request.Parser.ParseFrom(frame.Payload).TimeoutNano);
         Assert.Equal(TtrpcStatusCode.DeadlineExceeded, e.Code);
         Assert.True(client.IsConnected);
         // A reply arriving after the deadline is dropped without disturbing the connection.
-        await peer.SendAsync(TtrpcFrame.Encode(frame.Header.StreamId, TtrpcMessageType.Response, []));
+        await peer.SendAsync(TtrpcWire.Encode(frame.Header.StreamId, TtrpcMessageType.Response, []));
         var next = client.CallAsync("svc", "Next", new Empty(), Empty.Parser);
-        var nextFrame = await TtrpcFrame.ReadAsync(peer) ?? throw new EndOfStreamException();
-        await peer.SendAsync(TtrpcFrame.Encode(nextFrame.Header.StreamId, TtrpcMessageType.Response, []));
+        var nextFrame = await TtrpcWire.ReadAsync(peer) ?? throw new EndOfStreamException();
+        await peer.SendAsync(TtrpcWire.Encode(nextFrame.Header.StreamId, TtrpcMessageType.Response, []));
         await next.WaitAsync(Patience);
     }
 
@@ -96,7 +97,7 @@ public class ClientTests
         uint bigId = 0;
         for (int i = 0; i < 2; i++)
         {
-            var frame = await TtrpcFrame.ReadAsync(peer) ?? throw new EndOfStreamException();
+            var frame = await TtrpcWire.ReadAsync(peer) ?? throw new EndOfStreamException();
             if (Request.Parser.ParseFrom(frame.Payload).Method == "Big") bigId = frame.Header.StreamId;
         }
 

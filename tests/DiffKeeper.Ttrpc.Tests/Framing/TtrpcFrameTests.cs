@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using DiffKeeper.Ttrpc.Framing;
 using DiffKeeper.Ttrpc.Protocol;
 using Google.Protobuf;
@@ -20,21 +21,21 @@ public class TtrpcFrameTests
     [Fact]
     public void TryDecode_needs_a_whole_frame()
     {
-        var frame = TtrpcFrame.Encode(7, TtrpcMessageType.Request, [1, 2, 3]);
-        byte[] twoFrames = [.. frame, .. TtrpcFrame.Encode(9, TtrpcMessageType.Request, [])];
+        var frame = TtrpcWire.Encode(7, TtrpcMessageType.Request, [1, 2, 3]);
+        byte[] twoFrames = [.. frame, .. TtrpcWire.Encode(9, TtrpcMessageType.Request, [])];
 
         for (int cut = 0; cut < frame.Length; cut++)
         {
-            Assert.False(TtrpcFrame.TryDecode(frame.AsSpan(0, cut), out _, out _, out int none));
+            Assert.False(TtrpcWire.TryDecode(frame.AsSpan(0, cut), out _, out _, out int none));
             Assert.Equal(0, none);
         }
 
-        Assert.True(TtrpcFrame.TryDecode(twoFrames, out var header, out var payload, out int consumed));
+        Assert.True(TtrpcWire.TryDecode(twoFrames, out var header, out var payload, out int consumed));
         Assert.Equal(new TtrpcFrameHeader(3, 7, TtrpcMessageType.Request), header);
         Assert.Equal(new byte[] { 1, 2, 3 }, payload.ToArray());
         Assert.Equal(13, consumed);
 
-        Assert.True(TtrpcFrame.TryDecode(twoFrames.AsSpan(consumed), out header, out payload, out consumed));
+        Assert.True(TtrpcWire.TryDecode(twoFrames.AsSpan(consumed), out header, out payload, out consumed));
         Assert.Equal(new TtrpcFrameHeader(0, 9, TtrpcMessageType.Request), header);
         Assert.Equal(0, payload.Length);
         Assert.Equal(10, consumed);
@@ -65,7 +66,7 @@ public class TtrpcFrameTests
 
         using var frame = Envelope.EncodeRequest(5, envelope, message, TtrpcFrame.DefaultMaxMessageSize);
 
-        Assert.True(TtrpcFrame.TryDecode(frame.Memory.Span, out var header, out var payload, out int consumed));
+        Assert.True(TtrpcWire.TryDecode(frame.Memory.Span, out var header, out var payload, out int consumed));
         Assert.Equal(frame.Memory.Length, consumed);
         Assert.Equal(5u, header.StreamId);
         Assert.Equal(TtrpcMessageType.Request, header.Type);
@@ -85,9 +86,9 @@ public class TtrpcFrameTests
     {
         using var frame = Envelope.EncodeError(3, TtrpcStatusCode.NotFound, "process already finished");
 
-        Assert.True(TtrpcFrame.TryDecode(frame.Memory.Span, out var header, out var payload, out _));
+        Assert.True(TtrpcWire.TryDecode(frame.Memory.Span, out var header, out var payload, out _));
         Assert.Equal(TtrpcMessageType.Response, header.Type);
-        var response = TtrpcFrame.DecodeResponse(payload);
+        var response = TtrpcWire.DecodeResponse(payload);
         Assert.Equal(5, response.Status.Code);
         Assert.Equal("process already finished", response.Status.Message);
         Assert.True(response.Payload.IsEmpty);

@@ -9,7 +9,7 @@ namespace DiffKeeper.Ttrpc.Tests.Infrastructure;
 /// does: an OCI bundle with a busybox rootfs as working directory, a "log" FIFO, TTRPC_ADDRESS pointing at an
 /// events server of ours. Dispose tears down container, shim (by the pid it reports) and files, whatever happened.
 /// </summary>
-public sealed partial class RuncShimHarness : IDisposable
+public sealed class RuncShimHarness : IDisposable
 {
     private readonly string _directory;
     private readonly List<Process> _helpers = [];
@@ -55,7 +55,7 @@ public sealed partial class RuncShimHarness : IDisposable
 
         // containerd creates the log FIFO and reads it; the shim will not start without a reader.
         var log = Path.Combine(Bundle, "log");
-        if (mkfifo(log, 0x1c0 /* 0700 */) != 0) throw new IOException($"mkfifo {log}: errno {Marshal.GetLastPInvokeError()}");
+        Libc.MkFifo(log, 0x1c0 /* 0700 */);
         StartHelper("cat", log);
     }
 
@@ -148,7 +148,4 @@ public sealed partial class RuncShimHarness : IDisposable
     {
         try { if (Directory.Exists(path)) Directory.Delete(path, recursive: true); } catch (IOException) { }
     }
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int mkfifo(string path, uint mode);
 }

@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using System.Net.Sockets;
 using DiffKeeper.Ttrpc;
 
@@ -30,7 +31,7 @@ public sealed class TestServer : IAsyncDisposable
 
     public Task<TtrpcClient> ConnectAsync() => TtrpcClient.ConnectAsync(Address);
 
-    public async Task<RawConnection> ConnectRawAsync() => await RawConnection.ConnectAsync(SocketPath);
+    public async Task<RawConnection> ConnectRawAsync() => await RawConnection.OpenAsync(SocketPath);
 
     public async ValueTask DisposeAsync()
     {

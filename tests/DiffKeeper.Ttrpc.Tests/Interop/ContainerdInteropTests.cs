@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Containerd;
 using DiffKeeper.Ttrpc.Tests.Infrastructure;
 using DiffKeeper.Ttrpc.Tests.Interop.Protos;
 using Google.Protobuf;
@@ -17,10 +18,10 @@ public class ContainerdInteropTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Forwarded_event_is_accepted_and_published_by_containerd()
     {
-        var (containerdPath, ctrPath) = RequireContainerd();
-        using var containerd = await PrivateContainerd.StartAsync(containerdPath);
-        using var watcher = new CtrEventsWatcher(ctrPath, containerd.GrpcSocket);
-        await using var client = await TtrpcClient.ConnectAsync("unix://" + containerd.TtrpcSocket);
+        var (_, ctrPath) = RequireContainerd();
+        await using var containerd = await PrivateContainerd.StartInTempAsync();
+        using var watcher = new CtrEventsWatcher(ctrPath, containerd.Address);
+        await using var client = await TtrpcClient.ConnectAsync("unix://" + containerd.TtrpcAddress);
         var containerId = $"dk-ttrpc-{Guid.NewGuid():N}";
 
         // Forward until `ctr events` shows it: the subscription may not be registered yet for the first ones.
@@ -42,9 +43,9 @@ public class ContainerdInteropTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Containerd_status_errors_decode_as_TtrpcException()
     {
-        var (containerdPath, _) = RequireContainerd();
-        using var containerd = await PrivateContainerd.StartAsync(containerdPath);
-        await using var client = await TtrpcClient.ConnectAsync(containerd.TtrpcSocket);
+        RequireContainerd();
+        await using var containerd = await PrivateContainerd.StartInTempAsync();
+        await using var client = await TtrpcClient.ConnectAsync(containerd.TtrpcAddress);
         var noNamespace = TaskExitEvent("x", 0);
         noNamespace.Envelope.Namespace = "";
 
@@ -68,9 +69,9 @@ public class ContainerdInteropTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Many_concurrent_calls_on_one_connection_to_containerd()
     {
-        var (containerdPath, _) = RequireContainerd();
-        using var containerd = await PrivateContainerd.StartAsync(containerdPath);
-        await using var client = await TtrpcClient.ConnectAsync(containerd.TtrpcSocket);
+        RequireContainerd();
+        await using var containerd = await PrivateContainerd.StartInTempAsync();
+        await using var client = await TtrpcClient.ConnectAsync(containerd.TtrpcAddress);
 
         var calls = Enumerable.Range(0, 200).Select(i =>
             client.CallAsync(EventsService, "Forward", TaskExitEvent($"dk-many-{i}", i), Empty.Parser, timeout: TimeSpan.FromSeconds(10)));
@@ -98,7 +99,7 @@ public class ContainerdInteropTests(ITestOutputHelper output)
 
     private static (string Containerd, string Ctr) RequireContainerd()
     {
-        Integration.Require(Environment.IsPrivilegedProcess, "root");
+        Integration.RequireRoot("root");
         var containerd = Integration.FindOnPath("containerd");
         var ctr = Integration.FindOnPath("ctr");
         Integration.Require(containerd is not null && ctr is not null, "containerd and ctr on PATH");

@@ -20,7 +20,7 @@ public class RuncShimInteropTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Runc_shim_task_lifecycle_over_our_client_and_its_events_into_our_server()
     {
-        Integration.Require(Environment.IsPrivilegedProcess, "root");
+        Integration.RequireRoot("root");
         var shimBinary = Integration.FindOnPath("containerd-shim-runc-v2");
         var runc = Integration.FindOnPath("runc");
         var busybox = Integration.FindOnPath("busybox");

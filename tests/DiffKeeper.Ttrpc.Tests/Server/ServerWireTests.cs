@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport.Ttrpc;
 using System.Net.Sockets;
 using DiffKeeper.Ttrpc.Framing;
 using DiffKeeper.Ttrpc.Tests.Infrastructure;
@@ -16,11 +17,11 @@ public class ServerWireTests
         await using var server = new TestServer();
         using var raw = await server.ConnectRawAsync();
 
-        await raw.SendRequestAsync(0x0b, "Empty", new Empty());
+        await raw.SendRequestAsync(0x0b, TestService.Name, "Empty", new Empty());
         Assert.Equal(new byte[] { 0, 0, 0, 0, 0, 0, 0, 0x0b, 0x02, 0x00 }, await raw.ReadBytesAsync(10));
 
         // Nothing hides after it: the next bytes are the next call's header.
-        await raw.SendRequestAsync(0x0d, "Echo", new StringValue { Value = "next" });
+        await raw.SendRequestAsync(0x0d, TestService.Name, "Echo", new StringValue { Value = "next" });
         var (header, response) = await raw.ReadResponseAsync();
         Assert.Equal(0x0du, header.StreamId);
         Assert.Equal("next", StringValue.Parser.ParseFrom(response.Payload).Value);
@@ -35,9 +36,9 @@ public class ServerWireTests
         // Three requests in one write; the first two wait, the third answers at once.
         byte[] pipelined =
         [
-            .. TtrpcFrame.EncodeRequest(1, TestService.Name, "WaitGate", new StringValue { Value = "one" }),
-            .. TtrpcFrame.EncodeRequest(3, TestService.Name, "WaitGate", new StringValue { Value = "three" }),
-            .. TtrpcFrame.EncodeRequest(5, TestService.Name, "Echo", new StringValue { Value = "five" }),
+            .. TtrpcWire.EncodeRequest(1, TestService.Name, "WaitGate", new StringValue { Value = "one" }),
+            .. TtrpcWire.EncodeRequest(3, TestService.Name, "WaitGate", new StringValue { Value = "three" }),
+            .. TtrpcWire.EncodeRequest(5, TestService.Name, "Echo", new StringValue { Value = "five" }),
         ];
         await raw.SendAsync(pipelined);
 
@@ -56,7 +57,7 @@ public class ServerWireTests
         await using var server = new TestServer();
         using var raw = await server.ConnectRawAsync();
 
-        await raw.SendRequestAsync(2, "Echo", new StringValue { Value = "even" });
+        await raw.SendRequestAsync(2, TestService.Name, "Echo", new StringValue { Value = "even" });
         var (header, response) = await raw.ReadResponseAsync();
 
         Assert.Equal(2u, header.StreamId);
@@ -159,7 +160,7 @@ public class ServerWireTests
         await using var server = new TestServer();
         using var raw = await server.ConnectRawAsync();
 
-        await raw.SendAsync(TtrpcFrame.Encode(1, TtrpcMessageType.Request, [0x0a, 0x7f, 0x01])); // string field cut short
+        await raw.SendAsync(TtrpcWire.Encode(1, TtrpcMessageType.Request, [0x0a, 0x7f, 0x01])); // string field cut short
         var (header, response) = await raw.ReadResponseAsync();
 
         Assert.Equal(1u, header.StreamId);
@@ -174,7 +175,7 @@ public class ServerWireTests
         using var raw = await server.ConnectRawAsync();
         var started = DateTime.UtcNow;
 
-        await raw.SendRequestAsync(1, "SleepIgnoringToken", new Int32Value { Value = 5000 }, TimeSpan.FromMilliseconds(200));
+        await raw.SendRequestAsync(1, TestService.Name, "SleepIgnoringToken", new Int32Value { Value = 5000 }, TimeSpan.FromMilliseconds(200));
         var (header, response) = await raw.ReadResponseAsync();
 
         Assert.Equal(1u, header.StreamId);
@@ -188,14 +189,14 @@ public class ServerWireTests
         await using var server = new TestServer();
         using var raw = await server.ConnectRawAsync();
 
-        await raw.SendAsync(TtrpcFrame.Encode(1, TtrpcMessageType.Data, [1, 2, 3], flags: 0x01));
+        await raw.SendAsync(TtrpcWire.Encode(1, TtrpcMessageType.Data, [1, 2, 3], flags: 0x01));
 
         await AssertEchoWorksAsync(raw, 3);
     }
 
     private static async Task AssertEchoWorksAsync(RawConnection raw, uint streamId)
     {
-        await raw.SendRequestAsync(streamId, "Echo", new StringValue { Value = "still here" });
+        await raw.SendRequestAsync(streamId, TestService.Name, "Echo", new StringValue { Value = "still here" });
         var (header, response) = await raw.ReadResponseAsync();
         Assert.Equal(streamId, header.StreamId);
         Assert.Null(response.Status);
