@@ -30,8 +30,7 @@ internal static class ServeCommand
 
         var reaper = new Reaper();
         await using var events = new EventPublisher(Environment.GetEnvironmentVariable("TTRPC_ADDRESS"), flags.Namespace);
-        var recorder = RecorderHooks.Bound(RecorderHooks.Create(flags, recorderSettings, "shim"), recorderSettings);
-        using var host = ShimHost.WithRunc(flags.Namespace, reaper, events, recorder);
+        using var host = ShimHost.WithRunc(flags.Namespace, reaper, events, RecorderHooks.Create(flags, recorderSettings, "shim"), recorderSettings);
         reaper.Start();
 
         var server = new TtrpcServer();
@@ -45,7 +44,7 @@ internal static class ServeCommand
 
         // Let the Shutdown reply leave, then deliver what is queued (TaskDelete of the last container).
         await Task.Delay(20);
-        await Task.WhenAll(events.FlushAsync(TimeSpan.FromSeconds(3)), recorder.FlushAsync(recorderSettings.Timeout));
+        await Task.WhenAll(events.FlushAsync(TimeSpan.FromSeconds(3)), host.Recorder.FlushAsync(recorderSettings.Timeout));
         if (socketPath != null) { try { File.Delete(socketPath); } catch (IOException) { } }
         stop.Cancel();
         var disposing = server.DisposeAsync().AsTask();

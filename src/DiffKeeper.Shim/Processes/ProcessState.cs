@@ -94,6 +94,9 @@ internal static class ProcessMoves
 
     private static readonly Move Unchanged = new(ProcessOperation.Exit, null, []);
 
+    /// <summary>The table's rows, for the test that no (kind, operation, state) is claimed by two of them.</summary>
+    internal static IReadOnlyList<Move> Rows => Table;
+
     /// <summary>The row for this operation on a process of this kind in this state (a no-change row if none).</summary>
     public static Move Find(ProcessKind kind, ProcessOperation operation, ProcessState state)
     {
@@ -110,7 +113,4 @@ internal static class ProcessMoves
         if (move.Refusal is { } refusal) throw new ProcessError(refusal.Kind, refusal.Message);
         return move;
     }
-
-    /// <summary>What containerd's State reports for a process state (a deleted process is no longer known).</summary>
-    public static bool IsLive(ProcessState state) => state is not (ProcessState.Stopped or ProcessState.Deleted);
 }

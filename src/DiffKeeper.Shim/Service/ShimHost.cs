@@ -18,24 +18,30 @@ internal sealed class ShimHost : IDisposable
 {
     private readonly OomWatcher _oom;
 
+    /// <param name="recorder">The recorder hook; the host bounds every call to it (<see cref="RecorderHooks.Bound"/>).</param>
     public ShimHost(string ns, Reaper reaper, Func<RuncSettings, IRuncRunner> runc, IEventSink events,
-        BoundedRecorderHook recorder)
+        IRecorderHook recorder, RecorderSettings recorderSettings)
     {
+        Recorder = RecorderHooks.Bound(recorder, recorderSettings);
         Exits = new ExitRouter();
         reaper.UnownedExit += Exits.Dispatch;
         TaskService? service = null;
         _oom = new OomWatcher(id => service?.OnOom(id));
-        Tasks = service = new TaskService(new ShimContext(ns, reaper, Exits, runc, events, _oom, recorder));
+        Tasks = service = new TaskService(new ShimContext(ns, reaper, Exits, runc, events, _oom, Recorder));
     }
 
     /// <summary>The shim with real runc (reaped by <paramref name="reaper"/>).</summary>
-    public static ShimHost WithRunc(string ns, Reaper reaper, IEventSink events, BoundedRecorderHook recorder) =>
-        new(ns, reaper, settings => new RuncCommand(settings, reaper), events, recorder);
+    public static ShimHost WithRunc(string ns, Reaper reaper, IEventSink events, IRecorderHook recorder,
+        RecorderSettings recorderSettings) =>
+        new(ns, reaper, settings => new RuncCommand(settings, reaper), events, recorder, recorderSettings);
 
     /// <summary>Where container process exits arrive (the reaper feeds it; pids are claimed by their owners).</summary>
     public ExitRouter Exits { get; }
 
     public TaskService Tasks { get; }
+
+    /// <summary>The recorder hook as the shim calls it (bounded); flushed by the binary before it exits.</summary>
+    public BoundedRecorderHook Recorder { get; }
 
     /// <summary>Completes when Shutdown found no container left: the shim should exit.</summary>
     public Task ShutdownRequested => Tasks.ShutdownRequested;

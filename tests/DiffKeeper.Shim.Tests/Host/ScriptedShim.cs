@@ -31,8 +31,8 @@ internal sealed class ScriptedShim : IDisposable
         var pid = ownPidNamespace ? """{"type":"pid"}""" : """{"type":"pid","path":"/proc/1/ns/pid"}""";
         File.WriteAllText(_bundle.Combine("config.json"),
             """{"process":{"args":["sleep","1000"],"cwd":"/"},"linux":{"namespaces":[""" + pid + "]}}");
-        Host = new ShimHost(Ns, new Reaper(), settings => Runc.WithSettings(settings), Events,
-            new BoundedRecorderHook(Recorder, Bound, Bound));
+        Host = new ShimHost(Ns, new Reaper(), settings => Runc.WithSettings(settings), Events, Recorder,
+            new RecorderSettings("/nonexistent/diffkeeperd.sock", _bundle.Combine("spool"), Bound, Bound));
     }
 
     public ScriptedRunc Runc { get; } = new();

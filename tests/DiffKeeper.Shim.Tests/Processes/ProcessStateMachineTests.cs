@@ -137,6 +137,33 @@ public class ProcessStateMachineTests : IDisposable
         Assert.Equal(DiffKeeper.Shim.Protos.TaskTypes.Status.Unknown, TaskService.ToStatus(exec.ReportedState));
     }
 
+    [Fact]
+    public void The_moves_table_gives_every_kind_operation_and_state_at_most_one_row()
+    {
+        foreach (var kind in Enum.GetValues<ProcessKind>())
+        foreach (var op in Enum.GetValues<ProcessOperation>())
+        foreach (var state in Enum.GetValues<ProcessState>())
+        {
+            var rows = ProcessMoves.Rows.Count(m => m.Operation == op && (m.Only == null || m.Only == kind) && m.From.Contains(state));
+            Assert.True(rows <= 1, $"{kind} {op} in {state}: {rows} rows");
+        }
+    }
+
+    [Fact]
+    public void Only_start_pause_resume_delete_and_exit_change_state_and_no_refusal_changes_it()
+    {
+        foreach (var m in ProcessMoves.Rows)
+        {
+            if (m.Refusal != null) Assert.True(m.During == null && m.To == null, $"{m.Operation} refuses and moves");
+            else Assert.Contains(m.Operation, new[] { ProcessOperation.Start, ProcessOperation.Pause, ProcessOperation.Resume, ProcessOperation.Delete, ProcessOperation.Exit });
+        }
+        // A deleted process accepts nothing but a (late) exit report, which changes nothing.
+        foreach (var kind in Enum.GetValues<ProcessKind>())
+        foreach (var op in new[] { ProcessOperation.Start, ProcessOperation.Kill, ProcessOperation.Resize, ProcessOperation.Delete })
+            Assert.NotNull(ProcessMoves.Find(kind, op, ProcessState.Deleted).Refusal);
+        Assert.Null(ProcessMoves.Find(ProcessKind.Init, ProcessOperation.Exit, ProcessState.Deleted).To);
+    }
+
     private static async Task AssertUnknown(string message, Func<Task> call)
     {
         var e = await Assert.ThrowsAsync<ProcessError>(() => call().WaitAsync(Bound));
