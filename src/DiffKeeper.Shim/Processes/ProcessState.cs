@@ -30,19 +30,25 @@ internal static class ProcessMoves
     /// A failed operation returns the process to where it was.
     /// </summary>
     internal sealed record Move(ProcessOperation Operation, ProcessKind? Only, ProcessState[] From,
-        ProcessState? During = null, ProcessState? To = null, ProcessError? Refusal = null);
+        ProcessState? During = null, ProcessState? To = null, Refusal? Refusal = null);
 
     private const ProcessState Created = ProcessState.Created, Running = ProcessState.Running,
         Pausing = ProcessState.Pausing, Paused = ProcessState.Paused, Stopped = ProcessState.Stopped,
         Deleted = ProcessState.Deleted;
     private const ProcessKind Init = ProcessKind.Init, Exec = ProcessKind.Exec;
 
-    private static readonly ProcessError StartRunning = TaskErrors.Unknown("cannot start a running process");
-    private static readonly ProcessError StartStopped = TaskErrors.Unknown("cannot start a stopped process");
-    private static readonly ProcessError StartDeleted = TaskErrors.Unknown("cannot start a deleted process");
-    private static readonly ProcessError DeleteRunning = TaskErrors.Unknown("cannot delete a running process");
-    private static readonly ProcessError DeleteDeleted = TaskErrors.NotFound("cannot delete a deleted process");
-    private static readonly ProcessError KillDeleted = TaskErrors.NotFound("cannot kill a deleted process");
+    /// <summary>A refusal: the error class and the text containerd shows (the exception is made only when thrown).</summary>
+    internal sealed record Refusal(ErrorKind Kind, string Message);
+
+    private static Refusal Unknown(string message) => new(ErrorKind.Unknown, message);
+    private static Refusal NotFound(string message) => new(ErrorKind.NotFound, message);
+
+    private static readonly Refusal StartRunning = Unknown("cannot start a running process");
+    private static readonly Refusal StartStopped = Unknown("cannot start a stopped process");
+    private static readonly Refusal StartDeleted = Unknown("cannot start a deleted process");
+    private static readonly Refusal DeleteRunning = Unknown("cannot delete a running process");
+    private static readonly Refusal DeleteDeleted = NotFound("cannot delete a deleted process");
+    private static readonly Refusal KillDeleted = NotFound("cannot kill a deleted process");
 
     // An operation not listed for a (kind, state) pair is legal and changes nothing (Kill of a running init, …).
     private static readonly Move[] Table =
@@ -50,43 +56,43 @@ internal static class ProcessMoves
         //  operation                   kind  from                                  legal: during → to, or refusal
         new(ProcessOperation.Start,     null, [Created],                            To: Running),
         new(ProcessOperation.Start,     null, [Running, Pausing],                   Refusal: StartRunning),
-        new(ProcessOperation.Start,     null, [Paused],                             Refusal: TaskErrors.Unknown("cannot start a paused process")),
+        new(ProcessOperation.Start,     null, [Paused],                             Refusal: Unknown("cannot start a paused process")),
         new(ProcessOperation.Start,     null, [Stopped],                            Refusal: StartStopped),
         new(ProcessOperation.Start,     null, [Deleted],                            Refusal: StartDeleted),
 
         new(ProcessOperation.Pause,     Init, [Running],                            During: Pausing, To: Paused),
-        new(ProcessOperation.Pause,     Init, [Created],                            Refusal: TaskErrors.Unknown("cannot pause task in created state")),
-        new(ProcessOperation.Pause,     Init, [Pausing, Paused],                    Refusal: TaskErrors.Unknown("cannot pause a paused container")),
-        new(ProcessOperation.Pause,     Init, [Stopped],                            Refusal: TaskErrors.Unknown("cannot pause a stopped container")),
-        new(ProcessOperation.Pause,     Init, [Deleted],                            Refusal: TaskErrors.Unknown("cannot pause a deleted process")),
+        new(ProcessOperation.Pause,     Init, [Created],                            Refusal: Unknown("cannot pause task in created state")),
+        new(ProcessOperation.Pause,     Init, [Pausing, Paused],                    Refusal: Unknown("cannot pause a paused container")),
+        new(ProcessOperation.Pause,     Init, [Stopped],                            Refusal: Unknown("cannot pause a stopped container")),
+        new(ProcessOperation.Pause,     Init, [Deleted],                            Refusal: Unknown("cannot pause a deleted process")),
 
         new(ProcessOperation.Resume,    Init, [Paused],                             To: Running),
-        new(ProcessOperation.Resume,    Init, [Created],                            Refusal: TaskErrors.Unknown("cannot resume task in created state")),
-        new(ProcessOperation.Resume,    Init, [Running, Pausing],                   Refusal: TaskErrors.Unknown("cannot resume a running process")),
-        new(ProcessOperation.Resume,    Init, [Stopped],                            Refusal: TaskErrors.Unknown("cannot resume a stopped container")),
-        new(ProcessOperation.Resume,    Init, [Deleted],                            Refusal: TaskErrors.Unknown("cannot resume a deleted process")),
+        new(ProcessOperation.Resume,    Init, [Created],                            Refusal: Unknown("cannot resume task in created state")),
+        new(ProcessOperation.Resume,    Init, [Running, Pausing],                   Refusal: Unknown("cannot resume a running process")),
+        new(ProcessOperation.Resume,    Init, [Stopped],                            Refusal: Unknown("cannot resume a stopped container")),
+        new(ProcessOperation.Resume,    Init, [Deleted],                            Refusal: Unknown("cannot resume a deleted process")),
 
         // runc kill judges a created or stopped init itself (TaskErrors.FromKillError); an exec is signalled directly.
         new(ProcessOperation.Kill,      Init, [Deleted],                            Refusal: KillDeleted),
-        new(ProcessOperation.Kill,      Exec, [Created],                            Refusal: TaskErrors.FailedPrecondition("process not created")),
-        new(ProcessOperation.Kill,      Exec, [Stopped],                            Refusal: TaskErrors.NotFound("process already finished")),
+        new(ProcessOperation.Kill,      Exec, [Created],                            Refusal: new(ErrorKind.FailedPrecondition, "process not created")),
+        new(ProcessOperation.Kill,      Exec, [Stopped],                            Refusal: NotFound("process already finished")),
         new(ProcessOperation.Kill,      Exec, [Deleted],                            Refusal: KillDeleted),
 
-        new(ProcessOperation.Update,    Init, [Stopped],                            Refusal: TaskErrors.Unknown("cannot update a stopped container")),
-        new(ProcessOperation.Update,    Init, [Deleted],                            Refusal: TaskErrors.Unknown("cannot update a deleted process")),
+        new(ProcessOperation.Update,    Init, [Stopped],                            Refusal: Unknown("cannot update a stopped container")),
+        new(ProcessOperation.Update,    Init, [Deleted],                            Refusal: Unknown("cannot update a deleted process")),
 
-        new(ProcessOperation.Resize,    Exec, [Stopped],                            Refusal: TaskErrors.Unknown("cannot resize a stopped container")),
-        new(ProcessOperation.Resize,    null, [Deleted],                            Refusal: TaskErrors.Unknown("cannot resize a deleted process")),
+        new(ProcessOperation.Resize,    Exec, [Stopped],                            Refusal: Unknown("cannot resize a stopped container")),
+        new(ProcessOperation.Resize,    null, [Deleted],                            Refusal: Unknown("cannot resize a deleted process")),
 
         new(ProcessOperation.Delete,    null, [Created, Stopped],                   To: Deleted),
         new(ProcessOperation.Delete,    null, [Running, Pausing],                   Refusal: DeleteRunning),
-        new(ProcessOperation.Delete,    null, [Paused],                             Refusal: TaskErrors.Unknown("cannot delete a paused process")),
+        new(ProcessOperation.Delete,    null, [Paused],                             Refusal: Unknown("cannot delete a paused process")),
         new(ProcessOperation.Delete,    null, [Deleted],                            Refusal: DeleteDeleted),
 
-        new(ProcessOperation.AddExec,   Init, [Pausing, Paused],                    Refusal: TaskErrors.Unknown("cannot exec in a paused state")),
-        new(ProcessOperation.AddExec,   Init, [Stopped],                            Refusal: TaskErrors.Unknown("cannot exec in a stopped state")),
-        new(ProcessOperation.AddExec,   Init, [Deleted],                            Refusal: TaskErrors.Unknown("cannot exec in a deleted state")),
-        new(ProcessOperation.StartExec, Init, [Stopped, Deleted],                   Refusal: TaskErrors.Unknown("cannot start an exec in a stopped container")),
+        new(ProcessOperation.AddExec,   Init, [Pausing, Paused],                    Refusal: Unknown("cannot exec in a paused state")),
+        new(ProcessOperation.AddExec,   Init, [Stopped],                            Refusal: Unknown("cannot exec in a stopped state")),
+        new(ProcessOperation.AddExec,   Init, [Deleted],                            Refusal: Unknown("cannot exec in a deleted state")),
+        new(ProcessOperation.StartExec, Init, [Stopped, Deleted],                   Refusal: Unknown("cannot start an exec in a stopped container")),
 
         // The exit is a fact, not a request: it ends any live state; a second report of it changes nothing.
         new(ProcessOperation.Exit,      null, [Created, Running, Pausing, Paused],  To: Stopped),
@@ -101,12 +107,15 @@ internal static class ProcessMoves
     public static Move Find(ProcessKind kind, ProcessOperation operation, ProcessState state)
     {
         foreach (var move in Table)
-            if (move.Operation == operation && (move.Only == null || move.Only == kind) && Array.IndexOf(move.From, state) >= 0)
-                return move;
+        {
+            if (move.Operation != operation || (move.Only != null && move.Only != kind)) continue;
+            foreach (var from in move.From)
+                if (from == state) return move;
+        }
         return Unchanged;
     }
 
-    /// <summary>The row, or the refusal thrown (a fresh copy: exceptions are not shared between callers).</summary>
+    /// <summary>The row, or its refusal thrown as a <see cref="ProcessError"/>.</summary>
     public static Move Begin(ProcessKind kind, ProcessOperation operation, ProcessState state)
     {
         var move = Find(kind, operation, state);
