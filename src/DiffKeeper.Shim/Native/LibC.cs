@@ -6,9 +6,11 @@ namespace DiffKeeper.Shim.Native;
 
 /// <summary>
 /// The few libc calls the shim needs. Those Tmds.LibC binds go to Tmds.LibC through thin adapters below (string
-/// paths, our struct names, and errno handed on so <see cref="LastErrno"/> works for every call); only the calls
-/// Tmds.LibC 0.5 lacks (flock, wait4, prctl, inotify_*, posix_spawn*, isatty, fchown, statfs, and the socket calls
-/// of <see cref="UnixSocket"/>) are declared here, with source-generated P/Invoke (Native AOT safe, no reflection).
+/// paths, our struct names, and errno handed on so <see cref="LastErrno"/> works for every call). Declared here with
+/// source-generated P/Invoke (Native AOT safe, no reflection): the calls Tmds.LibC 0.5 lacks (flock, wait4, prctl,
+/// inotify_init1/inotify_add_watch, the posix_spawn family; checked against its LibC class), and, not yet moved,
+/// isatty/fchown/statfs (LibC.Options.cs) and the socket calls of <see cref="UnixSocket"/>. The constants are still
+/// our own (same values as Tmds.LibC's for x86_64/aarch64).
 /// Everything that touches processes goes through here: System.Diagnostics.Process must never be used because
 /// the shim owns every wait4 (a second reaper makes the runtime fail-fast).
 /// </summary>
