@@ -24,15 +24,13 @@ internal static class DeleteCommand
     public static async Task<int> RunAsync(ShimFlags flags, RecorderSettings recorderSettings)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
-        var state = BundleState.Load(bundle, flags.Namespace);
+        var bundle = new BundlePaths(flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory());
+        var state = BundleState.Load(bundle.Directory, flags.Namespace);
         var reaper = new Reaper();
         reaper.Start();
-        var runc = new RuncCommand(new RuncSettings(state.RuncBinary, state.RuncRoot, Path.Combine(bundle, "log.json"), state.SystemdCgroup), reaper);
+        var runc = new RuncCommand(new RuncSettings(state.RuncBinary, state.RuncRoot, bundle.RuncLog, state.SystemdCgroup), reaper);
 
-        int pid = 0;
-        try { pid = int.Parse(File.ReadAllText(Path.Combine(bundle, "init.pid")).Trim()); }
-        catch (Exception e) when (e is IOException or FormatException) { }
+        int pid = BundlePaths.ReadPid(bundle.InitPidFile) ?? 0;
 
         try
         {
@@ -45,8 +43,8 @@ internal static class DeleteCommand
             ShimLog.Warn($"runc delete --force {flags.Id}: {e.Message}");
         }
 
-        var rootfs = Path.Combine(bundle, "rootfs");
-        var info = new ContainerRecordInfo(flags.Namespace, flags.Id, bundle, rootfs, state.UpperDir, pid);
+        var rootfs = bundle.Rootfs;
+        var info = new ContainerRecordInfo(flags.Namespace, flags.Id, bundle.Directory, rootfs, state.UpperDir, pid);
         // Still mounted means the shim never got to Delete(init) (it died): this is the recorder's last chance.
         if (RootfsMounter.IsMountPoint(rootfs))
         {
@@ -73,11 +71,11 @@ internal static class DeleteCommand
     }
 
     /// <summary>A shim killed with SIGKILL leaves its socket file; remove it only if nothing answers there.</summary>
-    private static void RemoveDeadSocket(string bundle)
+    private static void RemoveDeadSocket(BundlePaths bundle)
     {
         try
         {
-            var addressFile = Path.Combine(bundle, "address");
+            var addressFile = bundle.Address;
             if (!File.Exists(addressFile)) return;
             var socketPath = ShimAddress.SocketPath(File.ReadAllText(addressFile).Trim());
             if (socketPath.StartsWith(ShimAddress.SocketDirectory + "/", StringComparison.Ordinal) &&

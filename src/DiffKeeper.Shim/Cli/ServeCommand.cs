@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using DiffKeeper.Shim.Cgroups;
 using DiffKeeper.Shim.Diagnostics;
 using DiffKeeper.Shim.Events;
 using DiffKeeper.Shim.Native;
@@ -30,34 +29,22 @@ internal static class ServeCommand
         LibC.chdir("/");
 
         var reaper = new Reaper();
-        var exits = new ExitRouter();
-        reaper.UnownedExit += exits.Dispatch;
+        await using var events = new EventPublisher(Environment.GetEnvironmentVariable("TTRPC_ADDRESS"), flags.Namespace);
+        using var host = ShimHost.WithRunc(flags.Namespace, reaper, events, RecorderHooks.Create(flags, recorderSettings, "shim"), recorderSettings);
         reaper.Start();
 
-        await using var events = new EventPublisher(Environment.GetEnvironmentVariable("TTRPC_ADDRESS"), flags.Namespace);
-        var recorder = RecorderHooks.Bound(RecorderHooks.Create(flags, recorderSettings, "shim"), recorderSettings);
-        // The recorder hears the lifecycle where containerd does: every published task event, in order.
-        events.Observer = (topic, evt) =>
-        {
-            if (LifecycleEvents.From(flags.Namespace, topic, evt) is { } e) recorder.Lifecycle(e);
-        };
-        TaskService? service = null;
-        using var oom = new OomWatcher(id => service?.OnOom(id));
-        var shim = new ShimContext(flags.Namespace, reaper, exits, events, oom, recorder);
-        service = new TaskService(shim);
-
         var server = new TtrpcServer();
-        service.Register(server);
+        host.Register(server);
         using var stop = new CancellationTokenSource();
         var serving = server.ServeAsync(listener, stop.Token);
         ShimLog.Info($"serving {flags.Namespace}/{flags.Id} on {socketPath}");
 
-        await Task.WhenAny(service.ShutdownRequested, serving);
+        await Task.WhenAny(host.ShutdownRequested, serving);
         if (serving.IsFaulted) ShimLog.Error($"ttrpc server stopped: {serving.Exception?.GetBaseException().Message}");
 
         // Let the Shutdown reply leave, then deliver what is queued (TaskDelete of the last container).
         await Task.Delay(20);
-        await Task.WhenAll(events.FlushAsync(TimeSpan.FromSeconds(3)), recorder.FlushAsync(recorderSettings.Timeout));
+        await Task.WhenAll(events.FlushAsync(TimeSpan.FromSeconds(3)), host.Recorder.FlushAsync(recorderSettings.Timeout));
         if (socketPath != null) { try { File.Delete(socketPath); } catch (IOException) { } }
         stop.Cancel();
         var disposing = server.DisposeAsync().AsTask();

@@ -54,7 +54,7 @@ internal static class StartCommand
             AdjustOomScore(serverPid);
         }
 
-        WriteAtomically(Path.Combine(bundle, "address"), address);
+        WriteAtomically(new BundlePaths(bundle).Address, address);
         using var stdout = Console.OpenStandardOutput();
         stdout.Write(System.Text.Encoding.UTF8.GetBytes(address));
         stdout.Flush();

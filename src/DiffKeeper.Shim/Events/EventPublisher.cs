@@ -12,7 +12,7 @@ namespace DiffKeeper.Shim.Events;
 /// events leave in the order they were published. A failed forward (containerd restarting) reconnects and retries
 /// the same event with growing delays before giving up on it, so order is kept across a restart.
 /// </summary>
-internal sealed class EventPublisher : IAsyncDisposable
+internal sealed class EventPublisher : IEventSink, IAsyncDisposable
 {
     private const string Service = "containerd.services.events.ttrpc.v1.Events";
     private const int MaxAttempts = 40; // ≈ 1 minute with the capped back-off below
@@ -33,16 +33,8 @@ internal sealed class EventPublisher : IAsyncDisposable
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>
-    /// Sees every event as it is published, in publish order (the recorder's lifecycle feed: one layer, so the
-    /// recorder hears exactly what containerd hears). Must not block; called on the publisher's caller's thread.
-    /// </summary>
-    public Action<string, IMessage>? Observer { get; set; }
-
     public void Publish(string topic, IMessage evt)
     {
-        try { Observer?.Invoke(topic, evt); }
-        catch (Exception e) { ShimLog.Warn($"event observer for {topic}: {e.Message}"); }
         var envelope = new Envelope
         {
             Timestamp = Timestamp.FromDateTime(DateTime.UtcNow),

@@ -12,5 +12,4 @@ internal static class EventTopics
     public const string TaskExecStarted = "/tasks/exec-started";
     public const string TaskPaused = "/tasks/paused";
     public const string TaskResumed = "/tasks/resumed";
-    public const string TaskCheckpointed = "/tasks/checkpointed";
 }

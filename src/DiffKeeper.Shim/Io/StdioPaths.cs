@@ -1,7 +1,4 @@
 namespace DiffKeeper.Shim.Io;
 
 /// <summary>The stdio a client asked for: FIFO paths or file:// / binary:// URIs; empty means /dev/null.</summary>
-internal sealed record StdioPaths(string Stdin, string Stdout, string Stderr, bool Terminal)
-{
-    public bool IsNull => Stdin.Length == 0 && Stdout.Length == 0 && Stderr.Length == 0;
-}
+internal sealed record StdioPaths(string Stdin, string Stdout, string Stderr, bool Terminal);

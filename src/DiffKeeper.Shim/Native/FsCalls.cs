@@ -47,8 +47,5 @@ internal static unsafe partial class FsCalls
     [LibraryImport(Lib, SetLastError = true)]
     public static partial nint pwrite(int fd, byte* buffer, nuint count, long offset);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int renameat(int oldDirFd, byte* oldPath, int newDirFd, byte* newPath);
-
     public static int Errno => Marshal.GetLastPInvokeError();
 }

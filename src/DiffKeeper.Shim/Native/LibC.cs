@@ -1,9 +1,16 @@
 using System.Runtime.InteropServices;
+using Tmds.Linux;
+using T = Tmds.Linux.LibC;
 
 namespace DiffKeeper.Shim.Native;
 
 /// <summary>
-/// The few libc calls the shim needs, bound with source-generated P/Invoke (Native AOT safe, no reflection).
+/// The few libc calls the shim needs. Those Tmds.LibC binds go to Tmds.LibC through thin adapters below (string
+/// paths, our struct names, and errno handed on so <see cref="LastErrno"/> works for every call). Declared here with
+/// source-generated P/Invoke (Native AOT safe, no reflection): the calls Tmds.LibC 0.5 lacks (flock, wait4, prctl,
+/// inotify_init1/inotify_add_watch, the posix_spawn family; checked against its LibC class), and, not yet moved,
+/// isatty/fchown/statfs (LibC.Options.cs) and the socket calls of <see cref="UnixSocket"/>. The constants are still
+/// our own (same values as Tmds.LibC's for x86_64/aarch64).
 /// Everything that touches processes goes through here: System.Diagnostics.Process must never be used because
 /// the shim owns every wait4 (a second reaper makes the runtime fail-fast).
 /// </summary>
@@ -37,29 +44,13 @@ internal static unsafe partial class LibC
     [StructLayout(LayoutKind.Sequential)]
     public struct WinSize { public ushort Row, Col, XPixel, YPixel; }
 
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int open(string path, int flags, int mode);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int close(int fd);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint read(int fd, byte* buf, nint count);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint write(int fd, byte* buf, nint count);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int dup2(int oldFd, int newFd);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int pipe2(int* fds, int flags);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int fcntl(int fd, int cmd, int arg);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int poll(PollFd* fds, nuint nfds, int timeoutMs);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int flock(int fd, int operation);
@@ -67,23 +58,13 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int wait4(int pid, int* status, int options, void* rusage);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int kill(int pid, int sig);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int mount(string? source, string target, string? fsType, ulong flags, string? data);
 
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int umount2(string target, int flags);
 
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int chdir(string path);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int eventfd(uint initval, int flags);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int inotify_init1(int flags);
@@ -91,11 +72,7 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int inotify_add_watch(int fd, string path, uint mask);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int ioctl(int fd, ulong request, void* arg);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint recvmsg(int fd, MsgHdr* msg, int flags);
 
     // posix_spawn family. The opaque glibc structs are allocated by the caller with room to spare.
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
@@ -131,11 +108,7 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib)]
     public static partial int posix_spawnattr_setpgroup(void* attr, int pgroup);
 
-    [LibraryImport(Lib)]
-    public static partial int sigemptyset(void* set);
 
-    [LibraryImport(Lib)]
-    public static partial int sigfillset(void* set);
 
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec { public void* Base; public nuint Len; }
@@ -151,6 +124,60 @@ internal static unsafe partial class LibC
     public struct CmsgHdr { public nuint Len; public int Level; public int Type; }
 
     public const int SOL_SOCKET = 1, SCM_RIGHTS = 1, MSG_CMSG_CLOEXEC = 0x40000000;
+
+
+    // ---- adapters over Tmds.LibC ------------------------------------------------------------------------
+
+    /// <summary>Hands Tmds.LibC's errno on as the last P/Invoke error (read at once, before anything can change it).</summary>
+    private static int Ret(int result)
+    {
+        Marshal.SetLastPInvokeError(result < 0 ? T.errno : 0);
+        return result;
+    }
+
+    private static nint Ret(ssize_t result)
+    {
+        nint value = (nint)(long)result;
+        Marshal.SetLastPInvokeError(value < 0 ? T.errno : 0);
+        return value;
+    }
+
+    private static byte[]? Utf8(string? s) => s == null ? null : System.Text.Encoding.UTF8.GetBytes(s + "\0");
+
+    public static int open(string path, int flags, int mode)
+    {
+        fixed (byte* p = Utf8(path)) return Ret(T.open(p, flags, (mode_t)(uint)mode));
+    }
+
+    public static int close(int fd) => Ret(T.close(fd));
+    public static nint read(int fd, byte* buf, nint count) => Ret(T.read(fd, buf, (size_t)(ulong)count));
+    public static nint write(int fd, byte* buf, nint count) => Ret(T.write(fd, buf, (size_t)(ulong)count));
+    public static int dup2(int oldFd, int newFd) => Ret(T.dup2(oldFd, newFd));
+    public static int pipe2(int* fds, int flags) => Ret(T.pipe2(fds, flags));
+    public static int fcntl(int fd, int cmd, int arg) => Ret(T.fcntl(fd, cmd, arg));
+    public static int poll(PollFd* fds, nuint nfds, int timeoutMs) => Ret(T.poll((pollfd*)fds, (ulong_t)(ulong)nfds, timeoutMs));
+    public static int kill(int pid, int sig) => Ret(T.kill(pid, sig));
+    public static int eventfd(uint initval, int flags) => Ret(T.eventfd(initval, flags));
+    public static int ioctl(int fd, ulong request, void* arg) => Ret(T.ioctl(fd, (int)request, arg));
+    public static nint recvmsg(int fd, MsgHdr* msg, int flags) => Ret(T.recvmsg(fd, (msghdr*)msg, flags));
+    public static int sigemptyset(void* set) => Ret(T.sigemptyset((sigset_t*)set));
+    public static int sigfillset(void* set) => Ret(T.sigfillset((sigset_t*)set));
+
+    public static int mount(string? source, string target, string? fsType, ulong flags, string? data)
+    {
+        fixed (byte* s = Utf8(source), t = Utf8(target), f = Utf8(fsType), d = Utf8(data))
+            return Ret(T.mount(s, t, f, (ulong_t)flags, d));
+    }
+
+    public static int umount2(string target, int flags)
+    {
+        fixed (byte* t = Utf8(target)) return Ret(T.umount2(t, flags));
+    }
+
+    public static int chdir(string path)
+    {
+        fixed (byte* p = Utf8(path)) return Ret(T.chdir(p));
+    }
 
     public static int LastErrno => Marshal.GetLastPInvokeError();
 

@@ -1,41 +1,96 @@
 using DiffKeeper.Shim.Io;
-using DiffKeeper.Shim.Service;
-using DiffKeeper.Shim.Protos.Task;
-using Status = DiffKeeper.Shim.Protos.TaskTypes.Status;
 
 namespace DiffKeeper.Shim.Processes;
 
+/// <summary>A process as State, Delete and Wait report it: plain values, mapped to replies by TaskService.</summary>
+internal readonly record struct ProcessSnapshot(string Id, int Pid, ProcessState State, StdioPaths Stdio, int ExitStatus,
+    DateTime? ExitedAt);
+
 /// <summary>
 /// What init and exec processes share: identity, stdio, state and the exit a Wait is released by.
-/// State changes happen under <see cref="Gate"/>; runc-driving operations are serialized by <see cref="Operations"/>
-/// (never held by exit handling, so an exit can always be recorded).
+/// Every state change goes through <see cref="ProcessMoves"/>: <see cref="RunAsync"/> for the client's operations
+/// (one at a time per process, so runc calls never overlap), <see cref="Check"/> for the ones that change no state,
+/// <see cref="MarkExited"/> for the exit (never waits for a running operation, so an exit can always be recorded).
 /// </summary>
 internal abstract class ContainerProcess(string id, StdioPaths stdio)
 {
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    protected readonly object Gate = new();
-    protected readonly SemaphoreSlim Operations = new(1, 1);
+    private readonly object _gate = new();
+    private readonly SemaphoreSlim _operations = new(1, 1);
     private bool _stdinCloseRequested;
+
+    protected abstract ProcessKind Kind { get; }
 
     /// <summary>The container id for init, the exec id for an exec.</summary>
     public string Id { get; } = id;
     public StdioPaths Stdio { get; } = stdio;
-    public ProcessIo? Io { get; protected set; }
+    public ProcessIo? Io { get; private set; }
     public int Pid { get; protected set; }
-    public ProcessState State { get; protected set; } = ProcessState.Created;
+    public ProcessState State { get { lock (_gate) return _state; } }
+    private ProcessState _state = ProcessState.Created;
     public int ExitStatus { get; private set; }
     public DateTime? ExitedAt { get; private set; }
+
+    /// <summary>The state State reports: an exec shows its container's pause while it runs.</summary>
+    public virtual ProcessState ReportedState => State;
 
     /// <summary>Completes when the process exited (Wait).</summary>
     public Task Exited => _exited.Task;
 
+    public ProcessSnapshot Snapshot() => new(Id, Pid, ReportedState, Stdio, ExitStatus, ExitedAt);
+
+    /// <summary>Throws the table's refusal if <paramref name="operation"/> is not legal now; for moves that keep the state.</summary>
+    protected void Check(ProcessOperation operation)
+    {
+        lock (_gate) ProcessMoves.Begin(Kind, operation, _state);
+    }
+
+    /// <summary>
+    /// Runs a client operation: waits for the one before it, checks the table (under the lock, so
+    /// <paramref name="begin"/> sees the state it was allowed in), enters the row's During state, runs
+    /// <paramref name="work"/>, then enters To, or goes back when the work failed. An exit recorded meanwhile wins.
+    /// </summary>
+    protected async Task RunAsync(ProcessOperation operation, Func<Task> work, Action<ProcessState>? begin = null)
+    {
+        await _operations.WaitAsync();
+        try
+        {
+            ProcessState from;
+            ProcessMoves.Move move;
+            lock (_gate)
+            {
+                from = _state;
+                move = ProcessMoves.Begin(Kind, operation, from);
+                if (move.During is { } during) _state = during;
+                begin?.Invoke(from);
+            }
+            var during2 = move.During ?? from;
+            try
+            {
+                await work();
+            }
+            catch
+            {
+                lock (_gate) if (_state == during2) _state = from;
+                throw;
+            }
+            lock (_gate) if (_state == during2 && move.To is { } to) _state = to;
+            if (move.To == ProcessState.Deleted) _exited.TrySetResult();
+        }
+        finally
+        {
+            _operations.Release();
+        }
+    }
+
     /// <summary>Records the exit: Stopped, status and time; releases waiters. False if it was already recorded.</summary>
     protected bool MarkExited(ProcessExit exit)
     {
-        lock (Gate)
+        lock (_gate)
         {
-            if (State is ProcessState.Stopped or ProcessState.Deleted) return false;
-            State = ProcessState.Stopped;
+            var move = ProcessMoves.Find(Kind, ProcessOperation.Exit, _state);
+            if (move.To is not { } to) return false;
+            _state = to;
             ExitStatus = exit.Status;
             ExitedAt = exit.ExitedAt;
         }
@@ -43,49 +98,19 @@ internal abstract class ContainerProcess(string id, StdioPaths stdio)
         return true;
     }
 
-    protected void MarkDeleted()
+    /// <summary>Sets the pid and the state a successful Start leads to, at once (before the operation ends).</summary>
+    protected void MarkStarted(int pid)
     {
-        lock (Gate) State = ProcessState.Deleted;
-        _exited.TrySetResult();
+        lock (_gate)
+        {
+            Pid = pid;
+            if (ProcessMoves.Find(Kind, ProcessOperation.Start, _state).To is { } to) _state = to;
+        }
     }
-
-    public abstract Status ReportedStatus { get; }
-
-    public static Status ToStatus(ProcessState state) => state switch
-    {
-        ProcessState.Created => Status.Created,
-        ProcessState.Running => Status.Running,
-        ProcessState.Pausing => Status.Pausing,
-        ProcessState.Paused => Status.Paused,
-        ProcessState.Stopped => Status.Stopped,
-        _ => Status.Unknown,
-    };
-
-    public StateResponse ToStateResponse(string bundle) => new()
-    {
-        Id = Id,
-        Bundle = bundle,
-        Pid = (uint)Pid,
-        Status = ReportedStatus,
-        Stdin = Stdio.Stdin,
-        Stdout = Stdio.Stdout,
-        Stderr = Stdio.Stderr,
-        Terminal = Stdio.Terminal,
-        ExitStatus = (uint)ExitStatus,
-        ExitedAt = ProtoTime.From(ExitedAt),
-    };
-
-    public DeleteResponse ToDeleteResponse() => new()
-    {
-        Pid = (uint)Pid, ExitStatus = (uint)ExitStatus, ExitedAt = ProtoTime.From(ExitedAt),
-    };
 
     public void Resize(uint width, uint height)
     {
-        lock (Gate)
-        {
-            if (State == ProcessState.Deleted) throw TaskErrors.Unknown("cannot resize a deleted process");
-        }
+        Check(ProcessOperation.Resize);
         try { Io?.Resize(width, height); }
         catch (IOException e) { throw TaskErrors.Unknown(e.Message); }
     }
@@ -97,7 +122,7 @@ internal abstract class ContainerProcess(string id, StdioPaths stdio)
     public void CloseStdin()
     {
         ProcessIo? io;
-        lock (Gate)
+        lock (_gate)
         {
             _stdinCloseRequested = true;
             io = Io;
@@ -109,7 +134,7 @@ internal abstract class ContainerProcess(string id, StdioPaths stdio)
     protected void AttachIo(ProcessIo? io)
     {
         bool close;
-        lock (Gate)
+        lock (_gate)
         {
             Io = io;
             close = _stdinCloseRequested;

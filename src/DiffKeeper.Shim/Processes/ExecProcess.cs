@@ -2,62 +2,54 @@ using System.Text.Json.Nodes;
 using DiffKeeper.Shim.Io;
 using DiffKeeper.Shim.Native;
 using DiffKeeper.Shim.Runc;
-using DiffKeeper.Shim.Service;
-using Status = DiffKeeper.Shim.Protos.TaskTypes.Status;
 
 namespace DiffKeeper.Shim.Processes;
 
 /// <summary>
 /// An exec'd process: Exec only records it (Created); Start launches it with <c>runc exec --detach</c>
-/// (Running); its exit makes it Stopped; Delete removes it. Its pid becomes known only after runc returns,
-/// so its exit is claimed through the <see cref="ExitRouter"/> after TaskExecStarted was published.
+/// (Running); its exit makes it Stopped; Delete removes it (legal moves: <see cref="ProcessMoves"/>). Its pid
+/// becomes known only after runc returns, so its exit is claimed through the <see cref="ExitRouter"/> after
+/// TaskExecStarted was published.
 /// </summary>
 internal sealed class ExecProcess : ContainerProcess
 {
     private readonly byte[] _specJson;
-    private readonly Func<Status> _initStatus;
+    private readonly Func<ProcessState> _initState;
 
-    public ExecProcess(string execId, StdioPaths stdio, byte[] specJson, Func<Status> initStatus) : base(execId, stdio)
+    public ExecProcess(string execId, StdioPaths stdio, byte[] specJson, Func<ProcessState> initState) : base(execId, stdio)
     {
         _specJson = specJson;
-        _initStatus = initStatus;
+        _initState = initState;
     }
 
+    protected override ProcessKind Kind => ProcessKind.Exec;
+
     /// <summary>An exec reports its container's pause while it runs.</summary>
-    public override Status ReportedStatus
+    public override ProcessState ReportedState
     {
         get
         {
-            var own = ToStatus(State);
-            if (own != Status.Running) return own;
-            var init = _initStatus();
-            return init is Status.Paused or Status.Pausing ? init : own;
+            var own = State;
+            if (own != ProcessState.Running) return own;
+            var init = _initState();
+            return init is ProcessState.Paused or ProcessState.Pausing ? init : own;
         }
     }
 
     /// <summary>
-    /// Starts the process. <paramref name="starting"/> runs once the state allows it; <paramref name="started"/> runs after the pid is known (publishes TaskExecStarted and
-    /// claims the exit); <paramref name="failed"/> runs when runc could not start it.
+    /// Starts the process. <paramref name="starting"/> runs once the state allows it; <paramref name="started"/> runs
+    /// after the pid is known (publishes TaskExecStarted and claims the exit); <paramref name="failed"/> runs when
+    /// runc could not start it.
     /// </summary>
-    public async Task<int> StartAsync(RuncCommand runc, string containerId, string bundle, string ns, Reaper reaper,
+    public async Task<int> StartAsync(IRuncRunner runc, string containerId, BundlePaths bundle, string ns, Reaper reaper,
         Action starting, Action<int> started, Action failed)
     {
-        await Operations.WaitAsync();
-        try
+        int pid = 0;
+        await RunAsync(ProcessOperation.Start, async () =>
         {
-            lock (Gate)
-            {
-                switch (State)
-                {
-                    case ProcessState.Created: break;
-                    case ProcessState.Running: throw TaskErrors.Unknown("cannot start a running process");
-                    case ProcessState.Stopped: throw TaskErrors.Unknown("cannot start a stopped process");
-                    default: throw TaskErrors.Unknown("cannot start a deleted process");
-                }
-            }
             starting();
             var specFile = Path.Combine(Path.GetTempPath(), $"runc-process{Guid.NewGuid():N}");
-            var pidFile = Path.Combine(bundle, Id + ".pid");
+            var pidFile = bundle.ExecPidFile(Id);
             ProcessIo? io = null;
             try
             {
@@ -69,14 +61,9 @@ internal sealed class ExecProcess : ContainerProcess
                 await runc.ExecAsync(containerId, specFile, pidFile, io.ConsoleSocketPath, io.RuncStdio);
                 io.ReleaseContainerEnds();
                 io.AttachConsole();
-                int pid = int.Parse(File.ReadAllText(pidFile).Trim());
-                lock (Gate)
-                {
-                    Pid = pid;
-                    State = ProcessState.Running;
-                }
+                pid = BundlePaths.ReadPid(pidFile) ?? throw new IOException($"no pid in {pidFile}");
+                MarkStarted(pid);
                 started(pid);
-                return pid;
             }
             catch (Exception e)
             {
@@ -85,18 +72,15 @@ internal sealed class ExecProcess : ContainerProcess
                 failed();
                 if (e is RuncException)
                     throw TaskErrors.Unknown("OCI runtime exec failed: " + (runc.LastLoggedError() ?? e.Message));
-                if (e is DiffKeeper.Ttrpc.TtrpcException) throw;
+                if (e is ProcessError) throw;
                 throw TaskErrors.Unknown("OCI runtime exec failed: " + e.Message);
             }
             finally
             {
                 try { File.Delete(specFile); } catch (IOException) { }
             }
-        }
-        finally
-        {
-            Operations.Release();
-        }
+        });
+        return pid;
     }
 
     /// <summary>The runtime-spec Process JSON with <c>terminal</c> forced to what the request asked.</summary>
@@ -112,18 +96,8 @@ internal sealed class ExecProcess : ContainerProcess
 
     public void Kill(int signal)
     {
-        int pid;
-        lock (Gate)
-        {
-            switch (State)
-            {
-                case ProcessState.Created: throw TaskErrors.FailedPrecondition("process not created");
-                case ProcessState.Stopped: throw TaskErrors.NotFound("process already finished");
-                case ProcessState.Deleted: throw TaskErrors.NotFound("cannot kill a deleted process");
-            }
-            pid = Pid;
-        }
-        if (LibC.kill(pid, signal) != 0)
+        Check(ProcessOperation.Kill);
+        if (LibC.kill(Pid, signal) != 0)
         {
             int errno = LibC.LastErrno;
             if (errno == LibC.ESRCH) throw TaskErrors.NotFound("process already finished");
@@ -131,39 +105,13 @@ internal sealed class ExecProcess : ContainerProcess
         }
     }
 
-    public new void Resize(uint width, uint height)
+    public Task DeleteAsync(BundlePaths bundle) => RunAsync(ProcessOperation.Delete, async () =>
     {
-        lock (Gate)
+        if (Io != null)
         {
-            if (State == ProcessState.Stopped) throw TaskErrors.Unknown("cannot resize a stopped container");
+            await Io.WaitOutputAsync(TimeSpan.FromSeconds(2));
+            Io.Dispose();
         }
-        base.Resize(width, height);
-    }
-
-    public async Task DeleteAsync(string bundle)
-    {
-        await Operations.WaitAsync();
-        try
-        {
-            lock (Gate)
-            {
-                switch (State)
-                {
-                    case ProcessState.Running: throw TaskErrors.Unknown("cannot delete a running process");
-                    case ProcessState.Deleted: throw TaskErrors.NotFound("cannot delete a deleted process");
-                }
-            }
-            if (Io != null)
-            {
-                await Io.WaitOutputAsync(TimeSpan.FromSeconds(2));
-                Io.Dispose();
-            }
-            try { File.Delete(Path.Combine(bundle, Id + ".pid")); } catch (IOException) { }
-            MarkDeleted();
-        }
-        finally
-        {
-            Operations.Release();
-        }
-    }
+        try { File.Delete(bundle.ExecPidFile(Id)); } catch (IOException) { }
+    });
 }

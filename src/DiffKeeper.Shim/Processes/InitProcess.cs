@@ -1,214 +1,85 @@
 using DiffKeeper.Shim.Io;
 using DiffKeeper.Shim.Runc;
-using DiffKeeper.Shim.Service;
-using Status = DiffKeeper.Shim.Protos.TaskTypes.Status;
 
 namespace DiffKeeper.Shim.Processes;
 
 /// <summary>
-/// The container's init process: created by <c>runc create</c>, started by <c>runc start</c>.
-/// Created → Running ⇄ (Pausing →) Paused → Stopped → Deleted. An exit that arrives while Start is still
-/// running is held back until TaskStart was published (start must precede exit).
+/// The container's init process: created by <c>runc create</c>, started by <c>runc start</c>; its legal moves are
+/// in <see cref="ProcessMoves"/>. When its exit is published is the container's <see cref="ExitHold"/>'s business.
 /// </summary>
 internal sealed class InitProcess : ContainerProcess
 {
-    private readonly RuncCommand _runc;
-    private bool _starting;
-    private bool _deletingUnstarted;
-    private ProcessExit? _exitDuringStart;
+    private readonly IRuncRunner _runc;
 
-    public InitProcess(string containerId, StdioPaths stdio, RuncCommand runc, ProcessIo io, int pid) : base(containerId, stdio)
+    public InitProcess(string containerId, StdioPaths stdio, IRuncRunner runc, ProcessIo? io, int pid) : base(containerId, stdio)
     {
         _runc = runc;
-        Io = io;
+        AttachIo(io);
         Pid = pid;
     }
 
-    /// <summary>Called with the exit once Start finished (or at once): the container decides when to publish.</summary>
-    public Action<ProcessExit>? ExitObserved { get; set; }
-
-    public override Status ReportedStatus => ToStatus(State);
-
-    public void OnExit(ProcessExit exit)
-    {
-        lock (Gate)
-        {
-            if (_deletingUnstarted || State == ProcessState.Deleted) return;
-            if (_starting) { _exitDuringStart = exit; return; }
-        }
-        ExitObserved?.Invoke(exit);
-    }
+    protected override ProcessKind Kind => ProcessKind.Init;
 
     /// <summary>Finishes the exit: Stopped, Wait released. Called by the container in publishing order.</summary>
     public bool SetExited(ProcessExit exit) => MarkExited(exit);
 
-    public async Task StartAsync(Action onStarted)
+    /// <summary><c>runc start</c>; <paramref name="onStarted"/> runs once it succeeded, before the next operation may run.</summary>
+    public Task StartAsync(Action onStarted) => RunAsync(ProcessOperation.Start, async () =>
     {
-        await Operations.WaitAsync();
-        ProcessExit? held;
-        try
+        try { await _runc.StartAsync(Id); }
+        catch (RuncException e)
         {
-            lock (Gate)
-            {
-                switch (State)
-                {
-                    case ProcessState.Created: break;
-                    case ProcessState.Running or ProcessState.Pausing: throw TaskErrors.Unknown("cannot start a running process");
-                    case ProcessState.Paused: throw TaskErrors.Unknown("cannot start a paused process");
-                    case ProcessState.Stopped: throw TaskErrors.Unknown("cannot start a stopped process");
-                    default: throw TaskErrors.Unknown("cannot start a deleted process");
-                }
-                _starting = true;
-            }
-            try
-            {
-                await _runc.StartAsync(Id);
-                lock (Gate) if (State == ProcessState.Created) State = ProcessState.Running;
-                onStarted();
-            }
-            catch (RuncException e)
-            {
-                throw TaskErrors.Unknown("OCI runtime start failed: " + (_runc.LastLoggedError() ?? e.Message));
-            }
-            finally
-            {
-                lock (Gate)
-                {
-                    _starting = false;
-                    held = _exitDuringStart;
-                    _exitDuringStart = null;
-                }
-            }
+            throw TaskErrors.Unknown("OCI runtime start failed: " + (_runc.LastLoggedError() ?? e.Message));
         }
-        finally
-        {
-            Operations.Release();
-        }
-        if (held.HasValue) ExitObserved?.Invoke(held.Value);
-    }
+        MarkStarted(Pid);
+        onStarted();
+    });
 
-    public async Task PauseAsync()
+    public Task PauseAsync() => RunAsync(ProcessOperation.Pause, async () =>
     {
-        await Operations.WaitAsync();
-        try
+        try { await _runc.PauseAsync(Id); }
+        catch (RuncException e)
         {
-            lock (Gate)
-            {
-                switch (State)
-                {
-                    case ProcessState.Running: State = ProcessState.Pausing; break;
-                    case ProcessState.Created: throw TaskErrors.Unknown("cannot pause task in created state");
-                    case ProcessState.Paused or ProcessState.Pausing: throw TaskErrors.Unknown("cannot pause a paused container");
-                    case ProcessState.Stopped: throw TaskErrors.Unknown("cannot pause a stopped container");
-                    default: throw TaskErrors.Unknown("cannot pause a deleted process");
-                }
-            }
-            try
-            {
-                await _runc.PauseAsync(Id);
-                lock (Gate) if (State == ProcessState.Pausing) State = ProcessState.Paused;
-            }
-            catch (RuncException e)
-            {
-                lock (Gate) if (State == ProcessState.Pausing) State = ProcessState.Running;
-                throw TaskErrors.Unknown("OCI runtime pause failed: " + (_runc.LastLoggedError() ?? e.Message));
-            }
+            throw TaskErrors.Unknown("OCI runtime pause failed: " + (_runc.LastLoggedError() ?? e.Message));
         }
-        finally
-        {
-            Operations.Release();
-        }
-    }
+    });
 
-    public async Task ResumeAsync()
+    public Task ResumeAsync() => RunAsync(ProcessOperation.Resume, async () =>
     {
-        await Operations.WaitAsync();
-        try
+        try { await _runc.ResumeAsync(Id); }
+        catch (RuncException e)
         {
-            lock (Gate)
-            {
-                switch (State)
-                {
-                    case ProcessState.Paused: break;
-                    case ProcessState.Created: throw TaskErrors.Unknown("cannot resume task in created state");
-                    case ProcessState.Running or ProcessState.Pausing: throw TaskErrors.Unknown("cannot resume a running process");
-                    case ProcessState.Stopped: throw TaskErrors.Unknown("cannot resume a stopped container");
-                    default: throw TaskErrors.Unknown("cannot resume a deleted process");
-                }
-            }
-            try
-            {
-                await _runc.ResumeAsync(Id);
-                lock (Gate) if (State == ProcessState.Paused) State = ProcessState.Running;
-            }
-            catch (RuncException e)
-            {
-                throw TaskErrors.Unknown("OCI runtime resume failed: " + (_runc.LastLoggedError() ?? e.Message));
-            }
+            throw TaskErrors.Unknown("OCI runtime resume failed: " + (_runc.LastLoggedError() ?? e.Message));
         }
-        finally
-        {
-            Operations.Release();
-        }
-    }
+    });
 
     public async Task KillAsync(int signal, bool all)
     {
-        lock (Gate)
-        {
-            if (State == ProcessState.Deleted) throw TaskErrors.NotFound("cannot kill a deleted process");
-        }
-        try
-        {
-            await _runc.KillAsync(Id, signal, all);
-        }
-        catch (RuncException e)
-        {
-            throw TaskErrors.FromKillError(e.Message);
-        }
+        Check(ProcessOperation.Kill);
+        try { await _runc.KillAsync(Id, signal, all); }
+        catch (RuncException e) { throw TaskErrors.FromKillError(e.Message); }
     }
 
     public async Task UpdateAsync(byte[] resourcesJson)
     {
-        lock (Gate)
-        {
-            if (State == ProcessState.Stopped) throw TaskErrors.Unknown("cannot update a stopped container");
-            if (State == ProcessState.Deleted) throw TaskErrors.Unknown("cannot update a deleted process");
-        }
-        try
-        {
-            await _runc.UpdateAsync(Id, resourcesJson);
-        }
-        catch (RuncException e)
-        {
-            throw TaskErrors.Unknown("OCI runtime update failed: " + e.Message);
-        }
+        Check(ProcessOperation.Update);
+        try { await _runc.UpdateAsync(Id, resourcesJson); }
+        catch (RuncException e) { throw TaskErrors.Unknown("OCI runtime update failed: " + e.Message); }
     }
 
     /// <summary>
     /// Delete of a created or stopped init: drain output (bounded), <c>runc delete</c>, close stdio, then
     /// <paramref name="beforeUnmount"/> (the recorder's window) and <paramref name="unmount"/>.
+    /// <paramref name="deleting"/> is told the state Delete was allowed in, before anything runs.
     /// </summary>
-    public async Task DeleteAsync(Func<Task> beforeUnmount, Action unmount)
+    public async Task DeleteAsync(Action<ProcessState> deleting, Func<Task> beforeUnmount, Action unmount)
     {
-        await Operations.WaitAsync();
-        try
+        string? error = null;
+        await RunAsync(ProcessOperation.Delete, async () =>
         {
-            lock (Gate)
-            {
-                switch (State)
-                {
-                    case ProcessState.Created: _deletingUnstarted = true; break;
-                    case ProcessState.Stopped: break;
-                    case ProcessState.Running or ProcessState.Pausing: throw TaskErrors.Unknown("cannot delete a running process");
-                    case ProcessState.Paused: throw TaskErrors.Unknown("cannot delete a paused process");
-                    default: throw TaskErrors.NotFound("cannot delete a deleted process");
-                }
-            }
             var clock = System.Diagnostics.Stopwatch.StartNew();
             if (Io != null) await Io.WaitOutputAsync(TimeSpan.FromSeconds(2));
             Diagnostics.ShimLog.Trace($"delete {Id}: output drained after {clock.ElapsedMilliseconds} ms");
-            string? error = null;
             try
             {
                 await _runc.DeleteAsync(Id, force: false);
@@ -223,12 +94,7 @@ internal sealed class InitProcess : ContainerProcess
             await beforeUnmount();
             unmount();
             Diagnostics.ShimLog.Trace($"delete {Id}: unmounted after {clock.ElapsedMilliseconds} ms");
-            MarkDeleted();
-            if (error != null) throw TaskErrors.Unknown(error);
-        }
-        finally
-        {
-            Operations.Release();
-        }
+        }, deleting);
+        if (error != null) throw TaskErrors.Unknown(error);
     }
 }

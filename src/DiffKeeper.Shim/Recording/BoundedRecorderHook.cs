@@ -10,8 +10,6 @@ namespace DiffKeeper.Shim.Recording;
 /// </summary>
 internal sealed class BoundedRecorderHook(IRecorderHook inner, TimeSpan createdBound, TimeSpan exitedBound)
 {
-    public static readonly TimeSpan DefaultBound = TimeSpan.FromSeconds(2);
-
     public BoundedRecorderHook(IRecorderHook inner, TimeSpan bound) : this(inner, bound, bound) { }
 
     public Task CreatedAsync(ContainerRecordInfo c) => RunAsync("created", c, createdBound, ct => inner.OnCreatedAsync(c, ct));

@@ -16,7 +16,7 @@ internal static class OrphanKiller
     /// </summary>
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
-    public static async Task KillAllAsync(RuncCommand runc, string id)
+    public static async Task KillAllAsync(IRuncRunner runc, string id)
     {
         try
         {

@@ -10,7 +10,7 @@ namespace DiffKeeper.Shim.Runc;
 /// <c>--root R --log B/log.json --log-format json</c>. Errors are taken from runc's JSON log (its last error line)
 /// because stdio may belong to the container; otherwise from runc's combined output.
 /// </summary>
-internal sealed class RuncCommand(RuncSettings settings, Reaper reaper)
+internal sealed class RuncCommand(RuncSettings settings, Reaper reaper) : IRuncRunner
 {
     public RuncSettings Settings => settings;
 

@@ -19,7 +19,7 @@ internal sealed record RuncSettings(string Binary, string Root, string LogPath, 
     public static RuncSettings For(string bundle, string ns, string? binary, string? root, bool systemdCgroup) =>
         new(string.IsNullOrEmpty(binary) ? "runc" : binary,
             Path.Combine(string.IsNullOrEmpty(root) ? DefaultRoot : root, ns),
-            Path.Combine(bundle, "log.json"), systemdCgroup);
+            new BundlePaths(bundle).RuncLog, systemdCgroup);
 
     public static RuncSettings For(string bundle, string ns, RuncOptions options) =>
         For(bundle, ns, options.BinaryName, options.Root, options.SystemdCgroup) with

@@ -11,8 +11,6 @@ namespace DiffKeeper.Shim.Service;
 /// </summary>
 internal sealed record BundleState(string RuncBinary, string RuncRoot, bool SystemdCgroup, string? UpperDir)
 {
-    public const string FileName = "diffkeeper-shim.state";
-
     public string? RootfsType { get; init; }
     public DateTime? CreatedAt { get; init; }
     public ulong RecordingId { get; init; }
@@ -24,7 +22,7 @@ internal sealed record BundleState(string RuncBinary, string RuncRoot, bool Syst
 
     public void Save(string bundle)
     {
-        var path = Path.Combine(bundle, FileName);
+        var path = new BundlePaths(bundle).State;
         var tmp = path + ".tmp";
         var text = $"runc_binary={RuncBinary}\nrunc_root={RuncRoot}\nsystemd_cgroup={(SystemdCgroup ? "true" : "false")}\nupperdir={UpperDir}\n";
         if (RootfsType != null) text += $"rootfs_type={RootfsType}\n";
@@ -46,7 +44,7 @@ internal sealed record BundleState(string RuncBinary, string RuncRoot, bool Syst
     public static BundleState Load(string bundle, string ns)
     {
         var state = new BundleState("runc", Path.Combine(RuncSettings.DefaultRoot, ns), false, null);
-        var path = Path.Combine(bundle, FileName);
+        var path = new BundlePaths(bundle).State;
         if (!File.Exists(path)) return state;
         foreach (var line in File.ReadAllLines(path))
         {

@@ -5,28 +5,26 @@ using DiffKeeper.Shim.Io;
 using DiffKeeper.Shim.Mounts;
 using DiffKeeper.Shim.Processes;
 using DiffKeeper.Shim.Protos.Events;
-using DiffKeeper.Shim.Protos.Runc;
 using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Shim.Recording;
 using DiffKeeper.Shim.Runc;
 using Google.Protobuf;
-using Status = DiffKeeper.Shim.Protos.TaskTypes.Status;
 
 namespace DiffKeeper.Shim.Service;
 
 /// <summary>
 /// One container the shim runs: its bundle, mounted rootfs, init process and execs, cgroup, and the event order
-/// rules that span processes (every exec exit is published before the init exit).
+/// rules that span processes (<see cref="ExitHold"/>). The one layer that publishes task events and calls the
+/// recorder; its answers are plain values (TaskService builds the replies).
 /// </summary>
 internal sealed class Container
 {
     private readonly ShimContext _shim;
     private readonly object _execGate = new();
     private readonly Dictionary<string, ExecProcess> _execs = new();
-    private int _activeExecs;
-    private ProcessExit? _heldInitExit;
+    private readonly ExitHold _exitHold;
 
-    private Container(ShimContext shim, string id, string bundle, RuncCommand runc, OciSpec spec, bool rootfsMounted,
+    private Container(ShimContext shim, string id, BundlePaths bundle, IRuncRunner runc, OciSpec spec, bool rootfsMounted,
         RootfsLayout layout)
     {
         _shim = shim;
@@ -36,20 +34,21 @@ internal sealed class Container
         Spec = spec;
         RootfsMounted = rootfsMounted;
         Layout = layout;
+        // No pid namespace of its own: the kernel does not kill the rest with init (see ExitHold).
+        _exitHold = new ExitHold(spec.HasOwnPidNamespace ? null : () => OrphanKiller.KillAllAsync(Runc, Id), PublishInitExit);
     }
 
     public string Id { get; }
-    public string Bundle { get; }
-    public RuncCommand Runc { get; }
+    public BundlePaths Bundle { get; }
+    public IRuncRunner Runc { get; }
     public OciSpec Spec { get; }
     public bool RootfsMounted { get; }
     public RootfsLayout Layout { get; }
-    public string? UpperDir => Layout.UpperDir;
     public InitProcess Init { get; private set; } = null!;
     public CgroupInfo? Cgroup { get; private set; }
-    public string RootfsPath => Path.Combine(Bundle, "rootfs");
 
-    public ContainerRecordInfo RecordInfo => new(_shim.Namespace, Id, Bundle, RootfsPath, UpperDir, Init.Pid, Layout, Spec, Init.ExitedAt);
+    public ContainerRecordInfo RecordInfo =>
+        new(_shim.Namespace, Id, Bundle.Directory, Bundle.Rootfs, Layout.UpperDir, Init.Pid, Layout, Spec, Init.ExitedAt);
 
     /// <summary>Create: mount the rootfs, set up stdio, <c>runc create</c>, read the pid, publish TaskCreate.</summary>
     public static async Task<Container> CreateAsync(ShimContext shim, CreateTaskRequest request)
@@ -58,15 +57,15 @@ internal sealed class Container
             throw TaskErrors.Unimplemented("restore from checkpoint");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var options = ParseOptions(request.Options);
-        var bundle = request.Bundle;
+        var bundle = new BundlePaths(request.Bundle);
         var layout = RootfsLayout.From(request.Rootfs);
-        var settings = RuncSettings.For(bundle, shim.Namespace, options);
-        new BundleState(settings.Binary, settings.Root, settings.SystemdCgroup, layout.UpperDir) { RootfsType = layout.Type }.Save(bundle);
-        var runc = new RuncCommand(settings, shim.Reaper);
-        var spec = OciSpec.Load(bundle);
+        var settings = RuncSettings.For(bundle.Directory, shim.Namespace, options);
+        new BundleState(settings.Binary, settings.Root, settings.SystemdCgroup, layout.UpperDir) { RootfsType = layout.Type }.Save(bundle.Directory);
+        var runc = shim.Runc(settings);
+        var spec = OciSpec.Load(bundle.Directory);
         var container = new Container(shim, request.Id, bundle, runc, spec, request.Rootfs.Count > 0, layout);
 
-        var rootfs = container.RootfsPath;
+        var rootfs = bundle.Rootfs;
         if (request.Rootfs.Count > 0)
         {
             Directory.CreateDirectory(rootfs);
@@ -85,10 +84,9 @@ internal sealed class Container
             {
                 throw TaskErrors.Unknown("failed to create init process I/O: " + e.Message);
             }
-            var pidFile = Path.Combine(bundle, "init.pid");
             try
             {
-                await runc.CreateAsync(request.Id, bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot,
+                await runc.CreateAsync(request.Id, bundle.Directory, bundle.InitPidFile, io.ConsoleSocketPath, options.NoPivotRoot,
                     options.NoNewKeyring, io.RuncStdio);
             }
             catch (RuncException e)
@@ -102,7 +100,7 @@ internal sealed class Container
             {
                 throw TaskErrors.Unknown("failed to retrieve console master: " + e.Message);
             }
-            pid = int.Parse(File.ReadAllText(pidFile).Trim());
+            pid = BundlePaths.ReadPid(bundle.InitPidFile) ?? throw TaskErrors.Unknown($"OCI runtime create failed: no pid in {bundle.InitPidFile}");
         }
         catch
         {
@@ -111,17 +109,17 @@ internal sealed class Container
             throw;
         }
 
-        container.Init = new InitProcess(request.Id, stdio, runc, io, pid) { ExitObserved = container.OnInitExit };
+        container.Init = new InitProcess(request.Id, stdio, runc, io, pid);
         container.Cgroup = CgroupInfo.ForPid(pid);
-        shim.Exits.Claim(pid, container.Init.OnExit);
+        shim.Exits.Claim(pid, container._exitHold.InitExited);
 
         var created = new TaskCreate
         {
-            ContainerId = request.Id, Bundle = bundle, Pid = (uint)pid, Checkpoint = request.Checkpoint,
+            ContainerId = request.Id, Bundle = bundle.Directory, Pid = (uint)pid, Checkpoint = request.Checkpoint,
             Io = new TaskIO { Stdin = request.Stdin, Stdout = request.Stdout, Stderr = request.Stderr, Terminal = request.Terminal },
         };
         created.Rootfs.AddRange(request.Rootfs);
-        shim.Events.Publish(EventTopics.TaskCreate, created);
+        shim.Publish(EventTopics.TaskCreate, created);
         await shim.Recorder.CreatedAsync(container.RecordInfo);
         return container;
     }
@@ -144,12 +142,7 @@ internal sealed class Container
 
     // ---- processes ---------------------------------------------------------------------------------------
 
-    public ContainerProcess GetProcess(string execId)
-    {
-        if (string.IsNullOrEmpty(execId)) return Init;
-        lock (_execGate)
-            return _execs.TryGetValue(execId, out var exec) ? exec : throw TaskErrors.NotFound($"process {execId} does not exist");
-    }
+    public ContainerProcess GetProcess(string execId) => string.IsNullOrEmpty(execId) ? Init : GetExec(execId);
 
     public ExecProcess GetExec(string execId)
     {
@@ -162,151 +155,120 @@ internal sealed class Container
         get { lock (_execGate) return _execs.Values.ToList(); }
     }
 
-    public async Task StartInitAsync()
+    /// <summary>Start(init): <c>runc start</c>, then TaskStart; an exit meanwhile is held until it went out.</summary>
+    public async Task<int> StartInitAsync()
     {
-        await Init.StartAsync(() =>
+        _exitHold.StartBegins();
+        try
         {
-            Cgroup ??= CgroupInfo.ForPid(Init.Pid);
-            if (Cgroup != null) _shim.Oom.Add(Id, Cgroup);
-            _shim.Events.Publish(EventTopics.TaskStart, new TaskStart { ContainerId = Id, Pid = (uint)Init.Pid });
-        });
+            await Init.StartAsync(() =>
+            {
+                Cgroup ??= CgroupInfo.ForPid(Init.Pid);
+                if (Cgroup != null) _shim.Oom.Add(Id, Cgroup);
+                _shim.Publish(EventTopics.TaskStart, new TaskStart { ContainerId = Id, Pid = (uint)Init.Pid });
+            });
+        }
+        finally
+        {
+            _exitHold.StartEnded();
+        }
+        return Init.Pid;
     }
 
     public void AddExec(ExecProcessRequest request)
     {
-        switch (Init.ReportedStatus)
-        {
-            case Status.Paused or Status.Pausing: throw TaskErrors.Unknown("cannot exec in a paused state");
-            case Status.Stopped: throw TaskErrors.Unknown("cannot exec in a stopped state");
-            case Status.Unknown: throw TaskErrors.Unknown("cannot exec in a deleted state");
-        }
+        ProcessMoves.Begin(ProcessKind.Init, ProcessOperation.AddExec, Init.State);
         if (request.Spec == null) throw TaskErrors.InvalidArgument("exec spec is required");
         var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
         lock (_execGate)
         {
             if (_execs.ContainsKey(request.ExecId)) throw TaskErrors.AlreadyExists($"id {request.ExecId}");
-            _execs[request.ExecId] = new ExecProcess(request.ExecId, stdio, request.Spec.Value.ToByteArray(), () => Init.ReportedStatus);
+            _execs[request.ExecId] = new ExecProcess(request.ExecId, stdio, request.Spec.Value.ToByteArray(), () => Init.State);
         }
-        _shim.Events.Publish(EventTopics.TaskExecAdded, new TaskExecAdded { ContainerId = Id, ExecId = request.ExecId });
+        _shim.Publish(EventTopics.TaskExecAdded, new TaskExecAdded { ContainerId = Id, ExecId = request.ExecId });
     }
 
-    public async Task<int> StartExecAsync(ExecProcess exec)
+    public async Task<int> StartExecAsync(string execId)
     {
-        if (Init.ReportedStatus is Status.Stopped or Status.Unknown)
-            throw TaskErrors.Unknown("cannot start an exec in a stopped container");
+        var exec = GetExec(execId);
+        ProcessMoves.Begin(ProcessKind.Init, ProcessOperation.StartExec, Init.State);
         return await exec.StartAsync(Runc, Id, Bundle, _shim.Namespace, _shim.Reaper,
-            starting: () => { lock (_execGate) _activeExecs++; },
+            starting: _exitHold.ExecStarting,
             started: pid =>
             {
-                _shim.Events.Publish(EventTopics.TaskExecStarted, new TaskExecStarted { ContainerId = Id, ExecId = exec.Id, Pid = (uint)pid });
+                _shim.Publish(EventTopics.TaskExecStarted, new TaskExecStarted { ContainerId = Id, ExecId = exec.Id, Pid = (uint)pid });
                 _shim.Exits.Claim(pid, e => OnExecExit(exec, e));
             },
-            failed: ExecEnded);
+            failed: _exitHold.ExecEnded);
     }
 
     private void OnExecExit(ExecProcess exec, ProcessExit exit)
     {
         if (exec.OnExit(exit))
         {
-            _shim.Events.Publish(EventTopics.TaskExit, new TaskExit
+            _shim.Publish(EventTopics.TaskExit, new TaskExit
             {
                 ContainerId = Id, Id = exec.Id, Pid = (uint)exit.Pid, ExitStatus = (uint)exit.Status,
                 ExitedAt = ProtoTime.From(exit.ExitedAt),
             });
         }
-        ExecEnded();
+        _exitHold.ExecEnded();
     }
 
-    private void ExecEnded()
-    {
-        ProcessExit? held = null;
-        lock (_execGate)
-        {
-            _activeExecs--;
-            if (_activeExecs == 0 && _heldInitExit.HasValue)
-            {
-                held = _heldInitExit;
-                _heldInitExit = null;
-            }
-        }
-        if (held.HasValue) FinishInitExit(held.Value);
-    }
-
-    /// <summary>
-    /// The init process exited (after TaskStart went out). Leftover processes are killed when the container
-    /// shares a pid namespace; the exit is published only after every running exec's exit.
-    /// </summary>
-    private void OnInitExit(ProcessExit exit)
-    {
-        if (Spec.HasOwnPidNamespace)
-        {
-            HoldOrFinishInitExit(exit);
-            return;
-        }
-        // No pid namespace of its own: the kernel does not kill the rest with init. Like the runc shim, kill them
-        // all (runc kill --all, to completion) before the exit is published, so a client that sees the exit can rely
-        // on them being gone. Off the reaper's thread: runc itself must be reaped meanwhile.
-        _ = Task.Run(async () =>
-        {
-            await OrphanKiller.KillAllAsync(Runc, Id);
-            HoldOrFinishInitExit(exit);
-        });
-    }
-
-    private void HoldOrFinishInitExit(ProcessExit exit)
-    {
-        lock (_execGate)
-        {
-            if (_activeExecs > 0)
-            {
-                _heldInitExit = exit;
-                return;
-            }
-        }
-        FinishInitExit(exit);
-    }
-
-    private void FinishInitExit(ProcessExit exit)
+    /// <summary>The init's exit, released by the <see cref="ExitHold"/>: Stopped, Wait released, TaskExit.</summary>
+    private void PublishInitExit(ProcessExit exit)
     {
         _shim.Oom.CheckNow(Id); // an OOM kill must be reported before the exit it caused
         if (!Init.SetExited(exit)) return;
-        _shim.Events.Publish(EventTopics.TaskExit, new TaskExit
+        _shim.Publish(EventTopics.TaskExit, new TaskExit
         {
             ContainerId = Id, Id = Id, Pid = (uint)exit.Pid, ExitStatus = (uint)exit.Status, ExitedAt = ProtoTime.From(exit.ExitedAt),
         });
     }
 
-    public async Task<DeleteResponse> DeleteExecAsync(string execId)
+    public async Task<ProcessSnapshot> DeleteExecAsync(string execId)
     {
         var exec = GetExec(execId);
         await exec.DeleteAsync(Bundle);
         lock (_execGate) _execs.Remove(execId);
         if (exec.Pid > 0) _shim.Exits.Release(exec.Pid);
-        return exec.ToDeleteResponse();
+        return exec.Snapshot();
     }
 
-    /// <summary>Delete(init): runc delete, the recorder's window, unmount; then TaskDelete.</summary>
-    public async Task<DeleteResponse> DeleteInitAsync()
+    /// <summary>Delete(init): runc delete, the recorder's window, unmount; then TaskDelete and the recorder's Deleted.</summary>
+    public async Task<ProcessSnapshot> DeleteInitAsync()
     {
         await Init.DeleteAsync(
+            deleting: from => { if (from == ProcessState.Created) _exitHold.Drop(); }, // runc delete kills it: no exit
             beforeUnmount: () => _shim.Recorder.ExitedBeforeUnmountAsync(RecordInfo, Init.ExitStatus),
-            unmount: () => { if (RootfsMounted) RootfsMounter.UnmountAll(RootfsPath); });
+            unmount: () => { if (RootfsMounted) RootfsMounter.UnmountAll(Bundle.Rootfs); });
         _shim.Exits.Release(Init.Pid);
         _shim.Oom.Remove(Id);
-        var response = Init.ToDeleteResponse();
-        _shim.Events.Publish(EventTopics.TaskDelete, new TaskDelete
+        var deleted = Init.Snapshot();
+        _shim.Publish(EventTopics.TaskDelete, new TaskDelete
         {
-            ContainerId = Id, Pid = response.Pid, ExitStatus = response.ExitStatus, ExitedAt = response.ExitedAt,
+            ContainerId = Id, Pid = (uint)deleted.Pid, ExitStatus = (uint)deleted.ExitStatus, ExitedAt = ProtoTime.From(deleted.ExitedAt),
         });
-        return response;
+        _ = _shim.Recorder.DeletedAsync(RecordInfo);
+        return deleted;
     }
 
-    public void PublishOom() => _shim.Events.Publish(EventTopics.TaskOOM, new TaskOOM { ContainerId = Id });
-    public void PublishPaused() => _shim.Events.Publish(EventTopics.TaskPaused, new TaskPaused { ContainerId = Id });
-    public void PublishResumed() => _shim.Events.Publish(EventTopics.TaskResumed, new TaskResumed { ContainerId = Id });
+    public async Task PauseAsync()
+    {
+        await Init.PauseAsync();
+        _shim.Publish(EventTopics.TaskPaused, new TaskPaused { ContainerId = Id });
+    }
 
-    /// <summary>The Pids answer: every process of the container, execs tagged with ProcessDetails.</summary>
-    public async Task<PidsResponse> PidsAsync()
+    public async Task ResumeAsync()
+    {
+        await Init.ResumeAsync();
+        _shim.Publish(EventTopics.TaskResumed, new TaskResumed { ContainerId = Id });
+    }
+
+    public void PublishOom() => _shim.Publish(EventTopics.TaskOOM, new TaskOOM { ContainerId = Id });
+
+    /// <summary>Every process of the container, with the exec id of those that are execs.</summary>
+    public async Task<List<(int Pid, string? ExecId)>> PidsAsync()
     {
         List<int> pids;
         try { pids = await Runc.PsAsync(Id); }
@@ -314,14 +276,6 @@ internal sealed class Container
         var execByPid = new Dictionary<int, string>();
         foreach (var exec in Execs)
             if (exec.Pid > 0) execByPid[exec.Pid] = exec.Id;
-        var response = new PidsResponse();
-        foreach (var pid in pids)
-        {
-            var info = new DiffKeeper.Shim.Protos.TaskTypes.ProcessInfo { Pid = (uint)pid };
-            if (execByPid.TryGetValue(pid, out var execId))
-                info.Info = TypeUrls.PackBare(new ProcessDetails { ExecId = execId });
-            response.Processes.Add(info);
-        }
-        return response;
+        return pids.Select(pid => (pid, execByPid.GetValueOrDefault(pid))).ToList();
     }
 }

@@ -21,7 +21,7 @@ internal sealed class OciSpec
     public static OciSpec Load(string bundle)
     {
         var spec = new OciSpec();
-        var path = Path.Combine(bundle, "config.json");
+        var path = new BundlePaths(bundle).Config;
         if (!File.Exists(path)) return spec;
         using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
         var root = doc.RootElement;

@@ -1,5 +1,8 @@
 using DiffKeeper.Shim.Cgroups;
 using DiffKeeper.Shim.Diagnostics;
+using DiffKeeper.Shim.Events;
+using DiffKeeper.Shim.Processes;
+using DiffKeeper.Shim.Protos.Runc;
 using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Ttrpc;
 using Google.Protobuf;
@@ -8,8 +11,9 @@ using Google.Protobuf.WellKnownTypes;
 namespace DiffKeeper.Shim.Service;
 
 /// <summary>
-/// The containerd.task.v2.Task service: thin RPC handlers that find the container/process and delegate to the
-/// process state machines. One shim may hold many containers (grouping).
+/// The containerd.task.v2.Task service: thin RPC handlers that find the container/process, delegate to it, and
+/// map its plain answers to protobuf replies and its <see cref="ProcessError"/>s to ttrpc errors (the only place
+/// that knows the wire). One shim may hold many containers (grouping).
 /// </summary>
 internal sealed class TaskService
 {
@@ -63,6 +67,10 @@ internal sealed class TaskService
             {
                 throw;
             }
+            catch (ProcessError e)
+            {
+                throw ToTtrpc(e);
+            }
             catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
             {
                 // The caller went away or its deadline passed (a Wait abandoned by Ctrl-C): not a shim error.
@@ -71,10 +79,40 @@ internal sealed class TaskService
             catch (Exception e)
             {
                 ShimLog.Error($"{method}: {e}");
-                throw TaskErrors.Unknown(e.Message);
+                throw new TtrpcException(TtrpcStatusCode.Unknown, e.Message);
             }
         });
     }
+
+    /// <summary>
+    /// A ttrpc error the way containerd's errdefs.ToGRPC produces it: the status code plus the error class appended
+    /// to the message (containerd's client strips and re-adds it, so `ctr` prints e.g.
+    /// "process already finished: not found"). Unknown is a plain error (Go's errors.New): the message as is.
+    /// </summary>
+    internal static TtrpcException ToTtrpc(ProcessError e) => e.Kind switch
+    {
+        ErrorKind.NotFound => new(TtrpcStatusCode.NotFound, e.Message + ": not found"),
+        ErrorKind.AlreadyExists => new(TtrpcStatusCode.AlreadyExists, e.Message + ": already exists"),
+        ErrorKind.FailedPrecondition => new(TtrpcStatusCode.FailedPrecondition, e.Message + ": failed precondition"),
+        ErrorKind.InvalidArgument => new(TtrpcStatusCode.InvalidArgument, e.Message + ": invalid argument"),
+        ErrorKind.Unimplemented => new(TtrpcStatusCode.Unimplemented, e.Message + ": not implemented"),
+        _ => new(TtrpcStatusCode.Unknown, e.Message),
+    };
+
+    internal static Protos.TaskTypes.Status ToStatus(ProcessState state) => state switch
+    {
+        ProcessState.Created => Protos.TaskTypes.Status.Created,
+        ProcessState.Running => Protos.TaskTypes.Status.Running,
+        ProcessState.Pausing => Protos.TaskTypes.Status.Pausing,
+        ProcessState.Paused => Protos.TaskTypes.Status.Paused,
+        ProcessState.Stopped => Protos.TaskTypes.Status.Stopped,
+        _ => Protos.TaskTypes.Status.Unknown,
+    };
+
+    private static DeleteResponse ToDeleteResponse(ProcessSnapshot p) => new()
+    {
+        Pid = (uint)p.Pid, ExitStatus = (uint)p.ExitStatus, ExitedAt = ProtoTime.From(p.ExitedAt),
+    };
 
     private Container Get(string id)
     {
@@ -82,7 +120,7 @@ internal sealed class TaskService
             return _containers.TryGetValue(id, out var c) ? c : throw TaskErrors.ContainerNotCreated();
     }
 
-    private async Task<CreateTaskResponse> Create(CreateTaskRequest r, TtrpcCallContext ctx)
+    internal async Task<CreateTaskResponse> Create(CreateTaskRequest r, TtrpcCallContext ctx)
     {
         lock (_gate)
         {
@@ -101,56 +139,62 @@ internal sealed class TaskService
         }
     }
 
-    private async Task<StartResponse> Start(StartRequest r, TtrpcCallContext ctx)
+    internal async Task<StartResponse> Start(StartRequest r, TtrpcCallContext ctx)
     {
         var c = Get(r.Id);
-        if (string.IsNullOrEmpty(r.ExecId))
-        {
-            await c.StartInitAsync();
-            return new StartResponse { Pid = (uint)c.Init.Pid };
-        }
-        var pid = await c.StartExecAsync(c.GetExec(r.ExecId));
+        var pid = string.IsNullOrEmpty(r.ExecId) ? await c.StartInitAsync() : await c.StartExecAsync(r.ExecId);
         return new StartResponse { Pid = (uint)pid };
     }
 
-    private async Task<DeleteResponse> Delete(DeleteRequest r, TtrpcCallContext ctx)
+    internal async Task<DeleteResponse> Delete(DeleteRequest r, TtrpcCallContext ctx)
     {
         var c = Get(r.Id);
-        if (!string.IsNullOrEmpty(r.ExecId)) return await c.DeleteExecAsync(r.ExecId);
-        var response = await c.DeleteInitAsync();
+        if (!string.IsNullOrEmpty(r.ExecId)) return ToDeleteResponse(await c.DeleteExecAsync(r.ExecId));
+        var deleted = await c.DeleteInitAsync();
         lock (_gate) _containers.Remove(r.Id);
-        _ = _shim.Recorder.DeletedAsync(c.RecordInfo);
+        return ToDeleteResponse(deleted);
+    }
+
+    internal Task<StateResponse> State(StateRequest r, TtrpcCallContext ctx)
+    {
+        var c = Get(r.Id);
+        var p = c.GetProcess(r.ExecId).Snapshot();
+        return Task.FromResult(new StateResponse
+        {
+            Id = p.Id, Bundle = c.Bundle.Directory, Pid = (uint)p.Pid, Status = ToStatus(p.State),
+            Stdin = p.Stdio.Stdin, Stdout = p.Stdio.Stdout, Stderr = p.Stdio.Stderr, Terminal = p.Stdio.Terminal,
+            ExitStatus = (uint)p.ExitStatus, ExitedAt = ProtoTime.From(p.ExitedAt),
+        });
+    }
+
+    private async Task<PidsResponse> Pids(PidsRequest r, TtrpcCallContext ctx)
+    {
+        var response = new PidsResponse();
+        foreach (var (pid, execId) in await Get(r.Id).PidsAsync())
+        {
+            var info = new Protos.TaskTypes.ProcessInfo { Pid = (uint)pid };
+            if (execId != null) info.Info = TypeUrls.PackBare(new ProcessDetails { ExecId = execId });
+            response.Processes.Add(info);
+        }
         return response;
     }
 
-    private Task<StateResponse> State(StateRequest r, TtrpcCallContext ctx)
+    internal async Task<Empty> Pause(PauseRequest r, TtrpcCallContext ctx)
     {
-        var c = Get(r.Id);
-        return Task.FromResult(c.GetProcess(r.ExecId).ToStateResponse(c.Bundle));
-    }
-
-    private Task<PidsResponse> Pids(PidsRequest r, TtrpcCallContext ctx) => Get(r.Id).PidsAsync();
-
-    private async Task<Empty> Pause(PauseRequest r, TtrpcCallContext ctx)
-    {
-        var c = Get(r.Id);
-        await c.Init.PauseAsync();
-        c.PublishPaused();
+        await Get(r.Id).PauseAsync();
         return EmptyReply;
     }
 
-    private async Task<Empty> Resume(ResumeRequest r, TtrpcCallContext ctx)
+    internal async Task<Empty> Resume(ResumeRequest r, TtrpcCallContext ctx)
     {
-        var c = Get(r.Id);
-        await c.Init.ResumeAsync();
-        c.PublishResumed();
+        await Get(r.Id).ResumeAsync();
         return EmptyReply;
     }
 
     private Task<Empty> Checkpoint(CheckpointTaskRequest r, TtrpcCallContext ctx) =>
         throw TaskErrors.Unimplemented("checkpoint");
 
-    private async Task<Empty> Kill(KillRequest r, TtrpcCallContext ctx)
+    internal async Task<Empty> Kill(KillRequest r, TtrpcCallContext ctx)
     {
         var c = Get(r.Id);
         if (string.IsNullOrEmpty(r.ExecId)) await c.Init.KillAsync((int)r.Signal, r.All);
@@ -158,7 +202,7 @@ internal sealed class TaskService
         return EmptyReply;
     }
 
-    private Task<Empty> Exec(ExecProcessRequest r, TtrpcCallContext ctx)
+    internal Task<Empty> Exec(ExecProcessRequest r, TtrpcCallContext ctx)
     {
         Get(r.Id).AddExec(r);
         return Task.FromResult(EmptyReply);
@@ -172,7 +216,7 @@ internal sealed class TaskService
         return Task.FromResult(EmptyReply);
     }
 
-    private Task<Empty> CloseIO(CloseIORequest r, TtrpcCallContext ctx)
+    internal Task<Empty> CloseIO(CloseIORequest r, TtrpcCallContext ctx)
     {
         var p = Get(r.Id).GetProcess(r.ExecId);
         if (r.Stdin) p.CloseStdin();
@@ -187,7 +231,7 @@ internal sealed class TaskService
         return EmptyReply;
     }
 
-    private async Task<WaitResponse> Wait(WaitRequest r, TtrpcCallContext ctx)
+    internal async Task<WaitResponse> Wait(WaitRequest r, TtrpcCallContext ctx)
     {
         var p = Get(r.Id).GetProcess(r.ExecId);
         await p.Exited.WaitAsync(ctx.CancellationToken);
@@ -213,7 +257,7 @@ internal sealed class TaskService
     /// Exits the shim when it holds no container. Deliberately ignores <c>ctx.CancellationToken</c>: the effect must
     /// not depend on the reply being deliverable (a client may send Shutdown and close at once; runc's shim exits).
     /// </summary>
-    private Task<Empty> Shutdown(ShutdownRequest r, TtrpcCallContext ctx)
+    internal Task<Empty> Shutdown(ShutdownRequest r, TtrpcCallContext ctx)
     {
         lock (_gate)
         {

@@ -1,10 +1,10 @@
 using DiffKeeper.Shim.Io;
 using DiffKeeper.Shim.Processes;
 using DiffKeeper.Shim.Runc;
+using DiffKeeper.Shim.Service;
 using DiffKeeper.Shim.Tests.Support;
 using DiffKeeper.Ttrpc;
 using Xunit;
-using Status = DiffKeeper.Shim.Protos.TaskTypes.Status;
 
 namespace DiffKeeper.Shim.Tests.Processes;
 
@@ -22,8 +22,8 @@ public class ProcessStateMachineTests : IDisposable
         new("c1", NoStdio, new RuncCommand(RuncSettings.For(_bundle.Path, "ns", "runc", _bundle.Combine("root"), false), new Reaper()),
             io: null!, pid);
 
-    private static ExecProcess NewExec(Func<Status>? initStatus = null) =>
-        new("e1", NoStdio, """{"args":["true"],"cwd":"/"}"""u8.ToArray(), initStatus ?? (() => Status.Running));
+    private static ExecProcess NewExec(Func<ProcessState>? initState = null) =>
+        new("e1", NoStdio, """{"args":["true"],"cwd":"/"}"""u8.ToArray(), initState ?? (() => ProcessState.Running));
 
     public void Dispose() => _bundle.Dispose();
 
@@ -32,37 +32,28 @@ public class ProcessStateMachineTests : IDisposable
     {
         var init = NewInit(1234);
         Assert.Equal(ProcessState.Created, init.State);
-        var state = init.ToStateResponse("/b");
-        Assert.Equal(Status.Created, state.Status);
-        Assert.Equal(1234u, state.Pid);
+        var state = init.Snapshot();
+        Assert.Equal(ProcessState.Created, state.State);
+        Assert.Equal(1234, state.Pid);
         Assert.Equal("c1", state.Id);
-        Assert.Equal("/b", state.Bundle);
         Assert.False(init.Exited.IsCompleted);
     }
 
     [Fact]
-    public void Init_exit_is_handed_to_the_container_then_recorded_once()
+    public void Init_exit_is_recorded_once()
     {
         var init = NewInit();
-        ProcessExit? observed = null;
-        init.ExitObserved = e => observed = e;
         var exit = new ProcessExit(1000, 137, new DateTime(2026, 11, 23, 23, 0, 0, DateTimeKind.Utc));
-
-        init.OnExit(exit);
-        Assert.Equal(exit, observed);
-        Assert.Equal(ProcessState.Created, init.State); // the container decides when the exit is final (event order)
 
         Assert.True(init.SetExited(exit));
         Assert.False(init.SetExited(exit with { Status = 1 }));
         Assert.Equal(ProcessState.Stopped, init.State);
         Assert.True(init.Exited.IsCompleted);
-        var state = init.ToStateResponse("/b");
-        Assert.Equal(Status.Stopped, state.Status);
-        Assert.Equal(137u, state.ExitStatus);
-        Assert.Equal(exit.ExitedAt, state.ExitedAt.ToDateTime());
-        var delete = init.ToDeleteResponse();
-        Assert.Equal(137u, delete.ExitStatus);
-        Assert.Equal(1000u, delete.Pid);
+        var state = init.Snapshot();
+        Assert.Equal(ProcessState.Stopped, state.State);
+        Assert.Equal(137, state.ExitStatus);
+        Assert.Equal(exit.ExitedAt, state.ExitedAt);
+        Assert.Equal(1000, state.Pid);
     }
 
     [Fact]
@@ -90,16 +81,19 @@ public class ProcessStateMachineTests : IDisposable
     [Fact]
     public void Never_run_process_reports_status_zero_and_go_zero_time()
     {
-        var delete = NewExec().ToDeleteResponse();
-        Assert.Equal(0u, delete.ExitStatus);
-        Assert.Equal(-62135596800L, delete.ExitedAt.Seconds); // 0001-01-01T00:00:00Z, Go's zero time
+        var never = NewExec().Snapshot();
+        Assert.Equal(0, never.ExitStatus);
+        Assert.Null(never.ExitedAt);
+        Assert.Equal(-62135596800L, ProtoTime.From(never.ExitedAt).Seconds); // 0001-01-01T00:00:00Z, Go's zero time
     }
 
     [Fact]
     public void Exec_that_never_started_cannot_be_killed()
     {
-        var e = Assert.Throws<TtrpcException>(() => NewExec().Kill(9));
-        Assert.Equal(TtrpcStatusCode.FailedPrecondition, e.Code);
+        var e = Assert.Throws<ProcessError>(() => NewExec().Kill(9));
+        Assert.Equal(ErrorKind.FailedPrecondition, e.Kind);
+        Assert.Equal(TtrpcStatusCode.FailedPrecondition, TaskService.ToTtrpc(e).Code);
+        Assert.Equal("process not created: failed precondition", TaskService.ToTtrpc(e).Message);
     }
 
     [Fact]
@@ -109,9 +103,9 @@ public class ProcessStateMachineTests : IDisposable
         Assert.True(exec.OnExit(new ProcessExit(2000, 3, DateTime.UtcNow)));
         Assert.False(exec.OnExit(new ProcessExit(2000, 4, DateTime.UtcNow)));
         Assert.Equal(3, exec.ExitStatus);
-        var e = Assert.Throws<TtrpcException>(() => exec.Kill(9));
+        var e = TaskService.ToTtrpc(Assert.Throws<ProcessError>(() => exec.Kill(9)));
         Assert.Equal(TtrpcStatusCode.NotFound, e.Code);
-        Assert.Contains("process already finished", e.Message);
+        Assert.Equal("process already finished: not found", e.Message);
     }
 
     [Fact]
@@ -122,14 +116,14 @@ public class ProcessStateMachineTests : IDisposable
         var pidFile = _bundle.Combine("e1.pid");
         File.WriteAllText(pidFile, "2001");
 
-        await exec.DeleteAsync(_bundle.Path).WaitAsync(Bound);
+        await exec.DeleteAsync(new BundlePaths(_bundle.Path)).WaitAsync(Bound);
 
         Assert.Equal(ProcessState.Deleted, exec.State);
         Assert.False(File.Exists(pidFile));
         Assert.True(exec.Exited.IsCompleted);
-        var e = await Assert.ThrowsAsync<TtrpcException>(() => exec.DeleteAsync(_bundle.Path).WaitAsync(Bound));
-        Assert.Equal(TtrpcStatusCode.NotFound, e.Code);
-        Assert.Throws<TtrpcException>(() => exec.Kill(9));
+        var e = await Assert.ThrowsAsync<ProcessError>(() => exec.DeleteAsync(new BundlePaths(_bundle.Path)).WaitAsync(Bound));
+        Assert.Equal(ErrorKind.NotFound, e.Kind);
+        Assert.Throws<ProcessError>(() => exec.Kill(9));
     }
 
     [Fact]
@@ -137,15 +131,43 @@ public class ProcessStateMachineTests : IDisposable
     {
         var exec = NewExec();
         var waiter = exec.Exited;
-        await exec.DeleteAsync(_bundle.Path).WaitAsync(Bound);
+        await exec.DeleteAsync(new BundlePaths(_bundle.Path)).WaitAsync(Bound);
         Assert.True(waiter.IsCompleted);
-        Assert.Equal(Status.Unknown, exec.ReportedStatus);
+        Assert.Equal(ProcessState.Deleted, exec.ReportedState);
+        Assert.Equal(DiffKeeper.Shim.Protos.TaskTypes.Status.Unknown, TaskService.ToStatus(exec.ReportedState));
+    }
+
+    [Fact]
+    public void The_moves_table_gives_every_kind_operation_and_state_at_most_one_row()
+    {
+        foreach (var kind in Enum.GetValues<ProcessKind>())
+        foreach (var op in Enum.GetValues<ProcessOperation>())
+        foreach (var state in Enum.GetValues<ProcessState>())
+        {
+            var rows = ProcessMoves.Rows.Count(m => m.Operation == op && (m.Only == null || m.Only == kind) && m.From.Contains(state));
+            Assert.True(rows <= 1, $"{kind} {op} in {state}: {rows} rows");
+        }
+    }
+
+    [Fact]
+    public void Only_start_pause_resume_delete_and_exit_change_state_and_no_refusal_changes_it()
+    {
+        foreach (var m in ProcessMoves.Rows)
+        {
+            if (m.Refusal != null) Assert.True(m.During == null && m.To == null, $"{m.Operation} refuses and moves");
+            else Assert.Contains(m.Operation, new[] { ProcessOperation.Start, ProcessOperation.Pause, ProcessOperation.Resume, ProcessOperation.Delete, ProcessOperation.Exit });
+        }
+        // A deleted process accepts nothing but a (late) exit report, which changes nothing.
+        foreach (var kind in Enum.GetValues<ProcessKind>())
+        foreach (var op in new[] { ProcessOperation.Start, ProcessOperation.Kill, ProcessOperation.Resize, ProcessOperation.Delete })
+            Assert.NotNull(ProcessMoves.Find(kind, op, ProcessState.Deleted).Refusal);
+        Assert.Null(ProcessMoves.Find(ProcessKind.Init, ProcessOperation.Exit, ProcessState.Deleted).To);
     }
 
     private static async Task AssertUnknown(string message, Func<Task> call)
     {
-        var e = await Assert.ThrowsAsync<TtrpcException>(() => call().WaitAsync(Bound));
-        Assert.Equal(TtrpcStatusCode.Unknown, e.Code);
-        Assert.Contains(message, e.Message);
+        var e = await Assert.ThrowsAsync<ProcessError>(() => call().WaitAsync(Bound));
+        Assert.Equal(ErrorKind.Unknown, e.Kind);
+        Assert.Equal(message, TaskService.ToTtrpc(e).Message);
     }
 }
