@@ -126,7 +126,7 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
     public void A_second_push_sharing_90_percent_of_its_chunks_uploads_under_20_percent_of_the_bytes()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("docker-registry"), "needs Debian's docker-registry");
+        Integration.Require(Integration.HasTool("docker-registry"), "needs Debian's docker-registry");
         // Two recordings of 400 files of 16 KiB (random: nothing compresses); the second changed 40 of them.
         var rng = new Random(11);
         var files = Enumerable.Range(0, 400).Select(_ => { var b = new byte[16384]; rng.NextBytes(b); return b; }).ToArray();

@@ -62,9 +62,9 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
     public void Replay_runs_the_recorded_process_and_gives_it_a_terminal_with_t()
     {
         Env.RequireRoot();
-        Env.Require(Env.HasTool("containerd") && Env.HasTool("ctr") && Env.HasTool("runc"), "needs containerd, ctr and runc");
-        Env.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
-        Env.Require(Env.HasTool("script"), "needs script (bsdutils)");
+        Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && Integration.HasTool("runc"), "needs containerd, ctr and runc");
+        Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        Integration.Require(Integration.HasTool("script"), "needs script (bsdutils)");
         // A recording as the daemon writes it: the image and a create event whose detail is the recorded process.
         var up = _tmp.Sub("upper");
         Posix.MkDir(up);

@@ -10,19 +10,18 @@ namespace DiffKeeper.Record.Tests;
 public sealed class RecordHarness : IDisposable
 {
     public TempDir Dir { get; } = new("dk-record-test-");
-    public Binaries Bins { get; }
+    public DaemonBinaries Bins { get; }
     public string Store => Path.Combine(Dir.Path, "store");
     public Cli Cli { get; }
     private readonly string _noSocket;
 
     public RecordHarness()
     {
-        Env.Require(Env.IsRoot, "needs root (a cgroup per recorded command, eBPF)");
-        Env.Require(Env.HasTool("busybox"), "needs busybox");
-        Env.Require(File.Exists("/sys/kernel/btf/vmlinux"), "needs kernel BTF");
-        Bins = Binaries.Find();
-        Env.Require(Bins.Problem == null, Bins.Problem ?? "");
-        Env.Require(Bins.BpfObject != null, "diffkeeper.bpf.o is missing beside the binaries: run `make build`");
+        Integration.Require(Integration.IsRoot, "needs root (a cgroup per recorded command, eBPF)");
+        Integration.Require(Integration.HasTool("busybox"), "needs busybox");
+        Integration.Require(File.Exists("/sys/kernel/btf/vmlinux"), "needs kernel BTF");
+        Bins = Env.RequireDaemon();
+        Integration.Require(Bins.BpfObject != null, "diffkeeper.bpf.o is missing beside the binaries: run `make build`");
         Cli = new Cli(Bins, Store);
         _noSocket = Path.Combine(Dir.Path, "no-daemon.sock");
     }

@@ -15,7 +15,7 @@ public sealed class PushTests
     public async Task The_daemon_pushes_a_failed_containers_recording_retrying_until_the_registry_is_up()
     {
         var bins = Env.RequireDaemon();
-        Env.Require(Env.HasTool("docker-registry"), "needs Debian's docker-registry");
+        Integration.Require(Integration.HasTool("docker-registry"), "needs Debian's docker-registry");
         int port = FreePort(), metrics = FreePort();
         var repo = $"127.0.0.1:{port}/auto/recordings";
         await using var s = await Scenario.StartAsync(bins, configToml: $"""
