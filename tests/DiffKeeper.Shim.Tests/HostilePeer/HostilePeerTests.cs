@@ -238,7 +238,9 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     {
         var shim = await fixture.GetAsync();
         await WellBehavedClient.AssertServedAsync(shim);
-        int before = OpenFds(shim.Pid);
+        // The tests before this one share the shim and leave connections it is still closing: counting while they
+        // go would inflate `before` (and fail the measurement check below now and then). Count once it is steady.
+        int before = await SettledFdsAsync(shim.Pid);
         var peers = new List<RawConnection>();
         try
         {
@@ -294,6 +296,21 @@ public class HostilePeerTests(ShimUnderAttack fixture, ITestOutputHelper output)
     }
 
     private static int OpenFds(int pid) => Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length;
+
+    /// <summary>The descriptor count once it has not changed for 500 ms (or after <see cref="Patience"/>).</summary>
+    private static async Task<int> SettledFdsAsync(int pid)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        int last = OpenFds(pid);
+        var steadySince = DateTime.UtcNow;
+        while (DateTime.UtcNow < deadline && DateTime.UtcNow - steadySince < TimeSpan.FromMilliseconds(500))
+        {
+            await System.Threading.Tasks.Task.Delay(50);
+            int now = OpenFds(pid);
+            if (now != last) { last = now; steadySince = DateTime.UtcNow; }
+        }
+        return last;
+    }
 
     private static string RssKb(int pid)
     {
