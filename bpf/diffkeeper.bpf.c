@@ -88,6 +88,15 @@ struct {
 	__type(value, __u32);
 } dk_tracked_cg SEC(".maps");
 
+// How many cgroups dk_tracked_cg holds, kept by user space. An array lookup is a plain load (the verifier inlines
+// it), so a node that records containers only pays nothing more for the cgroup path than this load per hook.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} dk_cg_active SEC(".maps");
+
 // The dirty set. Plain HASH, not LRU: an LRU map would evict entries silently; here an insert into a full map
 // fails and is counted in DK_CNT_LOST. User space may change max_entries before load.
 struct {
@@ -112,12 +121,14 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
-// The slot of the current task's mount namespace (else of its cgroup), or NULL when neither is tracked. Every hook does this first, so
-// a writer outside the tracked containers (the rest of the node) costs one hash lookup.
+// The slot of the current task's mount namespace (else of its cgroup), or NULL when neither is tracked. Every hook
+// does this first, so a writer outside the tracked containers (the rest of the node) costs one hash lookup, and a
+// second one only while some command is recorded (dk_cg_active).
 static __always_inline __u32 *tracked_slot(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	__u64 mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	__u32 zero = 0, *active;
 	__u64 cgid;
 	__u32 *slot;
 
@@ -128,6 +139,9 @@ static __always_inline __u32 *tracked_slot(void)
 		return slot;
 	// Not a tracked container: a recorded command's cgroup (v2; on a hybrid v1/v2 host the task's cgroup in the
 	// unified hierarchy)?
+	active = bpf_map_lookup_elem(&dk_cg_active, &zero);
+	if (!active || !*active)
+		return NULL;
 	cgid = bpf_get_current_cgroup_id();
 	return bpf_map_lookup_elem(&dk_tracked_cg, &cgid);
 }

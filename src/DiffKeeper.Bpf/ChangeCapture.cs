@@ -20,7 +20,7 @@ public sealed unsafe class ChangeCapture : IDisposable
 
     private readonly object _gate = new();
     private nint _obj;
-    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd;
+    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd, _cgroupsActiveFd;
     private readonly int _cpus;
     private readonly List<nint> _links = new();
     private readonly HashSet<ulong> _tracked = new();
@@ -29,9 +29,10 @@ public sealed unsafe class ChangeCapture : IDisposable
     private readonly Native.DirtyKey[] _keys = new Native.DirtyKey[BatchSize];
     private readonly Native.DirtyValue[] _values = new Native.DirtyValue[BatchSize];
 
-    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int capacity)
+    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int cgroupsActiveFd, int capacity)
     {
         _obj = obj; _trackedFd = trackedFd; _dirtyFd = dirtyFd; _countersFd = countersFd; _trackedCgroupFd = trackedCgroupFd;
+        _cgroupsActiveFd = cgroupsActiveFd;
         DirtySetCapacity = capacity;
         _cpus = Native.libbpf_num_possible_cpus();
         if (_cpus <= 0) _cpus = Environment.ProcessorCount;
@@ -81,12 +82,12 @@ public sealed unsafe class ChangeCapture : IDisposable
             try
             {
                 nint tracked = FindMap(obj, "dk_tracked"), dirty = FindMap(obj, "dk_dirty"), counters = FindMap(obj, "dk_counters"),
-                    trackedCgroups = FindMap(obj, "dk_tracked_cg");
+                    trackedCgroups = FindMap(obj, "dk_tracked_cg"), cgroupsActive = FindMap(obj, "dk_cg_active");
                 Native.bpf_map__set_max_entries(dirty, (uint)dirtySetCapacity);
                 int rc = Native.bpf_object__load(obj);
                 if (rc < 0) throw LoadError(-rc, objectPath);
                 return new ChangeCapture(obj, Native.bpf_map__fd(tracked), Native.bpf_map__fd(dirty), Native.bpf_map__fd(counters),
-                    Native.bpf_map__fd(trackedCgroups), (int)Native.bpf_map__max_entries(dirty));
+                    Native.bpf_map__fd(trackedCgroups), Native.bpf_map__fd(cgroupsActive), (int)Native.bpf_map__max_entries(dirty));
             }
             catch
             {
@@ -168,11 +169,12 @@ public sealed unsafe class ChangeCapture : IDisposable
                     (e == Native.E2BIG ? $" (the tracked-{what} map is full)" : ""), e);
             }
             bool added = set.Add(key);
+            PublishCgroupCount(set);
             if (_links.Count > 0) return;
             try { AttachAll(); }
             catch
             {
-                if (added) { set.Remove(key); Native.bpf_map_delete_elem(mapFd, &key); }
+                if (added) { set.Remove(key); Native.bpf_map_delete_elem(mapFd, &key); PublishCgroupCount(set); }
                 throw;
             }
         }
@@ -187,6 +189,19 @@ public sealed unsafe class ChangeCapture : IDisposable
     /// <summary>Stops capturing cgroup <paramref name="cgroupId"/> (see <see cref="Untrack"/>).</summary>
     public void UntrackCgroup(ulong cgroupId) => UntrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, "cgroup");
 
+    /// <summary>Tells the programs how many cgroups are tracked (dk_cg_active), after <paramref name="changed"/>
+    /// changed: with none, they skip the cgroup lookup. Under <see cref="_gate"/>.</summary>
+    private void PublishCgroupCount(HashSet<ulong> changed)
+    {
+        if (!ReferenceEquals(changed, _trackedCgroups)) return;
+        uint zero = 0, count = (uint)_trackedCgroups.Count;
+        if (Native.bpf_map_update_elem(_cgroupsActiveFd, &zero, &count, Native.BPF_ANY) < 0)
+        {
+            int e = Marshal.GetLastPInvokeError();
+            throw new BpfException($"cannot update the tracked-cgroup count: {Errno(e)}", e);
+        }
+    }
+
     private void UntrackKey(int mapFd, HashSet<ulong> set, ulong key, string what)
     {
         lock (_gate)
@@ -198,6 +213,7 @@ public sealed unsafe class ChangeCapture : IDisposable
                 if (e != Native.ENOENT) throw new BpfException($"cannot untrack {what} {key}: {Errno(e)}", e);
             }
             set.Remove(key);
+            PublishCgroupCount(set);
             if (_tracked.Count == 0 && _trackedCgroups.Count == 0) DetachAll();
         }
     }
