@@ -1,53 +1,13 @@
-using System.Buffers;
 using DiffKeeper.Store.Native;
 
 namespace DiffKeeper.Recorder.Native;
 
-/// <summary>One directory entry as getdents64 gives it: the raw name and the inode (no stat needed).</summary>
-internal readonly record struct Dirent(byte[] Name, ulong Inode, byte Type)
-{
-    public const byte DT_DIR = 4, DT_REG = 8, DT_LNK = 10, DT_CHR = 2, DT_UNKNOWN = 0;
-}
-
 /// <summary>
-/// Lists a directory with getdents64, keeping each entry's inode: a rescan learns which names are new, gone or
-/// the same inode under another name (a rename) without a stat per entry.
+/// Opening and stat-ing the directories the recorder rescans; the listing itself is the store's
+/// <see cref="DirectoryReader.ReadEntries"/>.
 /// </summary>
 internal static unsafe class Dirents
 {
-    /// <summary>The entries of <paramref name="dirfd"/> without "." and "..". Throws IOException on a read error.</summary>
-    public static List<Dirent> Read(int dirfd)
-    {
-        var list = new List<Dirent>();
-        byte[] buf = ArrayPool<byte>.Shared.Rent(32 * 1024);
-        try
-        {
-            fixed (byte* p = buf)
-            {
-                while (true)
-                {
-                    nint n = Libc.getdents64(dirfd, p, buf.Length);
-                    if (n < 0) throw new IOException("getdents64: " + Libc.ErrorText(Libc.Errno));
-                    if (n == 0) break;
-                    for (int off = 0; off < n;)
-                    {
-                        ulong ino = *(ulong*)(p + off);
-                        ushort reclen = *(ushort*)(p + off + 16);
-                        byte type = p[off + 18];
-                        byte* name = p + off + 19;
-                        int len = 0;
-                        while (name[len] != 0) len++;
-                        bool dots = (len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.');
-                        if (!dots) list.Add(new Dirent(new ReadOnlySpan<byte>(name, len).ToArray(), ino, type));
-                        off += reclen;
-                    }
-                }
-            }
-        }
-        finally { ArrayPool<byte>.Shared.Return(buf); }
-        return list;
-    }
-
     /// <summary>Opens a directory (no symlink followed at the last component); -1 with errno set on failure.</summary>
     public static int OpenDirectory(ReadOnlySpan<byte> absPath)
     {

@@ -1,3 +1,4 @@
+using DiffKeeper.Store.Native;
 using System.Collections.Concurrent;
 using System.Globalization;
 using DiffKeeper.Recorder.Config;
@@ -273,13 +274,13 @@ internal sealed class SpoolWorker
             var rel = stack.Pop();
             int fd = Dirents.OpenDirectory(rel.Length == 0 ? rootBytes : [.. rootBytes, (byte)'/', .. rel]);
             if (fd < 0) continue;
-            List<Dirent> entries;
-            try { entries = Dirents.Read(fd); }
+            List<DirectoryEntry> entries;
+            try { entries = DirectoryReader.ReadEntries(fd); }
             finally { DiffKeeper.Store.Native.Libc.close(fd); }
             foreach (var e in entries)
             {
                 var p = RawPath.Join(rel, e.Name);
-                bool dir = e.Type == Dirent.DT_DIR;
+                bool dir = e.Type == DirectoryEntry.DT_DIR;
                 yield return (p, dir);
                 if (dir) stack.Push(p);
             }

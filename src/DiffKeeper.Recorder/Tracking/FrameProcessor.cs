@@ -40,7 +40,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         public HashSet<UpperNode> Captured { get; } = [];
         public List<RecordedEvent> Events { get; } = [];
         public List<(UpperNode Node, Change Why)> Removed { get; } = [];
-        public List<(UpperNode Parent, Dirent Entry, Change Why)> Added { get; } = [];
+        public List<(UpperNode Parent, DirectoryEntry Entry, Change Why)> Added { get; } = [];
         /// <summary>This frame's changes by inode: who changed a directory found new (its entries were made by it).</summary>
         public Dictionary<ulong, Change> Changes { get; init; } = [];
     }
@@ -167,8 +167,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         var tree = frame.C.Tree;
         int fd = Dirents.OpenDirectory(tree.Abs(dir.Path));
         if (fd < 0) return; // gone: the parent's rescan records it
-        List<Dirent> entries;
-        try { entries = Dirents.Read(fd); }
+        List<DirectoryEntry> entries;
+        try { entries = DirectoryReader.ReadEntries(fd); }
         catch (IOException e) { log($"{frame.C.Key}: cannot read {RawPath.Escape(dir.Path)}: {e.Message}"); return; }
         finally { Libc.close(fd); }
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -205,17 +205,17 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         // Renames first: the same inode gone from one name and present under another. Also when the old name's
         // directory was not rescanned in this frame (the kernel's events for one rename can straddle a frame
         // boundary): an inode we know at a path that no longer holds it.
-        var plainAdds = new List<(UpperNode Parent, Dirent Entry, Change Why)>();
+        var plainAdds = new List<(UpperNode Parent, DirectoryEntry Entry, Change Why)>();
         foreach (var (parent, entry, why) in frame.Added)
         {
             UpperNode? source = null;
             // An inode number freed by a delete is reused by the next create (rm a; mkdir b): only the same type
             // and the same birth time make it the same file under a new name.
-            bool entryIsDir = entry.Type == Dirent.DT_DIR;
+            bool entryIsDir = entry.Type == DirectoryEntry.DT_DIR;
             long btime = -1;
             bool SameFile(UpperNode n)
             {
-                if (n.IsDir != entryIsDir && entry.Type != Dirent.DT_UNKNOWN) return false;
+                if (n.IsDir != entryIsDir && entry.Type != DirectoryEntry.DT_UNKNOWN) return false;
                 if (btime < 0) btime = Birth.TimeOf(tree.Abs(Join(parent, entry.Name)));
                 return n.Btime == 0 || btime == 0 || n.Btime == btime;
             }
@@ -276,7 +276,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     }
 
     /// <summary>A name that appeared: captured, and for a directory everything in it, recursively.</summary>
-    private void AddNew(Frame frame, UpperNode parent, Dirent entry, Change why, bool emitEvents)
+    private void AddNew(Frame frame, UpperNode parent, DirectoryEntry entry, Change why, bool emitEvents)
     {
         var tree = frame.C.Tree;
         var rel = Join(parent, entry.Name);
@@ -305,8 +305,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         if (!st.IsDirectory) return;
         int fd = Dirents.OpenDirectory(tree.Abs(rel));
         if (fd < 0) return;
-        List<Dirent> children;
-        try { children = Dirents.Read(fd); }
+        List<DirectoryEntry> children;
+        try { children = DirectoryReader.ReadEntries(fd); }
         catch (IOException) { return; }
         finally { Libc.close(fd); }
         // Entries of a new directory were made by whoever changed that directory in this frame (mkdir -p a/b by
