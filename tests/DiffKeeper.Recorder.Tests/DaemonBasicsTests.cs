@@ -58,6 +58,9 @@ public sealed class DaemonBasicsTests
             ("frame = \"fast\"\n", "frame must be a duration"),
             ("[retention]\nkeep = \"sometimes\"\n", "retention.keep must be \"always\" or \"failure\""),
             ("sockett = \"/x\"\n", "unknown key \"sockett\""),
+            ("[ingest]\npaced_rate = \"fast\"\n", "ingest.paced_rate must be a size"),
+            ("[ingest]\nmax_paced_delay = 5\n", "ingest.max_paced_delay must be a duration"),
+            ("[ingest]\npace = \"1MiB\"\n", "unknown key \"ingest.pace\""),
         ];
         foreach (var (toml, expect) in cases)
         {

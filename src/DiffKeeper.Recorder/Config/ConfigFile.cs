@@ -26,6 +26,9 @@ internal sealed class ConfigException(string message) : Exception(message);
 /// max_file_size = "256MiB"            # largest file read live; 0 = no limit
 /// max_containers = 256
 /// capture_inodes = 65536              # kernel dirty set: inodes changed within one frame
+/// [ingest]
+/// paced_rate = "64MiB"                # per second, for an exit state while other containers run; 0 = never paced
+/// max_paced_delay = "60s"             # one exit ingest is held back at most this long in total
 /// </example>
 internal static class ConfigFile
 {
@@ -86,6 +89,21 @@ internal static class ConfigFile
                         }
                     }
                     break;
+                case "ingest":
+                    foreach (var (k, v) in Table(file, key, value))
+                    {
+                        switch (k)
+                        {
+                            case "paced_rate": config.PacedRate = Size(file, "ingest." + k, v); break;
+                            case "max_paced_delay":
+                                if (v is not string d || !Durations.TryParse(d, out var t) || t > TimeSpan.FromHours(1))
+                                    throw new ConfigException($"{file}: ingest.max_paced_delay must be a duration such as \"60s\" (at most 1h), not {Describe(v)}");
+                                config.MaxPacedDelay = t;
+                                break;
+                            default: throw Unknown(file, key + "." + k);
+                        }
+                    }
+                    break;
                 default: throw Unknown(file, key);
             }
         }
@@ -133,7 +151,7 @@ internal static class ConfigFile
     }
 
     private static ConfigException Unknown(string file, string key) =>
-        new($"{file}: unknown key \"{key}\" (known: store, socket, spool_dir, frame, metrics_address, bpf_object, retention.keep, limits.max_file_size, limits.max_containers, limits.capture_inodes)");
+        new($"{file}: unknown key \"{key}\" (known: store, socket, spool_dir, frame, metrics_address, bpf_object, retention.keep, limits.max_file_size, limits.max_containers, limits.capture_inodes, ingest.paced_rate, ingest.max_paced_delay)");
 
     private static string Str(string file, string key, object? v) =>
         v as string ?? throw new ConfigException($"{file}: {key} must be a string, not {Describe(v)}");

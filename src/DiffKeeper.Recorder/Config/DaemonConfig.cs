@@ -24,6 +24,11 @@ internal sealed class DaemonConfig
     /// <summary>Capacity of the kernel's dirty set (inodes changed between two drains); more are lost, which costs a
     /// gap and a full rescan of every tracked upper directory.</summary>
     public int CaptureInodes = DiffKeeper.Bpf.ChangeCapture.DefaultDirtySetCapacity;
+    /// <summary>How fast an exit state is read while other containers are recorded live (bytes/s; 0 = never paced).
+    /// Nothing else live: full speed. See Spool/ExitIngestPacer.</summary>
+    public long PacedRate = 64L << 20;
+    /// <summary>Longest total hold-back of one exit ingest by pacing; after it the ingest finishes at full speed.</summary>
+    public TimeSpan MaxPacedDelay = TimeSpan.FromSeconds(60);
     /// <summary>host:port of the Prometheus endpoint; "" = off.</summary>
     public string MetricsAddress = DefaultMetricsAddress;
     public string? BpfObject;

@@ -35,6 +35,7 @@ internal sealed class DaemonMetrics
         Gaps = Count("diffkeeper_gaps_total", "Gap events recorded by the daemon (lost kernel events, daemon downtime …).");
         SpoolIngested = Count("diffkeeper_spool_entries_ingested_total", "Spool entries (exit states) ingested.");
         SpoolBad = Count("diffkeeper_spool_entries_bad_total", "Spool entries set aside as .bad.");
+        SpoolPaced = Count("diffkeeper_spool_paced_nanoseconds_total", "Time exit-state ingests were held back so that running containers keep their speed.");
         RecordingsCreated = Count("diffkeeper_recordings_created_total", "Recordings created.");
         _lag = _factory.CreateGauge("diffkeeper_ingest_lag_seconds", "Processing time of the last frame (the recording trails the container by the frame plus this).");
         _lagMax = _factory.CreateGauge("diffkeeper_ingest_lag_max_seconds", "Longest frame processing time since start.");
@@ -51,6 +52,7 @@ internal sealed class DaemonMetrics
     public CountMetric SpoolIngested { get; }
     public CountMetric SpoolBad { get; }
     public CountMetric RecordingsCreated { get; }
+    public CountMetric SpoolPaced { get; }
 
     private CountMetric Count(string name, string help) => new(_factory.CreateCounter(name, help));
 

@@ -35,6 +35,7 @@ internal sealed class SpoolWorker
     private readonly BlockingCollection<string> _queue = new();
     private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
+    private readonly ExitIngestPacer _pacer;
     private Thread? _thread;
     private Timer? _timer;
 
@@ -46,6 +47,9 @@ internal sealed class SpoolWorker
         _config = config;
         _metrics = metrics;
         _log = log;
+        // Paced while any container is recorded live: the one whose exit state this is has stopped live capture.
+        _pacer = new ExitIngestPacer(config.PacedRate, config.MaxPacedDelay, () => recorder.TrackedCount > 0,
+            held => metrics.SpoolPaced.Add(held.Ticks * 100));
     }
 
     public int Backlog => _pending.Count;
@@ -235,9 +239,10 @@ internal sealed class SpoolWorker
     /// </summary>
     private void IngestExitState(RecordingInfo rec, string upper, long time, PathFilter filter)
     {
+        _pacer.Begin();
         if (filter.IsEmpty)
         {
-            var s = _ingester.IngestTree(rec, upper, time);
+            var s = _ingester.IngestTree(rec, upper, time, pacer: _pacer);
             _metrics.VersionsWritten.Add(s.Changed);
             _metrics.BytesIngested.Add(s.BytesRead);
         }
@@ -247,7 +252,7 @@ internal sealed class SpoolWorker
             foreach (var (path, isDir) in WalkRelative(upper))
             {
                 if (!filter.Includes(path, isDir)) continue;
-                var s = _ingester.IngestPath(rec, upper, path, time);
+                var s = _ingester.IngestPath(rec, upper, path, time, pacer: _pacer);
                 _metrics.VersionsWritten.Add(s.Changed);
                 _metrics.BytesIngested.Add(s.BytesRead);
             }

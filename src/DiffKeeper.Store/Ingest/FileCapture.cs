@@ -54,10 +54,13 @@ internal sealed unsafe class FileCapture : IDisposable
 
     /// <summary>The overlay's merged view (no trailing slash), where a metacopy file's data is read; null: unknown.</summary>
     private readonly byte[]? _mergedRoot;
+    /// <summary>Told of every buffer read; may hold this worker back (an exit ingest beside running containers).</summary>
+    private readonly IIngestPacer? _pacer;
 
     public FileCapture(RecordingStore store, DeferredVersions? deferred, ConcurrentDictionary<Hash256, byte> known,
-        ConcurrentDictionary<Hash256, ManualResetEventSlim> inflight, byte[]? mergedRoot = null)
+        ConcurrentDictionary<Hash256, ManualResetEventSlim> inflight, byte[]? mergedRoot = null, IIngestPacer? pacer = null)
     {
+        _pacer = pacer;
         _mergedRoot = mergedRoot;
         _store = store;
         _deferred = deferred;
@@ -262,6 +265,7 @@ internal sealed unsafe class FileCapture : IDisposable
                 filled += (int)n;
                 off += n;
                 BytesRead += n;
+                _pacer?.Consumed(n);
             }
         }
     }

@@ -41,10 +41,11 @@ public sealed unsafe class Ingester
     /// what is in it is recorded (skipping what is unchanged), and every path of the state before that is not in it
     /// any more gets an absence version (one for the topmost missing directory covers its subtree).
     /// </summary>
-    public IngestSummary IngestTree(RecordingInfo rec, string dir, long time, Action<IngestSummary>? progress = null)
+    /// <param name="pacer">Slows the reading of file content (see <see cref="IIngestPacer"/>); null = full speed.</param>
+    public IngestSummary IngestTree(RecordingInfo rec, string dir, long time, Action<IngestSummary>? progress = null, IIngestPacer? pacer = null)
     {
         if (_known.Count > KnownLimit) _known.Clear();
-        var run = new TreeRun(this, rec, dir, time, StateQuery.At(_store, rec.Id, time));
+        var run = new TreeRun(this, rec, dir, time, StateQuery.At(_store, rec.Id, time), pacer);
         run.Execute(progress);
         Finish(rec, time, run.Summary, run.Gaps);
         return run.Summary;
@@ -59,7 +60,7 @@ public sealed unsafe class Ingester
     /// the path is then recorded as a hard link to it (same content, <see cref="FileVersion.HardLinkTo"/>), as a tree
     /// ingest records a second name, instead of as an independent copy. Ignored when the path is not a regular file
     /// with more than one link, or the other name's version is not of the same inode.</param>
-    public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time, byte[]? hardLinkTo = null)
+    public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time, byte[]? hardLinkTo = null, IIngestPacer? pacer = null)
     {
         // The path itself and its recorded children: enough to judge what disappeared from a directory.
         var prevState = StateQuery.At(_store, rec.Id, time, subtree: path, withChunks: true);
@@ -68,7 +69,7 @@ public sealed unsafe class Ingester
         var own = _store.LatestVersionOf(rec.Id, path, time, withChunks: true);
         if (own is { IsDeleted: true }) prevState.Tombstones[key] = own;
         else if (own != null && StateQuery.Find(_store, rec.Id, path, time, withChunks: false) != null) prevState.Entries[key] = own;
-        var run = new TreeRun(this, rec, root, time, prevState);
+        var run = new TreeRun(this, rec, root, time, prevState, pacer);
         run.ExecuteOne(path, hardLinkTo);
         Finish(rec, time, run.Summary, run.Gaps);
         return run.Summary;
@@ -108,6 +109,7 @@ public sealed unsafe class Ingester
         private readonly byte[]? _merged;
         private readonly long _time;
         private readonly RecordingState _prev;
+        private readonly IIngestPacer? _pacer;
         private readonly ChunkSink.VersionBatch _metaBatch;
         /// <summary>Set for a whole-tree run: version records wait until their (unlogged) chunks are durable.</summary>
         private DeferredVersions? _deferred;
@@ -128,8 +130,9 @@ public sealed unsafe class Ingester
         /// <param name="ReadAheadBytes">Bytes <see cref="ReadAhead"/> requested for it, released when a worker takes it.</param>
         private sealed record FileJob(byte[] Path, byte[] AbsZ, StatInfo Stat, FileVersion? Prev, bool Force, byte[]? LinkTo, long ReadAheadBytes = 0);
 
-        public TreeRun(Ingester owner, RecordingInfo rec, string root, long time, RecordingState prev)
+        public TreeRun(Ingester owner, RecordingInfo rec, string root, long time, RecordingState prev, IIngestPacer? pacer)
         {
+            _pacer = pacer;
             _owner = owner;
             _store = owner._store;
             _rec = rec;
@@ -159,7 +162,7 @@ public sealed unsafe class Ingester
             {
                 workers[i] = new Thread(() =>
                 {
-                    using var cap = new FileCapture(_store, deferred, _owner._known, _owner._inflight, _merged);
+                    using var cap = new FileCapture(_store, deferred, _owner._known, _owner._inflight, _merged, _pacer);
                     // Keep consuming after a failure so the walker never blocks on a full queue.
                     foreach (var job in _queue.GetConsumingEnumerable())
                     {
@@ -283,7 +286,7 @@ public sealed unsafe class Ingester
                 }
                 if (st.IsRegular)
                 {
-                    using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight, _merged);
+                    using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight, _merged, _pacer);
                     CaptureFile(cap, new FileJob(path, Libc.CString(Join(_root, path)), st, _prev.Get(path), false, null));
                     return;
                 }

@@ -73,7 +73,16 @@ public sealed class DaemonProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>The body of GET /metrics on 127.0.0.1:<paramref name="port"/>.</summary>
+    public static async Task<string> ScrapeAsync(int port)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient("127.0.0.1", port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync("GET /metrics HTTP/1.0\r\nConnection: close\r\n\r\n"u8.ToArray());
+        return await new StreamReader(stream).ReadToEndAsync();
+    }
+
+    public static int FreePort()
     {
         var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         l.Start();
