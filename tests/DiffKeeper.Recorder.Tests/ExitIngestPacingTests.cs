@@ -39,6 +39,24 @@ public sealed class ExitIngestPacingTests
         Assert.Equal(sum2, Sha(s.Cli, rec2));
     }
 
+    [SkippableFact]
+    public async Task Pacing_holds_one_exit_state_back_at_most_max_paced_delay_then_it_finishes_at_full_speed()
+    {
+        var bins = Env.RequireDaemon();
+        int port = DaemonProcess.FreePort();
+        await using var s = await Scenario.StartAsync(bins, configToml:
+            $"metrics_address = \"127.0.0.1:{port}\"\n[ingest]\npaced_rate = \"1MiB\"\nmax_paced_delay = \"1s\"\n");
+        var tr = await s.Daemon.TrackAsync(s.Info, DateTime.UtcNow);
+        Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+
+        // Unbounded, 24 MiB at 1 MiB/s would take 22 s; the budget lets it wait about 1 s, then run free.
+        var (rec, sum, took) = await IngestExitState(s, "exited-budget");
+        double paced = await Metric(port, "diffkeeper_spool_paced_nanoseconds_total") / 1e9;
+        Assert.InRange(paced, 0.9, 3.0);
+        Assert.True(took < TimeSpan.FromSeconds(15), $"took {took.TotalSeconds:F1} s:\n{s.Daemon.Log}");
+        Assert.Equal(sum, Sha(s.Cli, rec));
+    }
+
     /// <summary>A container the daemon never tracked exits with one random file: frozen, announced, ingested.</summary>
     private static async Task<(string Rec, string Sha, TimeSpan Took)> IngestExitState(Scenario s, string id)
     {

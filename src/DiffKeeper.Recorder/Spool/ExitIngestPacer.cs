@@ -24,6 +24,8 @@ internal sealed class ExitIngestPacer : IIngestPacer
     /// <summary>When the bytes granted so far have been earned at the rate (Stopwatch ticks).</summary>
     private long _earnedAt;
     private long _heldTicks;
+    /// <summary>Set when the daemon stops: the ingest in progress must finish within the shutdown grace.</summary>
+    private volatile bool _off;
 
     public long BytesPerSecond { get; }
     public TimeSpan MaxDelay { get; }
@@ -45,9 +47,12 @@ internal sealed class ExitIngestPacer : IIngestPacer
         lock (_gate) { _heldTicks = 0; _earnedAt = 0; } // the burst is available at once
     }
 
+    /// <summary>From now on nothing is held back (the daemon is stopping).</summary>
+    public void Stop() => _off = true;
+
     public void Consumed(long bytes)
     {
-        if (BytesPerSecond <= 0 || bytes <= 0) return;
+        if (BytesPerSecond <= 0 || bytes <= 0 || _off) return;
         long now = Stopwatch.GetTimestamp();
         long wait;
         lock (_gate)

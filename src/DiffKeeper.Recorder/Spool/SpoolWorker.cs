@@ -308,6 +308,7 @@ internal sealed class SpoolWorker
 
     public void Stop(TimeSpan grace)
     {
+        _pacer.Stop(); // the grace is for finishing exit states, not for sparing containers that outlive the daemon
         _timer?.Dispose();
         _queue.CompleteAdding();
         if (_thread != null && !_thread.Join(grace))
