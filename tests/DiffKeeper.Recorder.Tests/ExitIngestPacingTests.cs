@@ -15,12 +15,8 @@ public sealed class ExitIngestPacingTests
     [SkippableFact]
     public async Task An_exit_state_is_paced_while_another_container_is_live_and_runs_at_full_speed_when_none_is()
     {
-        var bins = Env.RequireDaemon();
-        int port = DaemonProcess.FreePort();
-        await using var s = await Scenario.StartAsync(bins, configToml:
-            $"metrics_address = \"127.0.0.1:{port}\"\n[ingest]\npaced_rate = \"8MiB\"\nmax_paced_delay = \"60s\"\n");
-        var tr = await s.Daemon.TrackAsync(s.Info, DateTime.UtcNow); // the live container beside the exits
-        Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+        var (s, port) = await BesideALiveContainer("8MiB", "60s");
+        await using var _ = s;
         Assert.Equal(1u, (await s.Daemon.StatusAsync()).ContainersTracked);
 
         // 24 MiB at 8 MiB/s (after a 2 MiB burst): about 2.7 s held back.
@@ -42,12 +38,8 @@ public sealed class ExitIngestPacingTests
     [SkippableFact]
     public async Task Pacing_holds_one_exit_state_back_at_most_max_paced_delay_then_it_finishes_at_full_speed()
     {
-        var bins = Env.RequireDaemon();
-        int port = DaemonProcess.FreePort();
-        await using var s = await Scenario.StartAsync(bins, configToml:
-            $"metrics_address = \"127.0.0.1:{port}\"\n[ingest]\npaced_rate = \"1MiB\"\nmax_paced_delay = \"1s\"\n");
-        var tr = await s.Daemon.TrackAsync(s.Info, DateTime.UtcNow);
-        Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+        var (s, port) = await BesideALiveContainer("1MiB", "1s");
+        await using var _ = s;
 
         // Unbounded, 24 MiB at 1 MiB/s would take 22 s; the budget lets it wait about 1 s, then run free.
         var (rec, sum, took) = await IngestExitState(s, "exited-budget");
@@ -55,6 +47,26 @@ public sealed class ExitIngestPacingTests
         Assert.InRange(paced, 0.9, 3.0);
         Assert.True(took < TimeSpan.FromSeconds(15), $"took {took.TotalSeconds:F1} s:\n{s.Daemon.Log}");
         Assert.Equal(sum, Sha(s.Cli, rec));
+    }
+
+    /// <summary>A daemon with these pacing settings (metrics on a free port) recording the scenario's container live.</summary>
+    private static async Task<(Scenario, int MetricsPort)> BesideALiveContainer(string rate, string maxDelay)
+    {
+        var bins = Env.RequireDaemon();
+        int port = DaemonProcess.FreePort();
+        var s = await Scenario.StartAsync(bins, configToml:
+            $"metrics_address = \"127.0.0.1:{port}\"\n[ingest]\npaced_rate = \"{rate}\"\nmax_paced_delay = \"{maxDelay}\"\n");
+        try
+        {
+            var tr = await s.Daemon.TrackAsync(s.Info, DateTime.UtcNow);
+            Integration.Require(tr.Reason == "", "live capture is not available: " + tr.Reason);
+            return (s, port);
+        }
+        catch
+        {
+            await s.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>A container the daemon never tracked exits with one random file: frozen, announced, ingested.</summary>
