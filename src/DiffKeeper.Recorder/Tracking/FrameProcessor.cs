@@ -95,7 +95,11 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                 }
                 var before = node.Last;
                 if (!Capture(frame, node, ch.Time, out var st)) continue;
-                string? kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir ? "write" : Classify(before, st);
+                // Data with a smaller size is a truncate inside a page: it dirties the page whose tail it zeroes when
+                // that page had been written back already (a `sync` anywhere on the node), and not when it was still dirty.
+                string? kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir
+                    ? (before.Inode != 0 && st.Size < before.Size ? "truncate" : "write")
+                    : Classify(before, st);
                 if (kind != null) AddEvent(frame, kind, node.Path, ch);
             }
         }
