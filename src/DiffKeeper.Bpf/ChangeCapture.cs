@@ -15,7 +15,7 @@ public sealed unsafe class ChangeCapture : IDisposable
     public const int DefaultDirtySetCapacity = 65536;
 
     private const string BtfPath = "/sys/kernel/btf/vmlinux";
-    private const int CounterEvents = 0, CounterMerged = 1, CounterLost = 2, CounterCount = 3;
+    private const int CounterEvents = 0, CounterMerged = 1, CounterLost = 2, CounterCoalesced = 3, CounterCount = 4;
     private const int BatchSize = 1024;
 
     private readonly object _gate = new();
@@ -276,7 +276,7 @@ public sealed unsafe class ChangeCapture : IDisposable
                         foreach (ulong v in perCpu) sums[(int)k] += v;
                     }
                 }
-                return new CaptureCounters(sums[CounterEvents], sums[CounterMerged], sums[CounterLost]);
+                return new CaptureCounters(sums[CounterEvents], sums[CounterMerged], sums[CounterLost], sums[CounterCoalesced]);
             }
         }
     }

@@ -27,8 +27,11 @@ public enum ChangeKinds : byte
 public readonly record struct DirtyInode(ulong Dev, ulong Ino, uint Slot, ChangeKinds Kinds,
     long FirstRealtimeNs, long LastRealtimeNs, int Pid, string Comm, uint Merged);
 
-/// <summary>Kernel counters since load: hook hits in tracked namespaces, those merged into an existing entry, those lost to a full dirty set.</summary>
-public readonly record struct CaptureCounters(ulong Events, ulong Merged, ulong Lost);
+/// <summary>Kernel counters since load: hook hits in tracked namespaces, those merged into an existing entry, those lost to a
+/// full dirty set, and those coalesced: already covered by a fresh entry of the same writer, so the entry was left as it
+/// was (its <see cref="DirtyInode.Merged"/> does not count them). Every event is in exactly one of: an entry (Merged + 1
+/// per entry), Lost, Coalesced.</summary>
+public readonly record struct CaptureCounters(ulong Events, ulong Merged, ulong Lost, ulong Coalesced = 0);
 
 /// <summary>A failure to load, attach or use the eBPF capture; the message names the cause (missing kernel
 /// feature, permission, file) and carries libbpf's own messages.</summary>

@@ -87,6 +87,49 @@ public sealed class RecordTests
     }
 
     [SkippableFact]
+    public void AFileRewrittenThroughASharedMappingIsExactAtExit()
+    {
+        // The overhead benchmark's (d) in small: three passes over a mapped file, page by page, ~300 ms apart, never
+        // msync'ed. The first pass faults every page (events; most take the kernel's coalesced path, docs/bpf.md)
+        // and is recorded live. The later passes store into pages that are still dirty: the kernel raises nothing and
+        // does not even move mtime (it does so at a page's first write fault only), so they are invisible live (a
+        // limit of the capture, docs/record.md). The state at exit must still be the last pass, exactly: the exit
+        // rescan re-reads every file the command wrote.
+        Integration.Require(Integration.HasTool("python3"), "needs python3");
+        using var h = new RecordHarness();
+        var work = h.Sub("mm");
+        const int size = 64 * 4096;
+        File.WriteAllText(Path.Combine(h.Dir.Path, "mm.py"), $$"""
+            import mmap, os, time
+            fd = os.open("m.dat", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.ftruncate(fd, {{size}})
+            m = mmap.mmap(fd, {{size}})
+            marks = open("../marks", "w")
+            for c in b"abc":
+                for off in range(0, {{size}}, 4096):
+                    m[off:off + 4096] = bytes([c]) * 4096
+                time.sleep(0.3)
+                marks.write("%d\n" % time.time_ns()); marks.flush()
+                time.sleep(0.05)
+            m.close(); os.close(fd)
+            """);
+        var (code, _, err) = h.Run(work, "--dir", ".", "--name", "mm", "--", "python3", Path.Combine(h.Dir.Path, "mm.py"));
+        Assert.True(code == 0, $"exit status {code}; stderr: {err}");
+
+        var rec = h.RecordingId("mm");
+        var marks = File.ReadAllLines(Path.Combine(h.Dir.Path, "marks")).Select(l => long.Parse(l, CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(3, marks.Length);
+        static string Short(IEnumerable<string> set) => string.Join(" | ", set.Select(g => g.Length > 40 ? g[..40] + "…" : g));
+        var first = h.ExportAt(rec, Cli.FormatTime(marks[0]));
+        Assert.True(first.SetEquals(["f m.dat " + new string('a', size)]), $"pass 1 (page faults) is recorded live: {Short(first)}");
+        var end = h.ExportAt(rec, "end");
+        Assert.True(end.SetEquals(["f m.dat " + new string('c', size)]), $"the state at exit is the last pass: {Short(end)}");
+        Assert.Equal(new string('c', size), File.ReadAllText(Path.Combine(work, "m.dat")));
+        var tl = h.Cli.Timeline(rec);
+        Assert.Contains(tl, r => r.Kind is "create" or "write" && r.Path == "m.dat" && r.Comm == "python3" && r.Pid > 0);
+    }
+
+    [SkippableFact]
     public void ACommandKilledBySignalExitsLikeAShellAndSignalsArePassedOn()
     {
         using var h = new RecordHarness();

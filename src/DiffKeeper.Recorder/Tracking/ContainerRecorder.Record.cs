@@ -141,7 +141,7 @@ internal sealed partial class ContainerRecorder
             if (events.Count > 0) _store.AddEvents(rec, events);
             // The state at exit: whatever the last frames could not attribute (a write in the same timestamp tick as
             // its capture, an event lost) is found by a rescan of the watched directories, attributed to nobody.
-            _frames.FullRescan(tc, exitedAt);
+            _frames.FullRescan(tc, exitedAt, rereadWrittenAfter: rec.Start);
             _store.AddEvents(rec, [new RecordedEvent
             {
                 Time = exitedAt, Kind = EventKinds.Exit, Detail = req.ExitStatus.ToString(CultureInfo.InvariantCulture),

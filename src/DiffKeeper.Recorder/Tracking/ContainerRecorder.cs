@@ -61,6 +61,7 @@ internal sealed partial class ContainerRecorder : IDisposable
         metrics.AddGauge("diffkeeper_capture_attached", "1 when the eBPF change capture is attached.", () => _capture.Attached ? 1 : 0);
         metrics.AddGauge("diffkeeper_kernel_events_total", "Dirty-inode events seen by the eBPF programs.", () => _capture.Counters.Events);
         metrics.AddGauge("diffkeeper_kernel_events_merged_total", "Kernel events folded into an inode already dirty in the frame.", () => _capture.Counters.Merged);
+        metrics.AddGauge("diffkeeper_kernel_events_coalesced_total", "Kernel events already covered by a fresh entry of the same writer (the entry left untouched: the cheap path of a write burst).", () => _capture.Counters.Coalesced);
         metrics.AddGauge("diffkeeper_kernel_events_lost_total", "Kernel events lost (dirty set full): each loss is a gap and a full rescan.", () => _capture.Counters.Lost);
         metrics.AddGauge("diffkeeper_spool_backlog", "Spool entries (exit states) waiting to be ingested.", () => Spool.Backlog);
     }

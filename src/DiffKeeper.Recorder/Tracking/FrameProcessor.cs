@@ -95,7 +95,11 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                 }
                 var before = node.Last;
                 if (!Capture(frame, node, ch.Time, out var st)) continue;
-                string? kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir ? "write" : Classify(before, st);
+                // Data with a smaller size is a truncate inside a page: it dirties the page whose tail it zeroes when
+                // that page had been written back already (a `sync` anywhere on the node), and not when it was still dirty.
+                string? kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir
+                    ? (before.Inode != 0 && st.Size < before.Size ? "truncate" : "write")
+                    : Classify(before, st);
                 if (kind != null) AddEvent(frame, kind, node.Path, ch);
             }
         }
@@ -126,8 +130,13 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     /// <summary>
     /// Walks the whole upper tree as if every directory and file were dirty: after lost kernel events, the state is
     /// made equal to the upper directory again (new names captured, vanished names deleted, changed files captured).
+    /// A file whose size, times and mode are unchanged is skipped, unless it was captured after
+    /// <paramref name="rereadWrittenAfter"/>: a store through a shared mapping into a page that is still dirty
+    /// changes the file without an event, a new mtime or ctime (the kernel updates them at the page's first write
+    /// fault only), so a file the command wrote is read again for the state at exit (ingest keeps no new version
+    /// when its content is the same).
     /// </summary>
-    public void FullRescan(TrackedContainer c, long now)
+    public void FullRescan(TrackedContainer c, long now, long rereadWrittenAfter = long.MaxValue)
     {
         var frame = new Frame(c, now);
         var why = new Change { Time = now };
@@ -142,7 +151,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         {
             if (node.IsDir || frame.Captured.Contains(node) || !c.Tree.Find(node.Ino).Contains(node)) continue;
             if (!Dirents.TryLstat(c.Tree.Abs(node.Path), out var st)) continue;
-            if (st.Size == node.Last.Size && st.MtimeNs == node.Last.MtimeNs && st.CtimeNs == node.Last.CtimeNs && st.Mode == node.Last.Mode) continue;
+            if (st.Size == node.Last.Size && st.MtimeNs == node.Last.MtimeNs && st.CtimeNs == node.Last.CtimeNs && st.Mode == node.Last.Mode
+                && (node.LastVersionTime <= rereadWrittenAfter || !st.IsRegular)) continue;
             var before = node.Last;
             if (Capture(frame, node, now, out st) && Classify(before, st) is { } kind) AddEvent(frame, kind, node.Path, why);
         }
