@@ -60,8 +60,14 @@ internal sealed unsafe class RocksDb : IDisposable
         db._options.Add(dbOpts);
         rocksdb_options_set_create_if_missing(dbOpts, readOnly ? (byte)0 : (byte)1);
         rocksdb_options_set_create_missing_column_families(dbOpts, readOnly ? (byte)0 : (byte)1);
-        rocksdb_options_increase_parallelism(dbOpts, Math.Max(2, Environment.ProcessorCount));
-        rocksdb_options_set_max_background_jobs(dbOpts, Math.Max(2, Environment.ProcessorCount));
+        // A reader never flushes or compacts. RocksDB starts the background threads a writer asks for at open
+        // (and joins them at exit), so a read-only `show` would pay for threads that never run; on a loaded node
+        // each join waits for the thread to be scheduled. Readers keep the minimum (one low, one high).
+        if (!readOnly)
+        {
+            rocksdb_options_increase_parallelism(dbOpts, Math.Max(2, Environment.ProcessorCount));
+            rocksdb_options_set_max_background_jobs(dbOpts, Math.Max(2, Environment.ProcessorCount));
+        }
         rocksdb_options_set_max_open_files(dbOpts, 512);
         rocksdb_options_set_keep_log_file_num(dbOpts, 3);
         rocksdb_options_set_info_log_level(dbOpts, 2); // warnings and worse
