@@ -26,7 +26,7 @@ build:
 # answers `show` in a few ms. The CLI loads librocksdb.so from its own directory; artifacts/bin/diffkeeper links to it.
 # diffkeeperd (AOT too) is copied into artifacts/bin with librocksdb.so: it loads that and diffkeeper.bpf.o from its own directory.
 publish: bpf
-	$(DOTNET) publish src/DiffKeeper.Shim -c $(CONFIG) --nologo -v q -o $(ART)/shim
+	$(DOTNET) publish src/DiffKeeper.Shim.Binary -c $(CONFIG) --nologo -v q -o $(ART)/shim
 	$(DOTNET) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
 	$(DOTNET) publish src/DiffKeeper.Recorder -c $(CONFIG) --nologo -v q -o $(ART)/daemon
 	mkdir -p $(BIN)
