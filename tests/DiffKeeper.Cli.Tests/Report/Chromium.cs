@@ -17,7 +17,7 @@ namespace DiffKeeper.Cli.Tests.Report;
 public sealed class Chromium : IDisposable
 {
     private readonly Process _proc;
-    private readonly TempDir _profile = new("dk-chromium-");
+    private readonly TempDir _profile = new("dk-chromium-", onDisk: true);
     private readonly ClientWebSocket _ws = new();
     private readonly ConcurrentDictionary<int, TaskCompletionSource<JsonElement>> _pending = new();
     private readonly Task _reader;
