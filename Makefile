@@ -9,6 +9,10 @@ ART     := $(CURDIR)/artifacts
 BIN     := $(ART)/bin
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
+# Every dotnet command leaves two empty 6-character directories in $TMPDIR (the SDK's, dotnet/sdk#35353): the builds
+# get one under artifacts/ (removed by `make clean`) instead of /tmp. Only dotnet: the shims and tests keep theirs.
+DOTNET_TMP := $(ART)/tmp
+DOTNET_RUN = mkdir -p $(DOTNET_TMP) && TMPDIR=$(DOTNET_TMP) $(DOTNET)
 
 SHIM := containerd-shim-diffkeeper-v1
 # The package version (deb, rpm); the binaries print the same with --version.
@@ -19,16 +23,16 @@ VERSION ?= 0.1.0
 all: build
 
 build:
-	$(DOTNET) build DiffKeeper.sln -c $(CONFIG) --nologo -v q
+	$(DOTNET_RUN) build DiffKeeper.sln -c $(CONFIG) --nologo -v q
 	$(MAKE) --no-print-directory publish
 
 # Both binaries are Native AOT: containerd starts one shim per container (start-up and RSS matter), and the CLI
 # answers `show` in a few ms. The CLI loads librocksdb.so from its own directory; artifacts/bin/diffkeeper links to it.
 # diffkeeperd (AOT too) is copied into artifacts/bin with librocksdb.so: it loads that and diffkeeper.bpf.o from its own directory.
 publish: bpf
-	$(DOTNET) publish src/DiffKeeper.Shim -c $(CONFIG) --nologo -v q -o $(ART)/shim
-	$(DOTNET) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
-	$(DOTNET) publish src/DiffKeeper.Recorder -c $(CONFIG) --nologo -v q -o $(ART)/daemon
+	$(DOTNET_RUN) publish src/DiffKeeper.Shim.Binary -c $(CONFIG) --nologo -v q -o $(ART)/shim
+	$(DOTNET_RUN) publish src/DiffKeeper.Cli -c $(CONFIG) --nologo -v q -o $(ART)/cli
+	$(DOTNET_RUN) publish src/DiffKeeper.Recorder -c $(CONFIG) --nologo -v q -o $(ART)/daemon
 	mkdir -p $(BIN)
 	install -m 0755 $(ART)/shim/$(SHIM) $(BIN)/$(SHIM)
 	ln -sf ../cli/diffkeeper $(BIN)/diffkeeper

@@ -21,7 +21,7 @@ public class DoctorTests
     [SkippableFact]
     public void Doctor_FollowsTheConfigAndTheSocket_AndSaysWhatToRun()
     {
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var config = t["config.toml"];
         File.Copy(Node.SamplePath("containerd-1.6-default.toml"), config);
         var socket = t["dkd.sock"];
@@ -52,7 +52,7 @@ public class DoctorTests
     [SkippableFact]
     public void Doctor_WithAStore_ChecksOnlyThatStore()
     {
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var (code, o, e) = Node.Run(Node.Cli, ["--store", t["nostore"], "doctor"]);
         Assert.Equal(3, code);
         Assert.Contains("no store", e);

@@ -41,10 +41,3 @@ public static class Node
     }
 }
 
-/// <summary>A temp directory removed at dispose, also when the test failed.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("dk-node-").FullName;
-    public string this[string name] => System.IO.Path.Combine(Path, name);
-    public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
-}

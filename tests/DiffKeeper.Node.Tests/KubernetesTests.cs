@@ -112,7 +112,7 @@ public partial class KubernetesTests
         Integration.Require(Integration.HasTool("unshare") && Integration.HasTool("chroot") && Integration.HasTool("systemctl") && Integration.HasTool("containerd") &&
                      Integration.HasTool("dpkg-deb") && File.Exists("/bin/busybox"), "needs unshare, chroot, systemctl, containerd, dpkg-deb and busybox-static");
         var script = InstallerScript(out _);
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var deb = PackageTests.Build("build-deb.sh", t.Path);
         var tree = t["tree"];
         Node.Ok("dpkg-deb", "-x", deb, tree);

@@ -35,7 +35,7 @@ public class LibbpfTests
     [Fact]
     public void Missing_Relative_AndAbsentBundledCopy_SayWhy()
     {
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var missing = Libbpf.Load(t["libbpf.so.1"]);
         Assert.Equal(0, missing.Handle);
         Assert.Contains(t["libbpf.so.1"], missing.Source);

@@ -40,7 +40,7 @@ public class PackageTests
     public void Deb_HasTheFilesDependenciesConffileAndScripts()
     {
         Integration.Require(Integration.HasTool("dpkg-deb") && Integration.HasTool("dpkg-shlibdeps"), "needs dpkg-dev");
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var deb = Build("build-deb.sh", t.Path);
         Assert.Equal($"diffkeeper_{Version}_amd64.deb", Path.GetFileName(deb));
         var info = Node.Ok("dpkg-deb", "-I", deb);
@@ -93,7 +93,7 @@ public class PackageTests
     public void Rpm_HasTheFilesRequiresConfigAndScripts()
     {
         Integration.Require(Integration.HasTool("rpmbuild") && Integration.HasTool("rpm"), "needs rpm (Debian's package provides rpmbuild)");
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var rpm = Build("build-rpm.sh", t.Path);
         Assert.Equal($"diffkeeper-{Version}.x86_64.rpm", Path.GetFileName(rpm));
         var info = Node.Ok("rpm", "-qip", rpm);
@@ -125,7 +125,7 @@ public class PackageTests
         Integration.Require(Integration.HasTool("dpkg") && Integration.HasTool("containerd") && Integration.HasTool("ctr") && File.Exists("/bin/busybox"),
             "needs dpkg, containerd, ctr and busybox-static");
         Integration.Require(Node.Run("dpkg-query", ["-W", "-f=${Status}", "libbpf1"]).Out.Contains("installed"), "needs libbpf1 (a dependency of the package)");
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var deb = Build("build-deb.sh", t.Path);
         var (code, o, e) = Node.Run("bash", [Node.Script("deb-install.sh"), deb, Node.RepoRoot], timeoutMs: 300_000);
         // 77: the machine already has what the package owns (another installation, or another suite's files in
@@ -147,7 +147,7 @@ public class PackageTests
         Integration.Require(Integration.HasTool("rpm") && Integration.HasTool("unshare") && Integration.HasTool("chroot") && Integration.HasTool("systemctl") &&
                      Integration.HasTool("containerd") && Integration.HasTool("ctr") && File.Exists("/bin/busybox"),
             "needs rpm, unshare, chroot, systemctl, containerd, ctr and busybox-static");
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var rpm = Build("build-rpm.sh", t.Path);
         var (code, o, e) = Node.Run("unshare", ["-m", "--propagation", "private", "bash", Node.Script("rpm-install.sh"), rpm, Node.RepoRoot], timeoutMs: 300_000);
         Assert.True(code == 0 && o.TrimEnd().EndsWith("OK"), $"rpm-install.sh exit {code}:\n{o}\n{e}");

@@ -16,7 +16,7 @@ public class SetupCliTests
     [InlineData("containerd-2.0-v3.toml", "2.0.0")]
     public void SetupThenUndo_RoundTripsByteForByte(string sample, string containerdVersion)
     {
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var config = t["config.toml"];
         var options = t["runc.toml"];
         var original = File.ReadAllBytes(Node.SamplePath(sample));
@@ -60,7 +60,7 @@ public class SetupCliTests
     [SkippableFact]
     public void Undo_RefusesToOverwriteLaterEdits()
     {
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var config = t["config.toml"];
         File.Copy(Node.SamplePath("containerd-1.7-custom.toml"), config);
         Assert.Equal(0, Setup("--config", config, "--containerd-version", "1.7.0").Code);
@@ -75,7 +75,7 @@ public class SetupCliTests
     [SkippableFact]
     public void MissingConfig_IsCreated_AndUndoRemovesIt()
     {
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var config = t["etc/containerd/config.toml"];
         var run = Setup("--config", config, "--containerd-version", "1.6.20");
         Assert.True(run.Code == 0, run.Err + run.Out);
@@ -93,7 +93,7 @@ public class SetupCliTests
     public void EditedConfig_IsLoadedByTheRealContainerd(string sample)
     {
         Integration.Require(Integration.HasTool("containerd"), "needs containerd (Debian's package)");
-        using var t = new TempDir();
+        using var t = new TempDir("dk-node-");
         var config = t["config.toml"];
         File.Copy(Node.SamplePath(sample), config);
         Assert.Equal(0, Setup("--config", config, "--options-file", t["runc.toml"]).Code);

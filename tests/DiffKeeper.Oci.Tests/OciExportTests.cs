@@ -14,7 +14,7 @@ namespace DiffKeeper.Oci.Tests;
 [Collection(CliCollection.Name)]
 public sealed class OciExportTests(CliBinary binary) : IDisposable
 {
-    private readonly TempDir _tmp = new("dk-oci-test-");
+    private readonly TempDir _tmp = new("dk-oci-test-", onDisk: true);
     private DiffKeeperCli Cli => new(binary.Executable, _tmp.Sub("store"));
 
     public void Dispose() => _tmp.Dispose();

@@ -13,7 +13,7 @@ namespace DiffKeeper.Oci.Tests;
 [Collection(CliCollection.Name)]
 public sealed class RegistryAuthTests(CliBinary binary) : IDisposable
 {
-    private readonly TempDir _tmp = new("dk-registry-auth-test-");
+    private readonly TempDir _tmp = new("dk-registry-auth-test-", onDisk: true);
     private DiffKeeperCli Cli => new(binary.Executable, _tmp.Sub("store"));
 
     public void Dispose() => _tmp.Dispose();

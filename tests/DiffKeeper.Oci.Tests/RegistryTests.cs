@@ -74,7 +74,7 @@ public sealed class LocalServer : IDisposable
 [Collection(CliCollection.Name)]
 public sealed class RegistryTests(CliBinary binary) : IDisposable
 {
-    private readonly TempDir _tmp = new("dk-registry-test-");
+    private readonly TempDir _tmp = new("dk-registry-test-", onDisk: true);
     private DiffKeeperCli Cli => new(binary.Executable, _tmp.Sub("store"));
 
     public void Dispose() => _tmp.Dispose();

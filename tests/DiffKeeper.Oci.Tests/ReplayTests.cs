@@ -11,7 +11,7 @@ namespace DiffKeeper.Oci.Tests;
 [Collection(CliCollection.Name)]
 public sealed class ReplayTests(CliBinary binary) : IDisposable
 {
-    private readonly TempDir _tmp = new("dk-replay-test-");
+    private readonly TempDir _tmp = new("dk-replay-test-", onDisk: true);
     private DiffKeeperCli Cli => new(binary.Executable, _tmp.Sub("store"));
 
     public void Dispose() => _tmp.Dispose();

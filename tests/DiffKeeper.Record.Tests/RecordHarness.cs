@@ -9,7 +9,7 @@ namespace DiffKeeper.Record.Tests;
 /// </summary>
 public sealed class RecordHarness : IDisposable
 {
-    public TempDir Dir { get; } = new("dk-record-test-");
+    public TempDir Dir { get; } = new("dk-record-test-", onDisk: true);
     public DaemonBinaries Bins { get; }
     public string Store => Path.Combine(Dir.Path, "store");
     public Cli Cli { get; }
@@ -26,7 +26,7 @@ public sealed class RecordHarness : IDisposable
         _noSocket = Path.Combine(Dir.Path, "no-daemon.sock");
     }
 
-    public string Sub(string name) => Dir.Sub(name);
+    public string Sub(string name) => Dir.CreateSub(name);
 
     /// <summary>Starts `diffkeeper record ARGS` in <paramref name="cwd"/>; stdout and stderr captured.</summary>
     public Process Start(string cwd, params string[] args)

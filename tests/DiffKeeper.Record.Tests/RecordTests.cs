@@ -241,5 +241,5 @@ public sealed class RecordTests
         Assert.Contains("command not found", e4);
     }
 
-    [System.Runtime.InteropServices.DllImport("libc")] private static extern int kill(int pid, int sig);
+    private static int kill(int pid, int sig) => Tmds.Linux.LibC.kill(pid, sig);
 }

@@ -11,7 +11,7 @@ public sealed class DaemonBasicsTests
     public async Task The_socket_is_root_only_metrics_are_served_and_SIGTERM_exits_0_removing_the_socket()
     {
         var bins = Env.RequireDaemon();
-        using var dir = new TempDir();
+        using var dir = new TempDir("dk-daemon-test-", onDisk: true);
         var socket = Path.Combine(dir.Path, "run", "sub", "diffkeeperd.sock");
         await using var d = await DaemonProcess.StartAsync(bins, Path.Combine(dir.Path, "store"), socket);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(socket));
@@ -51,7 +51,7 @@ public sealed class DaemonBasicsTests
     public void A_broken_config_file_is_a_clear_error_naming_line_and_column()
     {
         var bins = Env.RequireDaemon();
-        using var dir = new TempDir();
+        using var dir = new TempDir("dk-daemon-test-", onDisk: true);
         (string Toml, string Expect)[] cases =
         [
             ("frame = \"100ms\"\nstore = \n", "config.toml:2:9"),

@@ -88,7 +88,7 @@ public sealed class PushTests
     public void A_bad_push_config_is_a_clear_error()
     {
         var bins = Env.RequireDaemon();
-        using var dir = new TempDir();
+        using var dir = new TempDir("dk-daemon-test-", onDisk: true);
         foreach (var (toml, expect) in new[]
         {
             ("push = \"not a repository\"\n", "push must be REGISTRY/REPOSITORY"),

@@ -13,7 +13,7 @@ namespace DiffKeeper.Report.Tests;
 [Collection(CliCollection.Name)]
 public sealed class RecorderRecordingTests(CliBinary binary, ITestOutputHelper output) : IDisposable
 {
-    private readonly TempDir _tmp = new("dk-report-test-");
+    private readonly TempDir _tmp = new("dk-report-test-", onDisk: true);
     private static readonly long T0 = 1_795_000_000L * Moments.NsPerSecond;   // 2026-11-18T..., a whole second
     private static long At(double s) => T0 + (long)(s * Moments.NsPerSecond);
 

@@ -122,7 +122,7 @@ public class DeltaChunkTests
 
         public EditedFile(string name = "rec")
         {
-            Up = F.Temp.Sub("up");
+            Up = F.Temp.CreateSub("up");
             Rec = F.NewRecording(name);
             Write(Tree.Random(200_000, 11));
         }
@@ -247,7 +247,7 @@ public class DeltaChunkTests
         // A newer recording holds only the edited content: it dedups against the delta chunk and never names the base.
         var store = e.F.Store;
         var newer = store.CreateRecording(new RecordingInfo { Name = "new", Start = e.F.At(100) });
-        var up2 = e.F.Temp.Sub("up2");
+        var up2 = e.F.Temp.CreateSub("up2");
         Tree.WriteFile(up2, "f.bin"u8, e.Contents[1]);
         new Ingester(store).IngestTree(newer, up2, e.F.At(101));
         var v = StateQuery.Find(store, newer.Id, "f.bin"u8, e.F.At(101))!;

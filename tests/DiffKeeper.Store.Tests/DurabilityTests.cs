@@ -18,7 +18,7 @@ public class DurabilityTests
     public void A_tree_ingest_logs_its_versions_not_its_chunk_bytes_and_a_crash_image_holds_every_version_whole()
     {
         using var f = new StoreFixture();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         var contents = new byte[6][];
         for (int i = 0; i < contents.Length; i++)
         {
@@ -67,7 +67,7 @@ public class DurabilityTests
         }
         Assert.True(f.Store.Sink.UnloggedChunksPending);
 
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         Tree.WriteFile(up, "same.bin"u8, content);
         var rec = f.NewRecording();
         var summary = new Ingester(f.Store).IngestPath(rec, up, "same.bin"u8.ToArray(), f.At(2));
@@ -92,7 +92,7 @@ public class DurabilityTests
             Assert.True(DateTime.UtcNow < deadline, "background work did not settle");
             Thread.Sleep(10);
         }
-        var dst = f.Temp.Sub(name);
+        var dst = f.Temp.CreateSub(name);
         foreach (var file in Directory.EnumerateFiles(f.StoreDir))
             if (Path.GetFileName(file) != "LOCK") File.Copy(file, Path.Combine(dst, Path.GetFileName(file)));
         return dst;

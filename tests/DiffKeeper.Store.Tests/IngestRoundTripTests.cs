@@ -13,7 +13,7 @@ public class IngestRoundTripTests
     public void Every_entry_type_round_trips_with_raw_names_and_metadata()
     {
         using var f = new StoreFixture();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         var weird = new byte[] { (byte)'b', 0xff, 0xfe, (byte)'\n', (byte)'x' };
         Tree.WriteFile(up, "plain.txt", "hello\n");
         Tree.WriteFile(up, weird, "weird"u8, 0x180);
@@ -64,7 +64,7 @@ public class IngestRoundTripTests
     {
         Integration.RequireRoot("mknod of a device needs root");
         using var f = new StoreFixture();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         Tree.Mknod(up, "null", Libc.S_IFCHR, 1, 3);
         Tree.Mknod(up, "blk", Libc.S_IFBLK, 7, 300);
         var rec = f.NewRecording();
@@ -78,7 +78,7 @@ public class IngestRoundTripTests
     public void Sparse_files_keep_their_holes_and_their_bytes()
     {
         using var f = new StoreFixture();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         var path = Path.Combine(up, "sparse");
         using (var fs = new FileStream(path, FileMode.Create))
         {
@@ -109,7 +109,7 @@ public class IngestRoundTripTests
     public void Unchanged_tree_is_skipped_by_stat_and_identical_content_is_deduplicated()
     {
         using var f = new StoreFixture();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         var data = Tree.Random(500_000, 11);
         Tree.WriteFile(up, "a.bin"u8, data);
         Tree.WriteFile(up, "copy.bin"u8, data);
@@ -121,7 +121,7 @@ public class IngestRoundTripTests
         Assert.Equal(0, again.BytesRead);
 
         // Another recording with the same content under another name stores no new chunk.
-        var other = f.Temp.Sub("other");
+        var other = f.Temp.CreateSub("other");
         Tree.WriteFile(other, "renamed.bin"u8, data);
         var rec2 = f.NewRecording("second");
         var s2 = f.Snapshot(rec2, other, 0);

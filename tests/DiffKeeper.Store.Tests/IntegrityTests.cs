@@ -13,7 +13,7 @@ public class IntegrityTests
     public void A_damaged_chunk_is_an_error_on_read_and_in_doctor_never_a_wrong_file()
     {
         using var f = new StoreFixture();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         var data = Tree.Random(100_000, 5);
         Tree.WriteFile(up, "f.bin"u8, data);
         var rec = f.NewRecording();
@@ -44,7 +44,7 @@ public class IntegrityTests
     public void Pack_round_trips_and_a_truncated_or_flipped_pack_is_refused()
     {
         using var f = new StoreFixture();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         var data = Tree.Random(200_000, 9);
         Tree.WriteFile(up, "f.bin"u8, data);
         Tree.WriteFile(up, "g.txt", "text");
@@ -52,7 +52,7 @@ public class IntegrityTests
         f.Snapshot(rec, up, 1);
         f.Store.AddEvent(rec, new RecordedEvent { Time = f.At(2), Kind = EventKinds.Exit, Detail = "3" });
         var other = f.NewRecording("unrelated");
-        var up2 = f.Temp.Sub("up2");
+        var up2 = f.Temp.CreateSub("up2");
         Tree.WriteFile(up2, "other.bin"u8, Tree.Random(300_000, 10));
         f.Snapshot(other, up2, 1);
 
@@ -109,7 +109,7 @@ public class IntegrityTests
         RecordingInfo Make(string name, int exit, int seed, double start)
         {
             var rec = f.Store.CreateRecording(new RecordingInfo { Name = name, Start = f.At(start) });
-            var up = f.Temp.Sub(name);
+            var up = f.Temp.CreateSub(name);
             Tree.WriteFile(up, "shared.bin"u8, shared);
             Tree.WriteFile(up, "own.bin"u8, Tree.Random(200_000, seed));
             new Ingest.Ingester(f.Store).IngestTree(rec, up, f.At(start + 1));
@@ -145,7 +145,7 @@ public class IntegrityTests
         RecordingInfo Make(string name, int seed, double start)
         {
             var rec = f.Store.CreateRecording(new RecordingInfo { Name = name, Start = f.At(start) });
-            var up = f.Temp.Sub(name);
+            var up = f.Temp.CreateSub(name);
             Tree.WriteFile(up, "shared.bin"u8, shared);
             Tree.WriteFile(up, "own.bin"u8, Tree.Random(1 << 20, seed));
             new Ingest.Ingester(f.Store).IngestTree(rec, up, f.At(start + 1));

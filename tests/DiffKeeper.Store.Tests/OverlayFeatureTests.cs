@@ -19,10 +19,10 @@ public sealed class OverlayFeatureTests : IDisposable
 
     public OverlayFeatureTests()
     {
-        _lower = _f.Temp.Sub("lower");
-        _upper = _f.Temp.Sub("upper");
-        _merged = _f.Temp.Sub("merged");
-        _f.Temp.Sub("work");
+        _lower = _f.Temp.CreateSub("lower");
+        _upper = _f.Temp.CreateSub("upper");
+        _merged = _f.Temp.CreateSub("merged");
+        _f.Temp.CreateSub("work");
     }
 
     private void Mount(string options)

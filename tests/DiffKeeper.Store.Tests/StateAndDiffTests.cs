@@ -12,10 +12,10 @@ public class StateAndDiffTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.WriteFile(v1, "conf", "one");
         f.Snapshot(rec, v1, 1);
-        var v2 = f.Temp.Sub("v2");
+        var v2 = f.Temp.CreateSub("v2");
         Tree.WriteFile(v2, "conf", "two");
         Tree.WriteFile(v2, "new", "n");
         f.Snapshot(rec, v2, 2);
@@ -32,7 +32,7 @@ public class StateAndDiffTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.Mkdir(v1, "dir/sub");
         Tree.WriteFile(v1, "dir/sub/f", "f");
         Tree.WriteFile(v1, "dir/g", "g");
@@ -75,7 +75,7 @@ public class StateAndDiffTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         Tree.Mkdir(up, "d/sub");
         Tree.WriteFile(up, "d/a", "a");
         Tree.WriteFile(up, "d/b", "b");
@@ -112,7 +112,7 @@ public class StateAndDiffTests
         Integration.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         Tree.WriteFile(up, "etc.conf", "copied up");
         f.Snapshot(rec, up, 1);
         File.Delete(Path.Combine(up, "etc.conf"));
@@ -143,14 +143,14 @@ public class StateAndDiffTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.Mkdir(v1, "d");
         Tree.WriteFile(v1, "d/old", "old");
         Tree.WriteFile(v1, "d/stays", "same");
         f.Snapshot(rec, v1, 1);
 
         // rm -rf d; mkdir d; recreate one file: overlay marks d opaque (user.overlay.* works without root).
-        var v2 = f.Temp.Sub("v2");
+        var v2 = f.Temp.CreateSub("v2");
         Tree.Mkdir(v2, "d");
         Tree.SetXattr(v2, "d", "user.overlay.opaque", "y"u8.ToArray());
         Tree.WriteFile(v2, "d/stays", "same");
@@ -172,10 +172,10 @@ public class StateAndDiffTests
         Integration.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.WriteFile(v1, "x", "x");
         f.Snapshot(rec, v1, 1);
-        var v2 = f.Temp.Sub("v2");
+        var v2 = f.Temp.CreateSub("v2");
         Tree.Whiteout(v2, "x");
         Tree.Whiteout(v2, "from-image");
         f.Snapshot(rec, v2, 2);
@@ -190,14 +190,14 @@ public class StateAndDiffTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.WriteFile(v1, "mod", "a");
         Tree.WriteFile(v1, "del", "d");
         Tree.WriteFile(v1, "chmod", "c");
         Tree.WriteFile(v1, "old-name", "moving content");
         f.Snapshot(rec, v1, 1);
 
-        var v2 = f.Temp.Sub("v2");
+        var v2 = f.Temp.CreateSub("v2");
         Tree.WriteFile(v2, "mod", "b");
         Tree.WriteFile(v2, "added", "+");
         Tree.WriteFile(v2, "chmod"u8, "c"u8, 0x1ff);
@@ -225,24 +225,24 @@ public class StateAndDiffTests
         Integration.RequireRoot("a whiteout (char 0:0) needs root");
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.WriteFile(v1, "base", "b");
         f.Snapshot(rec, v1, 1);
 
         // Created at 2, renamed away at 3: absent at 1 and at 3, so not a row of diff 1 3.
         // A file of the image (never captured): deleted at 2, recreated at 2.5, deleted again at 3. It existed at 1
         // (in the lower layer) and not at 3: deleted in diff 1 3, and absent at both ends of diff 2 3.
-        var v2 = f.Temp.Sub("v2");
+        var v2 = f.Temp.CreateSub("v2");
         Tree.WriteFile(v2, "base", "b");
         Tree.WriteFile(v2, "tmp", "short-lived content");
         Tree.Whiteout(v2, "image-file");
         f.Snapshot(rec, v2, 2);
-        var v25 = f.Temp.Sub("v25");
+        var v25 = f.Temp.CreateSub("v25");
         Tree.WriteFile(v25, "base", "b");
         Tree.WriteFile(v25, "tmp", "short-lived content");
         Tree.WriteFile(v25, "image-file", "again");
         f.Snapshot(rec, v25, 2.5);
-        var v3 = f.Temp.Sub("v3");
+        var v3 = f.Temp.CreateSub("v3");
         Tree.WriteFile(v3, "base", "b");
         Tree.WriteFile(v3, "final", "short-lived content");
         Tree.Whiteout(v3, "image-file");
@@ -266,7 +266,7 @@ public class StateAndDiffTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var up = f.Temp.Sub("up");
+        var up = f.Temp.CreateSub("up");
         Tree.Mkdir(up, "old/deep");
         Tree.WriteFile(up, "old/deep/f", "content that moves");
         f.Snapshot(rec, up, 1);
@@ -292,12 +292,12 @@ public class StateAndDiffTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.Mkdir(v1, "var/log/app");
         Tree.WriteFile(v1, "var/log/app/a.log", "1");
         Tree.WriteFile(v1, "etc.conf", "1");
         f.Snapshot(rec, v1, 1);
-        var v2 = f.Temp.Sub("v2");
+        var v2 = f.Temp.CreateSub("v2");
         Tree.Mkdir(v2, "var/log/app");
         Tree.WriteFile(v2, "var/log/app/a.log", "12");
         f.Snapshot(rec, v2, 2);
@@ -331,11 +331,11 @@ public class ReplacedDirectoryTests
     {
         using var f = new StoreFixture();
         var rec = f.NewRecording();
-        var v1 = f.Temp.Sub("v1");
+        var v1 = f.Temp.CreateSub("v1");
         Tree.Mkdir(v1, "d");
         Tree.WriteFile(v1, "d/f", "inside");
         f.Snapshot(rec, v1, 0);
-        var v2 = f.Temp.Sub("v2");
+        var v2 = f.Temp.CreateSub("v2");
         File.CreateSymbolicLink(Path.Combine(v2, "d"), "/etc");
         f.Snapshot(rec, v2, 1);
 

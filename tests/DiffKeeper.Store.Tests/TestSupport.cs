@@ -5,27 +5,6 @@ using Libc = DiffKeeper.Store.Native.Libc;
 
 namespace DiffKeeper.Store.Tests;
 
-/// <summary>A temporary directory removed at dispose (also when the test failed).</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("dk-store-test-").FullName;
-
-    public string Sub(string name)
-    {
-        var p = System.IO.Path.Combine(Path, name);
-        Directory.CreateDirectory(p);
-        return p;
-    }
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, true); return; } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        // .NET cannot name entries whose names are not UTF-8 (the raw-path tests make them): let rm do it.
-        using var rm = System.Diagnostics.Process.Start("rm", ["-rf", "--", Path]);
-        rm?.WaitForExit(30_000);
-    }
-}
-
 /// <summary>Builds upper-layer trees with raw-byte names, xattrs and special files.</summary>
 public static unsafe class Tree
 {
@@ -106,7 +85,7 @@ public static unsafe class Tree
 /// <summary>A store in a temp dir with a recording, ingester and helpers to read state back.</summary>
 public sealed class StoreFixture : IDisposable
 {
-    public TempDir Temp { get; } = new();
+    public TempDir Temp { get; } = new("dk-store-test-");
     public RecordingStore Store { get; private set; }
     public long T0 { get; } = 1_800_000_000L * Moments.NsPerSecond;
 

@@ -104,21 +104,29 @@ public sealed partial class TaskIo : IDisposable
     private const int TermiosSize = 64; // glibc's struct termios is 60 bytes on Linux
     private const ulong TIOCGWINSZ = 0x5413;
 
-    [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int MkFifo(string path, uint mode);
+    // Through Tmds.LibC (its imports set the last P/Invoke error); cfmakeraw, which it lacks, is declared below.
+    private static unsafe int MkFifo(string path, uint mode)
+    {
+        fixed (byte* p = System.Text.Encoding.UTF8.GetBytes(path + "\0")) return Tmds.Linux.LibC.mkfifo(p, (Tmds.Linux.mode_t)mode);
+    }
 
-    [LibraryImport("libc", EntryPoint = "isatty")]
-    private static partial int IsATty(int fd);
+    private static int IsATty(int fd) => Tmds.Linux.LibC.isatty(fd);
 
-    [LibraryImport("libc", EntryPoint = "tcgetattr")]
-    private static partial int TcGetAttr(int fd, [Out] byte[] termios);
+    private static unsafe int TcGetAttr(int fd, byte[] buffer)
+    {
+        fixed (byte* t = buffer) return Tmds.Linux.LibC.tcgetattr(fd, (Tmds.Linux.termios*)t);
+    }
 
-    [LibraryImport("libc", EntryPoint = "tcsetattr")]
-    private static partial int TcSetAttr(int fd, int when, byte[] termios);
+    private static unsafe int TcSetAttr(int fd, int when, byte[] buffer)
+    {
+        fixed (byte* t = buffer) return Tmds.Linux.LibC.tcsetattr(fd, when, (Tmds.Linux.termios*)t);
+    }
+
+    private static unsafe int Ioctl(int fd, ulong request, ushort[] winsize)
+    {
+        fixed (ushort* w = winsize) return Tmds.Linux.LibC.ioctl(fd, (int)request, w);
+    }
 
     [LibraryImport("libc", EntryPoint = "cfmakeraw")]
     private static partial void CfMakeRaw([In, Out] byte[] termios);
-
-    [LibraryImport("libc", EntryPoint = "ioctl")]
-    private static partial int Ioctl(int fd, ulong request, [Out] ushort[] winsize);
 }

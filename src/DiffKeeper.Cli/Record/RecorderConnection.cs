@@ -25,7 +25,6 @@ internal sealed class RecorderConnection : IAsyncDisposable
     private readonly LockFile? _users;
     public string Socket { get; }
     public bool Private => _privateDir != null;
-    public string? DaemonLog => _privateDir == null ? null : Path.Combine(_privateDir, "daemon.log");
 
     private RecorderConnection(TtrpcClient client, string socket, string? privateDir, LockFile? users)
     {

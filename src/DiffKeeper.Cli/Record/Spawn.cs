@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Tmds.Linux;
+using T = Tmds.Linux.LibC;
 
 namespace DiffKeeper.Cli.Record;
 
@@ -28,14 +30,15 @@ internal static unsafe partial class Spawn
     [LibraryImport(Lib)] private static partial int posix_spawn_file_actions_addopen(byte* fa, int fd, byte* path, int oflag, uint mode);
     [LibraryImport(Lib)] private static partial int posix_spawn_file_actions_adddup2(byte* fa, int fd, int newfd);
     [LibraryImport(Lib)] private static partial int posix_spawnp(int* pid, byte* file, byte* fileActions, byte* attr, byte** argv, byte** envp);
-    [LibraryImport(Lib)] private static partial int sigemptyset(byte* set);
-    [LibraryImport(Lib)] private static partial int sigfillset(byte* set);
-    [LibraryImport(Lib)] private static partial int sigdelset(byte* set, int sig);
     [LibraryImport(Lib, SetLastError = true)] private static partial int waitpid(int pid, int* status, int options);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int kill(int pid, int sig);
     [LibraryImport(Lib, SetLastError = true)] public static partial int flock(int fd, int operation);
-    [LibraryImport(Lib)] public static partial uint geteuid();
-    [LibraryImport(Lib)] public static partial uint getegid();
+    // Above: what Tmds.LibC 0.5 lacks (the posix_spawn family, waitpid, flock). The rest is its.
+    private static int sigemptyset(byte* set) => T.sigemptyset((sigset_t*)set);
+    private static int sigfillset(byte* set) => T.sigfillset((sigset_t*)set);
+    private static int sigdelset(byte* set, int sig) => T.sigdelset((sigset_t*)set, sig);
+    public static int kill(int pid, int sig) => T.kill(pid, sig);
+    public static uint geteuid() => (uint)T.geteuid();
+    public static uint getegid() => (uint)T.getegid();
 
     /// <summary>Starts <paramref name="args"/>[0] (searched in PATH) with the current environment. With
     /// <paramref name="logFile"/>: stdin from /dev/null, stdout and stderr appended to the file, and a session of its

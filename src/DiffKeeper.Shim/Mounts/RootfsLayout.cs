@@ -7,7 +7,7 @@ namespace DiffKeeper.Shim.Mounts;
 /// overlay, the upper, lower (top first, as in <c>lowerdir=</c>) and work directories. No mounts
 /// (<c>ctr run --rootfs</c>) gives type "" and no upper dir; a bind/rbind snapshot (no parent layers) gives "bind".
 /// </summary>
-internal sealed record RootfsLayout(string Type, string? UpperDir, IReadOnlyList<string> LowerDirs, string? WorkDir)
+public sealed record RootfsLayout(string Type, string? UpperDir, IReadOnlyList<string> LowerDirs, string? WorkDir)
 {
     public static readonly RootfsLayout None = new("", null, Array.Empty<string>(), null);
 

@@ -5,8 +5,8 @@ namespace DiffKeeper.Shim.Native;
 /// <summary>
 /// The file-system calls the recorder's freeze needs that Tmds.LibC 0.5 does not bind: getdents64 (directory
 /// listing on raw byte names, where .NET's enumeration would decode names as UTF-16), the l*/f* xattr calls and
-/// copy_file_range. Everything else the freeze uses (openat, linkat, mkdirat, fchownat, statx, ioctl…) comes from
-/// Tmds.LibC. Source-generated, so Native AOT binds them without reflection.
+/// copy_file_range. Everything else the freeze uses (openat, linkat, mkdirat, fchownat, statx, ioctl, pread, pwrite…)
+/// comes from Tmds.LibC. Source-generated, so Native AOT binds them without reflection.
 /// </summary>
 internal static unsafe partial class FsCalls
 {
@@ -41,11 +41,9 @@ internal static unsafe partial class FsCalls
     [LibraryImport(Lib, SetLastError = true)]
     public static partial nint copy_file_range(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint pread(int fd, byte* buffer, nuint count, long offset);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint pwrite(int fd, byte* buffer, nuint count, long offset);
+    // Tmds.LibC's (its imports set the last P/Invoke error, which Errno reads).
+    public static nint pread(int fd, byte* buffer, nuint count, long offset) => (nint)Tmds.Linux.LibC.pread(fd, buffer, (Tmds.Linux.size_t)count, offset);
+    public static nint pwrite(int fd, byte* buffer, nuint count, long offset) => (nint)Tmds.Linux.LibC.pwrite(fd, buffer, (Tmds.Linux.size_t)count, offset);
 
     public static int Errno => Marshal.GetLastPInvokeError();
 }

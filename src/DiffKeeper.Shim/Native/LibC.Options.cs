@@ -1,16 +1,15 @@
 using System.Runtime.InteropServices;
+using T = Tmds.Linux.LibC;
 
 namespace DiffKeeper.Shim.Native;
 
 /// <summary>libc calls for the runtime options: stdin checks, I/O ownership (IoUid/IoGid), cgroup mode.</summary>
 internal static unsafe partial class LibC
 {
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int isatty(int fd);
+    public static int isatty(int fd) => Ret(T.isatty(fd));
+    public static int fchown(int fd, uint owner, uint group) => Ret(T.fchown(fd, owner, group));
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int fchown(int fd, uint owner, uint group);
-
+    // Tmds.LibC 0.5 has no statfs: declared here.
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statfs(string path, byte* buf);
 

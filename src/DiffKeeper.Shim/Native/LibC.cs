@@ -8,9 +8,8 @@ namespace DiffKeeper.Shim.Native;
 /// The few libc calls the shim needs. Those Tmds.LibC binds go to Tmds.LibC through thin adapters below (string
 /// paths, our struct names, and errno handed on so <see cref="LastErrno"/> works for every call). Declared here with
 /// source-generated P/Invoke (Native AOT safe, no reflection): the calls Tmds.LibC 0.5 lacks (flock, wait4, prctl,
-/// inotify_init1/inotify_add_watch, the posix_spawn family; checked against its LibC class), and, not yet moved,
-/// isatty/fchown/statfs (LibC.Options.cs) and the socket calls of <see cref="UnixSocket"/>. The constants are still
-/// our own (same values as Tmds.LibC's for x86_64/aarch64).
+/// inotify_init1/inotify_add_watch, the posix_spawn family, statfs; checked against its LibC class). The constants
+/// are still our own (same values as Tmds.LibC's for x86_64/aarch64).
 /// Everything that touches processes goes through here: System.Diagnostics.Process must never be used because
 /// the shim owns every wait4 (a second reaper makes the runtime fail-fast).
 /// </summary>
@@ -35,7 +34,7 @@ internal static unsafe partial class LibC
     public const int IN_CLOEXEC = 0x80000, IN_MODIFY = 0x2;
     public const ulong TIOCSWINSZ = 0x5414;
 
-    public const short POSIX_SPAWN_SETPGROUP = 0x02, POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08,
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08,
         POSIX_SPAWN_SETSID = 0x80;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -105,8 +104,6 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib)]
     public static partial int posix_spawnattr_setsigdefault(void* attr, void* sigset);
 
-    [LibraryImport(Lib)]
-    public static partial int posix_spawnattr_setpgroup(void* attr, int pgroup);
 
 
 
@@ -210,20 +207,16 @@ internal static unsafe partial class UnixSocket
 {
     private const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int socket(int domain, int type, int protocol);
+    // Through Tmds.LibC (its imports set the last P/Invoke error, which LibC.LastErrno reads).
+    private static int socket(int domain, int type, int protocol) => T.socket(domain, type, protocol);
+    private static int bind(int fd, byte* addr, int len) => T.bind(fd, (sockaddr*)addr, (socklen_t)(uint)len);
+    private static int connect(int fd, byte* addr, int len) => T.connect(fd, (sockaddr*)addr, (socklen_t)(uint)len);
+    private static int listen(int fd, int backlog) => T.listen(fd, backlog);
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int bind(int fd, byte* addr, int len);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int connect(int fd, byte* addr, int len);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int listen(int fd, int backlog);
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int chmod(string path, int mode);
+    private static int chmod(string path, int mode)
+    {
+        fixed (byte* p = System.Text.Encoding.UTF8.GetBytes(path + "\0")) return T.chmod(p, (mode_t)(uint)mode);
+    }
 
     private static int Fill(byte* addr, string path)
     {

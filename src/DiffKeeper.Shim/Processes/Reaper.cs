@@ -11,7 +11,7 @@ namespace DiffKeeper.Shim.Processes;
 /// held across the spawn, so their exit is always handed back to the launcher. Every other exit (container
 /// processes) goes to <see cref="UnownedExit"/> in reaping order.</para>
 /// </summary>
-internal sealed class Reaper
+public sealed class Reaper
 {
     private readonly object _gate = new();
     private readonly Dictionary<int, TaskCompletionSource<ProcessExit>> _launched = new();
@@ -20,7 +20,7 @@ internal sealed class Reaper
     private Thread? _thread;
 
     /// <summary>Exits of processes the shim did not spawn itself; called on the reaper thread, must not block.</summary>
-    public event Action<ProcessExit>? UnownedExit;
+    internal event Action<ProcessExit>? UnownedExit;
 
     public void Start()
     {
@@ -35,7 +35,7 @@ internal sealed class Reaper
     /// Runs <paramref name="spawn"/> (which returns a pid) with reaping of its result held back until the pid is
     /// registered, so an immediate exit cannot be mistaken for an unknown process.
     /// </summary>
-    public Task<ProcessExit> Launch(Func<int> spawn, out int pid)
+    internal Task<ProcessExit> Launch(Func<int> spawn, out int pid)
     {
         var tcs = new TaskCompletionSource<ProcessExit>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)

@@ -8,7 +8,7 @@ namespace DiffKeeper.Shim.Recording;
 /// also the rest of the rootfs layout and the OCI spec; at the exit the time of the init's exit.
 /// The <c>delete</c> subcommand knows only what the bundle state kept: Layout and Spec are null there.
 /// </summary>
-internal sealed record ContainerRecordInfo(
+public sealed record ContainerRecordInfo(
     string Namespace,
     string Id,
     string Bundle,

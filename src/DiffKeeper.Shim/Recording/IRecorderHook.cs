@@ -4,7 +4,7 @@ namespace DiffKeeper.Shim.Recording;
 /// Where the flight recorder plugs into the shim's lifecycle. The shim never waits on a hook for longer than a
 /// configured bound (see <see cref="BoundedRecorderHook"/>) and a container runs normally when a hook fails.
 /// </summary>
-internal interface IRecorderHook
+public interface IRecorderHook
 {
     /// <summary>After runc create succeeded (rootfs mounted, init created but not started).</summary>
     Task OnCreatedAsync(ContainerRecordInfo container, CancellationToken ct);
@@ -34,5 +34,5 @@ internal interface IRecorderHook
 /// One lifecycle event for the recorder: <c>start</c>, <c>exec-added</c>, <c>exec-started</c>, <c>exit</c> (of an
 /// exec or the init; <see cref="ExecId"/> empty for the init), <c>oom</c>, <c>delete</c>.
 /// </summary>
-internal sealed record LifecycleEvent(string Namespace, string ContainerId, string Kind, DateTime Time, int Pid = 0,
+public sealed record LifecycleEvent(string Namespace, string ContainerId, string Kind, DateTime Time, int Pid = 0,
     string ExecId = "", int ExitStatus = 0);

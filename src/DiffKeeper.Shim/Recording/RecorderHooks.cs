@@ -1,5 +1,3 @@
-using DiffKeeper.Shim.Cli;
-
 namespace DiffKeeper.Shim.Recording;
 
 /// <summary>
@@ -9,9 +7,10 @@ namespace DiffKeeper.Shim.Recording;
 /// </summary>
 internal static class RecorderHooks
 {
-    public static IRecorderHook Create(ShimFlags flags, RecorderSettings settings, string frozenBy)
+    /// <param name="containerdAddress">containerd's socket (the shim's <c>-address</c>), passed on to the daemon.</param>
+    public static IRecorderHook Create(string containerdAddress, RecorderSettings settings, string frozenBy)
     {
-        IRecorderHook daemon = new DaemonRecorderHook(settings, flags.Address, frozenBy);
+        IRecorderHook daemon = new DaemonRecorderHook(settings, containerdAddress, frozenBy);
         return HookLogRecorderHook.FromEnvironment() is { } log ? new CompositeRecorderHook(log, daemon) : daemon;
     }
 

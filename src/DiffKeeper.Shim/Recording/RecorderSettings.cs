@@ -15,7 +15,7 @@ namespace DiffKeeper.Shim.Recording;
 /// containerd kills after 5 s, uses at most 1.5 s.</item>
 /// </list>
 /// </summary>
-internal sealed record RecorderSettings(string Socket, string DefaultSpool, TimeSpan Timeout, TimeSpan FreezeBudget)
+public sealed record RecorderSettings(string Socket, string DefaultSpool, TimeSpan Timeout, TimeSpan FreezeBudget)
 {
     public const string SocketVariable = "DIFFKEEPER_SOCKET";
     public const string StoreVariable = "DIFFKEEPER_STORE";

@@ -5,7 +5,7 @@ namespace DiffKeeper.Shim.Runc;
 /// binary). An interface so the shim's own ordering logic (event order, exit holding) can be tested in-process with
 /// a scripted runner; everything about runc itself is tested against the real one.
 /// </summary>
-internal interface IRuncRunner
+public interface IRuncRunner
 {
     RuncSettings Settings { get; }
     Task CreateAsync(string id, string bundle, string pidFile, string? consoleSocket, bool noPivot, bool noNewKeyring, RuncStdio stdio);

@@ -4,7 +4,7 @@ namespace DiffKeeper.Shim.Runc;
 /// How to invoke runc for one container: binary, state root and its JSON log in the bundle, the cgroup driver,
 /// criu, and who owns the stdio pipes the container gets (the options' IoUid/IoGid).
 /// </summary>
-internal sealed record RuncSettings(string Binary, string Root, string LogPath, bool SystemdCgroup)
+public sealed record RuncSettings(string Binary, string Root, string LogPath, bool SystemdCgroup)
 {
     public const string DefaultRoot = "/run/containerd/runc";
 
@@ -21,7 +21,7 @@ internal sealed record RuncSettings(string Binary, string Root, string LogPath, 
             Path.Combine(string.IsNullOrEmpty(root) ? DefaultRoot : root, ns),
             new BundlePaths(bundle).RuncLog, systemdCgroup);
 
-    public static RuncSettings For(string bundle, string ns, RuncOptions options) =>
+    internal static RuncSettings For(string bundle, string ns, RuncOptions options) =>
         For(bundle, ns, options.BinaryName, options.Root, options.SystemdCgroup) with
         {
             CriuPath = options.CriuPath, IoUid = options.IoUid, IoGid = options.IoGid,

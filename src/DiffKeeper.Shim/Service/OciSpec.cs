@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace DiffKeeper.Shim.Service;
 
 /// <summary>The few facts the shim needs from a bundle's OCI <c>config.json</c>.</summary>
-internal sealed class OciSpec
+public sealed class OciSpec
 {
     public Dictionary<string, string> Annotations { get; } = new();
 

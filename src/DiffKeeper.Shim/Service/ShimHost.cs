@@ -10,11 +10,11 @@ namespace DiffKeeper.Shim.Service;
 /// <summary>
 /// The shim as a library: the task service and everything it runs on, built from the three parts that reach
 /// outside the process, taken as interfaces: the runc runner (one per container's settings), the event sink
-/// (containerd's events service) and the recorder hook (diffkeeperd). The binary (Cli/ServeCommand) builds it with
+/// (containerd's events service) and the recorder hook (diffkeeperd). The binary (src/DiffKeeper.Shim.Binary, Cli/ServeCommand) builds it with
 /// the real ones and serves it over ttrpc; tests build it with scripted ones to check the shim's own ordering
 /// logic, and report exits through <see cref="Exits"/> as the reaper would.
 /// </summary>
-internal sealed class ShimHost : IDisposable
+public sealed class ShimHost : IDisposable
 {
     private readonly OomWatcher _oom;
 
@@ -36,12 +36,12 @@ internal sealed class ShimHost : IDisposable
         new(ns, reaper, settings => new RuncCommand(settings, reaper), events, recorder, recorderSettings);
 
     /// <summary>Where container process exits arrive (the reaper feeds it; pids are claimed by their owners).</summary>
-    public ExitRouter Exits { get; }
+    internal ExitRouter Exits { get; }
 
-    public TaskService Tasks { get; }
+    internal TaskService Tasks { get; }
 
     /// <summary>The recorder hook as the shim calls it (bounded); flushed by the binary before it exits.</summary>
-    public BoundedRecorderHook Recorder { get; }
+    internal BoundedRecorderHook Recorder { get; }
 
     /// <summary>Completes when Shutdown found no container left: the shim should exit.</summary>
     public Task ShutdownRequested => Tasks.ShutdownRequested;

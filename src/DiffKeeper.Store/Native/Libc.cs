@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Tmds.Linux;
+using T = Tmds.Linux.LibC;
 
 namespace DiffKeeper.Store.Native;
 
@@ -21,37 +23,43 @@ public static unsafe partial class Libc
     public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000,
         S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
 
-    [LibraryImport(Lib, SetLastError = true)] public static partial int openat(int dirfd, byte* path, int flags, uint mode);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int close(int fd);
-    [LibraryImport(Lib, SetLastError = true)] public static partial nint read(int fd, byte* buf, nint count);
-    [LibraryImport(Lib, SetLastError = true)] public static partial nint write(int fd, byte* buf, nint count);
-    [LibraryImport(Lib, SetLastError = true)] public static partial nint pread(int fd, byte* buf, nint count, long offset);
-    [LibraryImport(Lib, SetLastError = true)] public static partial nint pwrite(int fd, byte* buf, nint count, long offset);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int fchown(int fd, uint uid, uint gid);
-    [LibraryImport(Lib, SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int ftruncate(int fd, long length);
-    [LibraryImport(Lib)] public static partial int posix_fadvise(int fd, long offset, long len, int advice);
+    // Through Tmds.LibC, in our raw-pointer signatures. Its imports set the last P/Invoke error (SetLastError), so
+    // Errno below works for them as for our own declarations.
+    public static int openat(int dirfd, byte* path, int flags, uint mode) => T.openat(dirfd, path, flags, (mode_t)mode);
+    public static int close(int fd) => T.close(fd);
+    public static nint read(int fd, byte* buf, nint count) => (nint)T.read(fd, buf, (size_t)count);
+    public static nint write(int fd, byte* buf, nint count) => (nint)T.write(fd, buf, (size_t)count);
+    public static nint pread(int fd, byte* buf, nint count, long offset) => (nint)T.pread(fd, buf, (size_t)count, offset);
+    public static nint pwrite(int fd, byte* buf, nint count, long offset) => (nint)T.pwrite(fd, buf, (size_t)count, offset);
+    public static int fchown(int fd, uint uid, uint gid) => T.fchown(fd, uid, gid);
+    public static long lseek(int fd, long offset, int whence) => T.lseek(fd, offset, whence);
+    public static int ftruncate(int fd, long length) => T.ftruncate(fd, length);
+    /// <summary>Returns the error number itself (posix_fadvise does not set errno).</summary>
+    public static int posix_fadvise(int fd, long offset, long len, int advice) => T.posix_fadvise(fd, offset, len, advice);
     public const int POSIX_FADV_WILLNEED = 3;
+    public static int statx(int dirfd, byte* path, int flags, uint mask, byte* buf) => T.statx(dirfd, path, flags, mask, (statx*)buf);
+    public static nint readlinkat(int dirfd, byte* path, byte* buf, nint size) => (nint)T.readlinkat(dirfd, path, buf, (size_t)size);
+    public static int mkdirat(int dirfd, byte* path, uint mode) => T.mkdirat(dirfd, path, (mode_t)mode);
+    public static int mknodat(int dirfd, byte* path, uint mode, ulong dev) => T.mknodat(dirfd, path, (mode_t)mode, dev);
+    public static int symlinkat(byte* target, int dirfd, byte* path) => T.symlinkat(target, dirfd, path);
+    public static int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags) => T.linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+    public static int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags) => T.fchownat(dirfd, path, uid, gid, flags);
+    public static int fchmod(int fd, uint mode) => T.fchmod(fd, (mode_t)mode);
+    public static uint umask(uint mask) => (uint)T.umask((mode_t)mask);
+    public static int fchmodat(int dirfd, byte* path, uint mode, int flags) => T.fchmodat(dirfd, path, (mode_t)mode, flags);
+    /// <param name="times">Two struct timespec (seconds, nanoseconds) as four longs.</param>
+    public static int utimensat(int dirfd, byte* path, long* times, int flags) => T.utimensat(dirfd, path, (timespec*)times, flags);
+    public static int futimens(int fd, long* times) => T.futimens(fd, (timespec*)times);
+    public static int geteuid() => (int)(uint)T.geteuid();
+
+    // Tmds.LibC 0.5 has no getdents64 and no xattr calls: declared here.
     [LibraryImport(Lib, SetLastError = true)] public static partial nint getdents64(int fd, byte* buf, nint count);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
-    [LibraryImport(Lib, SetLastError = true)] public static partial nint readlinkat(int dirfd, byte* path, byte* buf, nint size);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint flistxattr(int fd, byte* list, nint size);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint fgetxattr(int fd, byte* name, byte* value, nint size);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fsetxattr(int fd, byte* name, byte* value, nint size, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint llistxattr(byte* path, byte* list, nint size);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint lgetxattr(byte* path, byte* name, byte* value, nint size);
     [LibraryImport(Lib, SetLastError = true)] public static partial int lsetxattr(byte* path, byte* name, byte* value, nint size, int flags);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int mkdirat(int dirfd, byte* path, uint mode);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int symlinkat(byte* target, int dirfd, byte* path);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int fchmod(int fd, uint mode);
-    [LibraryImport(Lib)] public static partial uint umask(uint mask);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int utimensat(int dirfd, byte* path, long* times, int flags);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int futimens(int fd, long* times);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int geteuid();
 
     public static int Errno => Marshal.GetLastPInvokeError();
 

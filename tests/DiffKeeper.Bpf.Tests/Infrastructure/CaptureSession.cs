@@ -9,7 +9,7 @@ public sealed class CaptureSession : IDisposable
 {
     public const uint Slot = 42;
 
-    private CaptureSession(ChangeCapture capture, ScratchDir scratch, NamespacedShell shell)
+    private CaptureSession(ChangeCapture capture, TempDir scratch, NamespacedShell shell)
     {
         Capture = capture; Scratch = scratch; Shell = shell;
     }
@@ -18,12 +18,12 @@ public sealed class CaptureSession : IDisposable
     public static CaptureSession Start(int dirtySetCapacity = ChangeCapture.DefaultDirtySetCapacity, bool track = true)
     {
         string obj = BpfEnv.RequireAll();
-        ScratchDir? scratch = null;
+        TempDir? scratch = null;
         ChangeCapture? capture = null;
         NamespacedShell? shell = null;
         try
         {
-            scratch = new ScratchDir();
+            scratch = new TempDir("dk-bpf-test-", onDisk: true);
             capture = ChangeCapture.Load(obj, dirtySetCapacity);
             shell = new NamespacedShell();
             if (track) capture.Track(shell.MountNamespace, Slot);
@@ -37,7 +37,7 @@ public sealed class CaptureSession : IDisposable
     }
 
     public ChangeCapture Capture { get; }
-    public ScratchDir Scratch { get; }
+    public TempDir Scratch { get; }
     public NamespacedShell Shell { get; }
 
     /// <summary>Drains the whole dirty set.</summary>

@@ -17,7 +17,7 @@ namespace DiffKeeper.Cli.Tests.Report;
 public sealed class Chromium : IDisposable
 {
     private readonly Process _proc;
-    private readonly TempDir _profile = new("dk-chromium-");
+    private readonly TempDir _profile = new("dk-chromium-", onDisk: true);
     private readonly ClientWebSocket _ws = new();
     private readonly ConcurrentDictionary<int, TaskCompletionSource<JsonElement>> _pending = new();
     private readonly Task _reader;
@@ -38,6 +38,9 @@ public sealed class Chromium : IDisposable
         {
             UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true,
         };
+        // Chromium leaves org.chromium.Chromium.XXXXXX directories in $TMPDIR when it is killed: keep them in the
+        // profile, which is removed with it.
+        psi.Environment["TMPDIR"] = _profile.Path;
         foreach (var a in new[]
                  {
                      "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--remote-debugging-port=0",

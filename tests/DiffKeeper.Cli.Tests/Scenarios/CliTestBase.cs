@@ -10,7 +10,7 @@ namespace DiffKeeper.Cli.Tests.Scenarios;
 /// <summary>Per test: a private temp dir holding the store and every scratch tree, removed afterwards.</summary>
 public abstract class CliTestBase : IDisposable
 {
-    protected readonly TempDir Tmp = new();
+    protected readonly TempDir Tmp = new("dk-cli-test-", onDisk: true);
     protected readonly ITestOutputHelper Output;
     private readonly CliBinary _binary;
     private DiffKeeperCli? _cli;

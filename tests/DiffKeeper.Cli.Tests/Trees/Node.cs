@@ -38,12 +38,6 @@ public sealed class TreeState
         return t;
     }
 
-    public void RemoveSubtree(string path)
-    {
-        Entries.Remove(path);
-        foreach (var k in Entries.Keys.Where(k => RawPath.IsUnder(k, path)).ToList()) Entries.Remove(k);
-    }
-
     public IEnumerable<string> Children(string dir) =>
         Entries.Keys.Where(k => RawPath.Parent(k) == dir);
 }

@@ -19,7 +19,7 @@ public sealed class CriEndToEndTests(ITestOutputHelper output) : IDisposable
     private const string Namespace = "k8s.io";
     private const string PauseImage = "docker.io/library/dkpause:latest";
     private const string BusyboxImage = "docker.io/library/dkbusybox:latest";
-    private readonly TempDir _dir = new();
+    private readonly TempDir _dir = new("dk-node-");
     private Process? _daemon;
     private int? _containerdPid;
 

@@ -11,10 +11,10 @@ public sealed class OverlayMount : IDisposable
 
     public OverlayMount(TempDir dir, Action<string>? fillLower = null)
     {
-        Lower = dir.Sub("lower");
-        Upper = dir.Sub("upper");
-        Work = dir.Sub("work");
-        Merged = dir.Sub("merged");
+        Lower = dir.CreateSub("lower");
+        Upper = dir.CreateSub("upper");
+        Work = dir.CreateSub("work");
+        Merged = dir.CreateSub("merged");
         fillLower?.Invoke(Lower);
         Env.Run("mount", "-t", "overlay", "overlay", "-o", $"lowerdir={Lower},upperdir={Upper},workdir={Work}", Merged);
         _mounted = true;

@@ -17,7 +17,7 @@ public sealed class Scenario : IAsyncDisposable
     private Scenario(DaemonBinaries bins, Action<string>? fillLower, IDictionary<string, string>? annotations)
     {
         Bins = bins;
-        Dir = new TempDir();
+        Dir = new TempDir("dk-daemon-test-", onDisk: true);
         try
         {
             Store = Path.Combine(Dir.Path, "store");

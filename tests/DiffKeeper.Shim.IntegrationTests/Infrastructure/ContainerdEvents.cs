@@ -67,7 +67,6 @@ public sealed class ContainerdEventLog : IDisposable
     /// </summary>
     public event Action<ContainerdEvent>? Received;
 
-    public int SubscriberPid => _ctr.Pid;
     public bool SubscriberAlive => !_ctr.HasExited;
 
     public IReadOnlyList<ContainerdEvent> All { get { lock (_gate) return _events.ToList(); } }

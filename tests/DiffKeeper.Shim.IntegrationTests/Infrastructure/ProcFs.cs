@@ -22,10 +22,6 @@ public static class ProcFs
 
     public static int? ParentPid(int pid) => StatusField(pid, "PPid") is { } v ? int.Parse(v) : null;
 
-    /// <summary>VmRSS in KiB.</summary>
-    public static long? RssKiB(int pid) =>
-        StatusField(pid, "VmRSS") is { } v ? long.Parse(v.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]) : null;
-
     public static string? StatusField(int pid, string field)
     {
         var status = Status(pid);

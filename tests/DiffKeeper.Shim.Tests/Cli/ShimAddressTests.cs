@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using DiffKeeper.Shim.Cli;
 using DiffKeeper.Shim.Service;
-using DiffKeeper.Shim.Tests.Support;
 using Xunit;
 
 namespace DiffKeeper.Shim.Tests.Cli;
@@ -36,7 +35,7 @@ public class ShimAddressTests
     [Fact]
     public void Group_is_the_id_without_a_config()
     {
-        using var bundle = new TempDirectory();
+        using var bundle = new TempDir("dks-");
         Assert.Equal("c1", ShimAddress.GroupId("c1", OciSpec.Load(bundle.Path)));
     }
 
@@ -71,10 +70,10 @@ public class ShimAddressTests
         Assert.Equal("c1", ShimAddress.GroupId("c1", OciSpec.Load(bundle.Path)));
     }
 
-    private static TempDirectory WithConfig(string json)
+    private static TempDir WithConfig(string json)
     {
-        var dir = new TempDirectory();
-        File.WriteAllText(dir.Combine("config.json"), json);
+        var dir = new TempDir("dks-");
+        File.WriteAllText(dir.Sub("config.json"), json);
         return dir;
     }
 }

@@ -2,7 +2,6 @@ using DiffKeeper.Shim.Protos.Events;
 using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Shim.Protos.EventsService;
 using DiffKeeper.Shim.Tests.HostilePeer;
-using DiffKeeper.Shim.Tests.Support;
 using DiffKeeper.Ttrpc;
 using Google.Protobuf.WellKnownTypes;
 using Xunit;

@@ -1,6 +1,5 @@
 using DiffKeeper.Shim.Events;
 using DiffKeeper.Shim.Protos.Events;
-using DiffKeeper.Shim.Tests.Support;
 using Google.Protobuf;
 using Xunit;
 
@@ -17,8 +16,8 @@ public class EventPublisherTests
     [Fact]
     public async Task Forwards_with_bare_type_url_namespace_and_metadata()
     {
-        using var dir = new TempDirectory();
-        await using var containerd = RecordingEventsService.Listen(dir.Combine("ev.sock"));
+        using var dir = new TempDir("dks-");
+        await using var containerd = RecordingEventsService.Listen(dir.Sub("ev.sock"));
         await using var publisher = new EventPublisher(containerd.SocketPath, "ns-a");
         var exit = new TaskExit { ContainerId = "c1", Id = "c1", Pid = 42, ExitStatus = 137 };
         var before = DateTime.UtcNow;
@@ -37,8 +36,8 @@ public class EventPublisherTests
     [Fact]
     public async Task Keeps_publishing_order()
     {
-        using var dir = new TempDirectory();
-        await using var containerd = RecordingEventsService.Listen(dir.Combine("ev.sock"));
+        using var dir = new TempDir("dks-");
+        await using var containerd = RecordingEventsService.Listen(dir.Sub("ev.sock"));
         await using var publisher = new EventPublisher(containerd.SocketPath, "ns-b");
         var sent = Lifecycle("c2", execs: 20);
 
@@ -52,8 +51,8 @@ public class EventPublisherTests
     [Fact]
     public async Task Delivers_in_order_once_the_events_service_comes_up()
     {
-        using var dir = new TempDirectory();
-        var path = dir.Combine("ev.sock");
+        using var dir = new TempDir("dks-");
+        var path = dir.Sub("ev.sock");
         await using var publisher = new EventPublisher(path, "ns-c");
         var sent = Lifecycle("c3", execs: 2);
         foreach (var (topic, evt) in sent) publisher.Publish(topic, evt);
@@ -68,8 +67,8 @@ public class EventPublisherTests
     [Fact]
     public async Task Retries_a_failed_forward_without_reordering()
     {
-        using var dir = new TempDirectory();
-        await using var containerd = RecordingEventsService.Listen(dir.Combine("ev.sock"));
+        using var dir = new TempDir("dks-");
+        await using var containerd = RecordingEventsService.Listen(dir.Sub("ev.sock"));
         containerd.FailNext(2);
         await using var publisher = new EventPublisher(containerd.SocketPath, "ns-d");
         var sent = Lifecycle("c4", execs: 1);
@@ -85,8 +84,8 @@ public class EventPublisherTests
     [Fact]
     public async Task Flush_waits_for_queued_events()
     {
-        using var dir = new TempDirectory();
-        await using var containerd = RecordingEventsService.Listen(dir.Combine("ev.sock"));
+        using var dir = new TempDir("dks-");
+        await using var containerd = RecordingEventsService.Listen(dir.Sub("ev.sock"));
         await using var publisher = new EventPublisher(containerd.SocketPath, "ns-e");
         for (int i = 0; i < 50; i++) publisher.Publish(EventTopics.TaskOOM, new TaskOOM { ContainerId = $"c{i}" });
 

@@ -6,7 +6,6 @@ using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Shim.Recording;
 using DiffKeeper.Shim.Runc;
 using DiffKeeper.Shim.Service;
-using DiffKeeper.Shim.Tests.Support;
 using DiffKeeper.Ttrpc;
 using Google.Protobuf;
 
@@ -24,15 +23,15 @@ internal sealed class ScriptedShim : IDisposable
     public const string Id = "c1";
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
 
-    private readonly TempDirectory _bundle = new();
+    private readonly TempDir _bundle = new("dks-");
 
     public ScriptedShim(bool ownPidNamespace)
     {
         var pid = ownPidNamespace ? """{"type":"pid"}""" : """{"type":"pid","path":"/proc/1/ns/pid"}""";
-        File.WriteAllText(_bundle.Combine("config.json"),
+        File.WriteAllText(_bundle.Sub("config.json"),
             """{"process":{"args":["sleep","1000"],"cwd":"/"},"linux":{"namespaces":[""" + pid + "]}}");
         Host = new ShimHost(Ns, new Reaper(), settings => Runc.WithSettings(settings), Events, Recorder,
-            new RecorderSettings("/nonexistent/diffkeeperd.sock", _bundle.Combine("spool"), Bound, Bound));
+            new RecorderSettings("/nonexistent/diffkeeperd.sock", _bundle.Sub("spool"), Bound, Bound));
     }
 
     public ScriptedRunc Runc { get; } = new();

@@ -1,5 +1,4 @@
 using System.Text;
-using DiffKeeper.Shim.Tests.Support;
 
 namespace DiffKeeper.Shim.Tests.HostilePeer;
 

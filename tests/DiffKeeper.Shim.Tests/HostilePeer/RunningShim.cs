@@ -3,7 +3,6 @@ using System.Security.Cryptography;
 using System.Text;
 using DiffKeeper.Shim.Protos.Task;
 using DiffKeeper.Shim.Tests.Events;
-using DiffKeeper.Shim.Tests.Support;
 using DiffKeeper.Ttrpc;
 
 namespace DiffKeeper.Shim.Tests.HostilePeer;
@@ -19,10 +18,10 @@ internal sealed class RunningShim : IAsyncDisposable
     public const string TaskService = "containerd.task.v2.Task";
     private static readonly TimeSpan StartBound = TimeSpan.FromSeconds(10);
 
-    private readonly TempDirectory _dir;
+    private readonly TempDir _dir;
     private readonly LogFifoReader _log;
 
-    private RunningShim(TempDirectory dir, LogFifoReader log, RecordingEventsService events)
+    private RunningShim(TempDir dir, LogFifoReader log, RecordingEventsService events)
     {
         _dir = dir;
         _log = log;
@@ -46,20 +45,20 @@ internal sealed class RunningShim : IAsyncDisposable
     {
         Integration.RequireRoot("needs root: the shim binds its socket in /run/containerd/s");
         var binary = await Binaries.RequireOrPublishAsync(Binaries.Shim, "src/DiffKeeper.Shim");
-        var dir = new TempDirectory("dkh");
+        var dir = new TempDir("dkh-");
         var suffix = Guid.NewGuid().ToString("N")[..8];
-        var bundle = dir.Combine("bundle");
+        var bundle = dir.Sub("bundle");
         Directory.CreateDirectory(bundle);
         Directory.CreateDirectory(Path.Combine(bundle, "rootfs"));
         File.WriteAllText(Path.Combine(bundle, "config.json"), """{"ociVersion":"1.0.2","annotations":{}}""");
         Libc.MkFifo(Path.Combine(bundle, "log"));
         prepareBundle?.Invoke(bundle);
         var log = new LogFifoReader(Path.Combine(bundle, "log"));
-        var events = RecordingEventsService.Listen(dir.Combine("ev.sock"));
+        var events = RecordingEventsService.Listen(dir.Sub("ev.sock"));
 
         var ns = "dk-hostile-" + suffix;
         var id = "h" + suffix;
-        var containerdAddress = dir.Combine("fake.sock");
+        var containerdAddress = dir.Sub("fake.sock");
         var psi = new ProcessStartInfo(binary)
         {
             ArgumentList = { "-namespace", ns, "-address", containerdAddress, "-publish-binary", "/bin/true", "-id", id, "start" },
@@ -72,8 +71,8 @@ internal sealed class RunningShim : IAsyncDisposable
         psi.Environment["GOMAXPROCS"] = "2";
         // The shim's recorder stays inside the test: no daemon, and the spool entry each container's exit leaves goes
         // into the temp dir rather than /var/lib/diffkeeper.
-        psi.Environment["DIFFKEEPER_SOCKET"] = dir.Combine("no-diffkeeperd.sock");
-        psi.Environment["DIFFKEEPER_STORE"] = dir.Combine("store");
+        psi.Environment["DIFFKEEPER_SOCKET"] = dir.Sub("no-diffkeeperd.sock");
+        psi.Environment["DIFFKEEPER_STORE"] = dir.Sub("store");
 
         var clock = Stopwatch.StartNew();
         using var start = Process.Start(psi)!;
@@ -168,7 +167,7 @@ internal sealed class RunningShim : IAsyncDisposable
         try { Directory.Delete(root, recursive: true); } catch (IOException) { }
     }
 
-    private static async Task CleanupAfterFailedStart(TempDirectory dir, LogFifoReader log, RecordingEventsService events,
+    private static async Task CleanupAfterFailedStart(TempDir dir, LogFifoReader log, RecordingEventsService events,
         string ns, string id, string containerdAddress)
     {
         // The socket name is known even when start failed half-way; remove it only if nothing serves there.

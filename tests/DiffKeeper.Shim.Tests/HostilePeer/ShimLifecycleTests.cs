@@ -1,7 +1,6 @@
 using DiffKeeper.TestSupport.Ttrpc;
 using System.Diagnostics;
 using DiffKeeper.Shim.Protos.Task;
-using DiffKeeper.Shim.Tests.Support;
 using DiffKeeper.Ttrpc;
 using DiffKeeper.Ttrpc.Framing;
 using Google.Protobuf.WellKnownTypes;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using DiffKeeper.Shim.Protos.Task;
-using DiffKeeper.Shim.Tests.Support;
 using Xunit;
 
 namespace DiffKeeper.Shim.Tests.HostilePeer;
@@ -30,16 +29,16 @@ public class ShimSubcommandTests
     [Fact]
     public async Task Delete_prints_a_raw_DeleteResponse_with_pid_137_and_now()
     {
-        using var dir = new TempDirectory();
-        var bundle = dir.Combine("bundle");
+        using var dir = new TempDir("dks-");
+        var bundle = dir.Sub("bundle");
         Directory.CreateDirectory(Path.Combine(bundle, "rootfs"));
         File.WriteAllText(Path.Combine(bundle, "init.pid"), "4242");
         // Keep runc's state in the temp dir: this container never existed, so runc delete --force has nothing to do.
-        File.WriteAllText(Path.Combine(bundle, "diffkeeper-shim.state"), $"runc_binary=runc\nrunc_root={dir.Combine("runc")}\n");
+        File.WriteAllText(Path.Combine(bundle, "diffkeeper-shim.state"), $"runc_binary=runc\nrunc_root={dir.Sub("runc")}\n");
         var before = DateTime.UtcNow;
 
         var (exit, stdout, stderr) = await RunAsync(bundle,
-            "-namespace", "dk-del", "-address", dir.Combine("c.sock"), "-publish-binary", "/bin/true", "-id", "gone",
+            "-namespace", "dk-del", "-address", dir.Sub("c.sock"), "-publish-binary", "/bin/true", "-id", "gone",
             "-bundle", bundle, "delete");
 
         Assert.True(exit == 0, $"delete exited {exit}: {stderr}");
@@ -54,11 +53,11 @@ public class ShimSubcommandTests
     [Fact]
     public async Task Delete_without_init_pid_reports_pid_zero()
     {
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.Combine("diffkeeper-shim.state"), $"runc_root={dir.Combine("runc")}\n");
+        using var dir = new TempDir("dks-");
+        File.WriteAllText(dir.Sub("diffkeeper-shim.state"), $"runc_root={dir.Sub("runc")}\n");
 
         var (exit, stdout, stderr) = await RunAsync(dir.Path,
-            "-namespace", "dk-del", "-address", dir.Combine("c.sock"), "-publish-binary", "/bin/true", "-id", "never", "delete");
+            "-namespace", "dk-del", "-address", dir.Sub("c.sock"), "-publish-binary", "/bin/true", "-id", "never", "delete");
 
         Assert.True(exit == 0, $"delete exited {exit}: {stderr}");
         var response = DeleteResponse.Parser.ParseFrom(stdout);
@@ -70,7 +69,7 @@ public class ShimSubcommandTests
     [Fact]
     public async Task Version_flag_prints_the_version()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir("dks-");
         var (exit, stdout, _) = await RunAsync(dir.Path, "-v");
         Assert.Equal(0, exit);
         var text = System.Text.Encoding.UTF8.GetString(stdout);

@@ -1,7 +1,6 @@
 using DiffKeeper.TestSupport.Ttrpc;
 using System.Net.Sockets;
 using DiffKeeper.Shim.Protos.Task;
-using DiffKeeper.Shim.Tests.Support;
 using DiffKeeper.Ttrpc.Framing;
 using Xunit;
 

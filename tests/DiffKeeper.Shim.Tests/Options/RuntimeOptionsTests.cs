@@ -2,7 +2,6 @@ using DiffKeeper.Shim.Cli;
 using DiffKeeper.Shim.Protos.Bootstrap;
 using Extension = DiffKeeper.Shim.Protos.Bootstrap.Extension;
 using DiffKeeper.Shim.Runc;
-using DiffKeeper.Shim.Tests.Support;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Xunit;
@@ -128,8 +127,8 @@ public class RuntimeOptionsTests
     [Fact]
     public void Config_path_is_read_and_wins_over_the_body()
     {
-        using var dir = new TempDirectory();
-        var file = dir.Combine("runc.toml");
+        using var dir = new TempDir("dks-");
+        var file = dir.Sub("runc.toml");
         File.WriteAllText(file, "SystemdCgroup = true\n# a comment\nBinaryName = \"/opt/runc\"\n");
         var o = RuncOptions.FromAny(RuntimeOptionsAny(new RuntimeOptionsProto
         {

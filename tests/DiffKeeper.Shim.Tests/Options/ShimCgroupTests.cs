@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using DiffKeeper.Shim.Cgroups;
-using DiffKeeper.Shim.Tests.Support;
 using Xunit;
 
 namespace DiffKeeper.Shim.Tests.Options;

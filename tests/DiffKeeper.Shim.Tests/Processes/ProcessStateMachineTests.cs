@@ -2,7 +2,6 @@ using DiffKeeper.Shim.Io;
 using DiffKeeper.Shim.Processes;
 using DiffKeeper.Shim.Runc;
 using DiffKeeper.Shim.Service;
-using DiffKeeper.Shim.Tests.Support;
 using DiffKeeper.Ttrpc;
 using Xunit;
 
@@ -16,10 +15,10 @@ public class ProcessStateMachineTests : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
     private static readonly StdioPaths NoStdio = new("", "", "", false);
-    private readonly TempDirectory _bundle = new();
+    private readonly TempDir _bundle = new("dks-");
 
     private InitProcess NewInit(int pid = 1000) =>
-        new("c1", NoStdio, new RuncCommand(RuncSettings.For(_bundle.Path, "ns", "runc", _bundle.Combine("root"), false), new Reaper()),
+        new("c1", NoStdio, new RuncCommand(RuncSettings.For(_bundle.Path, "ns", "runc", _bundle.Sub("root"), false), new Reaper()),
             io: null!, pid);
 
     private static ExecProcess NewExec(Func<ProcessState>? initState = null) =>
@@ -113,7 +112,7 @@ public class ProcessStateMachineTests : IDisposable
     {
         var exec = NewExec();
         exec.OnExit(new ProcessExit(2001, 0, DateTime.UtcNow));
-        var pidFile = _bundle.Combine("e1.pid");
+        var pidFile = _bundle.Sub("e1.pid");
         File.WriteAllText(pidFile, "2001");
 
         await exec.DeleteAsync(new BundlePaths(_bundle.Path)).WaitAsync(Bound);

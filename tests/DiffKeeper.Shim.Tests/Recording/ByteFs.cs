@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Tmds.Linux;
+using T = Tmds.Linux.LibC;
 
 namespace DiffKeeper.Shim.Tests.Recording;
 
@@ -11,27 +13,31 @@ namespace DiffKeeper.Shim.Tests.Recording;
 /// </summary>
 internal static unsafe partial class ByteFs
 {
+    // Tmds.LibC 0.5 has no opendir/readdir/closedir and no xattr calls; lstat is declared here too because the tests
+    // read the kernel's struct stat (x86_64) from raw bytes, not Tmds.LibC's struct.
     [LibraryImport("libc", SetLastError = true)] private static partial nint opendir(byte* path);
     [LibraryImport("libc", SetLastError = true)] private static partial byte* readdir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial int closedir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial int lstat(byte* path, byte* buf);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint readlink(byte* path, byte* buf, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint llistxattr(byte* path, byte* list, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint lgetxattr(byte* path, byte* name, byte* value, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial int lsetxattr(byte* path, byte* name, byte* value, nuint size, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial int open(byte* path, int flags, int mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial int close(int fd);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buf, nuint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buf, nuint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial int mkdir(byte* path, int mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial int mkfifo(byte* path, int mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial int symlink(byte* target, byte* path);
-    [LibraryImport("libc", SetLastError = true)] private static partial int link(byte* oldPath, byte* newPath);
-    [LibraryImport("libc", SetLastError = true)] private static partial int lchown(byte* path, uint uid, uint gid);
-    [LibraryImport("libc", SetLastError = true)] private static partial int chmod(byte* path, int mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial int utimensat(int dirfd, byte* path, long* times, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial int ftruncate(int fd, long length);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint pwrite(int fd, byte* buf, nuint count, long offset);
+
+    // The rest through Tmds.LibC (its imports set the last P/Invoke error, which Check reads).
+    private static nint readlink(byte* path, byte* buf, nuint size) => (nint)T.readlink(path, buf, (size_t)size);
+    private static int open(byte* path, int flags, int mode) => T.open(path, flags, (mode_t)(uint)mode);
+    private static int close(int fd) => T.close(fd);
+    private static nint read(int fd, byte* buf, nuint count) => (nint)T.read(fd, buf, (size_t)count);
+    private static nint write(int fd, byte* buf, nuint count) => (nint)T.write(fd, buf, (size_t)count);
+    private static int mkdir(byte* path, int mode) => T.mkdir(path, (mode_t)(uint)mode);
+    private static int mkfifo(byte* path, int mode) => T.mkfifo(path, (mode_t)(uint)mode);
+    private static int symlink(byte* target, byte* path) => T.symlink(target, path);
+    private static int link(byte* oldPath, byte* newPath) => T.link(oldPath, newPath);
+    private static int lchown(byte* path, uint uid, uint gid) => T.lchown(path, uid, gid);
+    private static int chmod(byte* path, int mode) => T.chmod(path, (mode_t)(uint)mode);
+    private static int utimensat(int dirfd, byte* path, long* times, int flags) => T.utimensat(dirfd, path, (timespec*)times, flags);
+    private static int ftruncate(int fd, long length) => T.ftruncate(fd, length);
+    private static nint pwrite(int fd, byte* buf, nuint count, long offset) => (nint)T.pwrite(fd, buf, (size_t)count, offset);
 
     public static byte[] Z(byte[] path) => path.Length > 0 && path[^1] == 0 ? path : [.. path, 0];
     public static byte[] P(string path) => Z(Encoding.UTF8.GetBytes(path));

@@ -4,7 +4,6 @@ using System.Text.Json;
 using DiffKeeper.Shim.Mounts;
 using DiffKeeper.Shim.Recording;
 using DiffKeeper.Shim.Service;
-using DiffKeeper.Shim.Tests.Support;
 using Xunit;
 using static DiffKeeper.Shim.Tests.Recording.ByteFs;
 

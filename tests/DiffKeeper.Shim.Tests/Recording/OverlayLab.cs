@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using DiffKeeper.Shim.Native;
-using DiffKeeper.Shim.Tests.Support;
 using static DiffKeeper.Shim.Tests.Recording.ByteFs;
 
 namespace DiffKeeper.Shim.Tests.Recording;
@@ -15,7 +14,7 @@ namespace DiffKeeper.Shim.Tests.Recording;
 /// </summary>
 internal sealed unsafe class OverlayLab : IDisposable
 {
-    private readonly TempDirectory _dir = new("dkfz");
+    private readonly TempDir _dir = new("dkfz-");
     private readonly List<string> _mounts = new();
 
     public static readonly byte[] OddFile = [(byte)'f', 0xff, 0xfe, (byte)'\n', (byte)'g'];
@@ -39,10 +38,10 @@ internal sealed unsafe class OverlayLab : IDisposable
     }
 
     public string Root => _dir.Path;
-    public string Lower => _dir.Combine("lower");
-    public string Upper => _dir.Combine("upper");
-    public string Work => _dir.Combine("work");
-    public string Merged => _dir.Combine("merged");
+    public string Lower => _dir.Sub("lower");
+    public string Upper => _dir.Sub("upper");
+    public string Work => _dir.Sub("work");
+    public string Merged => _dir.Sub("merged");
 
     private byte[] M(string rel) => P(Path.Combine(Merged, rel));
 
@@ -81,7 +80,7 @@ internal sealed unsafe class OverlayLab : IDisposable
     /// <summary>A tmpfs under the lab (another file system: link(2) across it is EXDEV).</summary>
     public string MountTmpfs(string name)
     {
-        var path = _dir.Combine(name);
+        var path = _dir.Sub(name);
         Directory.CreateDirectory(path);
         Mount("tmpfs", path, "tmpfs", "size=256m");
         return path;

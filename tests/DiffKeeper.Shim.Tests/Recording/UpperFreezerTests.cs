@@ -1,5 +1,4 @@
 using DiffKeeper.Shim.Recording;
-using DiffKeeper.Shim.Tests.Support;
 using Xunit;
 using static DiffKeeper.Shim.Tests.Recording.ByteFs;
 

@@ -1,6 +1,5 @@
 using DiffKeeper.Shim.Processes;
 using DiffKeeper.Shim.Runc;
-using DiffKeeper.Shim.Tests.Support;
 using Xunit;
 
 namespace DiffKeeper.Shim.Tests.Runc;
@@ -8,19 +7,19 @@ namespace DiffKeeper.Shim.Tests.Runc;
 /// <summary>runc's error text comes from the last <c>"level":"error"</c> line of its JSON log.</summary>
 public class RuncLogTests
 {
-    private static string? LastError(TempDirectory dir, string? content)
+    private static string? LastError(TempDir dir, string? content)
     {
-        var log = dir.Combine("log.json");
+        var log = dir.Sub("log.json");
         if (content != null) File.WriteAllText(log, content);
         // The reaper is never started: reading the log runs nothing.
-        var runc = new RuncCommand(new RuncSettings("runc", dir.Combine("root"), log, false), new Reaper());
+        var runc = new RuncCommand(new RuncSettings("runc", dir.Sub("root"), log, false), new Reaper());
         return runc.LastLoggedError();
     }
 
     [Fact]
     public void Takes_the_last_error_line()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir("dks-");
         var log = string.Join('\n',
             """{"level":"info","msg":"starting","time":"2026-11-23T23:00:00Z"}""",
             """{"level":"error","msg":"first failure","time":"2026-11-23T23:00:01Z"}""",
@@ -35,7 +34,7 @@ public class RuncLogTests
     [Fact]
     public void Skips_lines_that_are_not_json()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir("dks-");
         var log = "{\"level\":\"error\",\"msg\":\"real error\"}\nnot json at all\n{broken json\n\n";
         Assert.Equal("real error", LastError(dir, log));
     }
@@ -43,21 +42,21 @@ public class RuncLogTests
     [Fact]
     public void Trims_the_message()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir("dks-");
         Assert.Equal("spaced", LastError(dir, "{\"level\":\"error\",\"msg\":\"  spaced \\n\"}\n"));
     }
 
     [Fact]
     public void No_error_lines_means_null()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir("dks-");
         Assert.Null(LastError(dir, "{\"level\":\"info\",\"msg\":\"fine\"}\n"));
     }
 
     [Fact]
     public void Missing_log_means_null()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempDir("dks-");
         Assert.Null(LastError(dir, null));
     }
 }

@@ -53,7 +53,7 @@ internal static class DeleteCommand
             var freeze = TimeSpan.FromMilliseconds(Math.Clamp(left.TotalMilliseconds, 200,
                 Math.Min(recorderSettings.FreezeBudget.TotalMilliseconds, RecorderSettings.DeleteSubcommandFreezeBudget.TotalMilliseconds)));
             var settings = recorderSettings with { FreezeBudget = freeze };
-            var hook = RecorderHooks.Create(flags, settings, "delete");
+            var hook = RecorderHooks.Create(flags.Address, settings, "delete");
             await new BoundedRecorderHook(hook, freeze + settings.Timeout + TimeSpan.FromMilliseconds(300)).ExitedBeforeUnmountAsync(info, 137);
         }
         if (!RootfsMounter.UnmountAll(rootfs)) ShimLog.Warn($"failed to unmount {rootfs}");

@@ -30,7 +30,7 @@ internal static class ServeCommand
 
         var reaper = new Reaper();
         await using var events = new EventPublisher(Environment.GetEnvironmentVariable("TTRPC_ADDRESS"), flags.Namespace);
-        using var host = ShimHost.WithRunc(flags.Namespace, reaper, events, RecorderHooks.Create(flags, recorderSettings, "shim"), recorderSettings);
+        using var host = ShimHost.WithRunc(flags.Namespace, reaper, events, RecorderHooks.Create(flags.Address, recorderSettings, "shim"), recorderSettings);
         reaper.Start();
 
         var server = new TtrpcServer();
