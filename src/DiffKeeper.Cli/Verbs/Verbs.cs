@@ -52,7 +52,7 @@ public static class Verbs
                 new("merged", null, true, "the overlay's merged view of DIR: data of metadata-only copy-ups (metacopy) is read there", "DIR"),
             ],
             ["diffkeeper snapshot /var/lib/upper --recording demo", "diffkeeper snapshot ./state2 --recording demo --at 5s"], SnapshotVerb.Run, 1, 1),
-        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [-t] [--rm|--keep] [--name ID] [-- CMD ARGS...]",
+        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [-t] [--rm|--keep] [--cache] [--snapshotter NAME] [-v] [--name ID] [-- CMD ARGS...]",
             "Start a new container on containerd from the recorded image plus the state at T (a read-only layer under a fresh writable one), running the recorded process (args, cwd, user; env from the image: values are never recorded) unless CMD is given; streams its output and exits with its status.",
             [
                 new("tty", "t", false, "give the task a terminal and connect ours (raw mode, window size)"),
@@ -61,6 +61,9 @@ public static class Verbs
                 new("image", null, true, "the image (default: the recorded one)", "REF"),
                 new("runtime", null, true, "containerd runtime (default io.containerd.runc.v2; io.containerd.diffkeeper.v1 records the replay)", "R"),
                 new("keep", null, false, "keep the container, snapshots and lease afterwards"),
+                new("cache", null, false, "keep the state at T as a snapshot (24 h, under its own lease) and reuse it in later replays of the moment"),
+                new("snapshotter", null, true, "containerd snapshotter (default overlayfs, written directly; others get a tar layer unpacked by containerd)", "NAME"),
+                new("verbose", "v", false, "say how the state got in and the time of each step, on stderr"),
                 new("name", null, true, "the container id (default diffkeeper-replay-REC-RANDOM)", "ID"),
                 new("address", "a", true, "containerd's socket (else CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)", "SOCK"),
                 new("namespace", "n", true, "containerd namespace (else CONTAINERD_NAMESPACE, else the recording's, else default)", "NS"),
