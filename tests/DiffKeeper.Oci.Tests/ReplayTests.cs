@@ -41,13 +41,27 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
             rp -- cat /data/a
             rp --at 1s -- sh -c 'exit 7' && exit 9
             echo "exit $?"
+            "$DK_CLI" --store "$DK_STORE" bisect app --replay --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" --json \
+              --test 'test "$PWD" = / && test "$DIFFKEEPER_STATE" = / && cat data/a && grep -q hello data/a' >"$DK_BISECT" 2>"$DK_BISECT.err"
             echo "containers: $(dkctr containers ls -q | wc -l) leases: $(dkctr leases ls -q | wc -l) snapshots: $(dkctr snapshots ls | tail -n +2 | wc -l)"
             rp --keep --name kept -- true
             echo "kept: $(dkctr containers ls -q) snapshots: $(dkctr snapshots ls | tail -n +2 | wc -l)"
             """;
+        var bisect = _tmp.Sub("bisect");
         var run = Tools.WithPrivateContainerd(_tmp.Sub("containerd"), script, [baseTar],
-            new Dictionary<string, string> { ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store });
+            new Dictionary<string, string> { ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store, ["DK_BISECT"] = bisect });
         Assert.True(run.ExitCode == 0, run.Describe());
+        // bisect --replay: the check ran in containers (from /, DIFFKEEPER_STATE=/) at 2s (bad) and 0s (good); its
+        // output went to stderr; stdout holds only the probes and the result.
+        var probes = File.ReadAllLines(bisect);
+        Assert.True(probes.Length == 3, string.Join("\n", probes) + "\n" + File.ReadAllText(bisect + ".err"));
+        Assert.Contains("\"result\":\"bad\"", probes[0]);
+        Assert.Contains("\"result\":\"good\"", probes[1]);
+        Assert.Contains("\"first_bad\":{\"moment\":2,", probes[2]);
+        Assert.Contains("2026-11-30T10:00:02", probes[2]);
+        var bisectErr = File.ReadAllText(bisect + ".err");
+        Assert.Contains("changed at 2s", bisectErr);
+        Assert.Contains("hello at 0s", bisectErr);
         Assert.Equal(
             "hello at 0s\nuntouched\npasswd\n" +   // the state at 1s over the image: /etc/gone whited out
             "changed at 2s\n" +                     // default --at end

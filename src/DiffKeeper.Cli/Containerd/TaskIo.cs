@@ -18,14 +18,14 @@ public sealed partial class TaskIo : IDisposable
     public string? Stderr { get; }
     public bool Terminal { get; }
 
-    public TaskIo(string dir, bool terminal)
+    public TaskIo(string dir, bool terminal, bool outputToStderr = false)
     {
         _dir = dir;
         Terminal = terminal;
         Stdout = Fifo("stdout");
         Stderr = terminal ? null : Fifo("stderr"); // a terminal has one output
         Stdin = terminal ? Fifo("stdin") : null;
-        Copy(Stdout, Console.OpenStandardOutput());
+        Copy(Stdout, outputToStderr ? Console.OpenStandardError() : Console.OpenStandardOutput());
         if (Stderr is not null) Copy(Stderr, Console.OpenStandardError());
         if (Stdin is not null)
         {

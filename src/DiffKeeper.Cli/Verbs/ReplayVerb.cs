@@ -21,26 +21,33 @@ namespace DiffKeeper.Cli;
 /// </summary>
 public static class ReplayVerb
 {
-    private const string DefaultSnapshotter = "overlayfs";
-
     public static int Run(ParsedArgs a, CliContext ctx)
     {
-        var steps = new ReplaySteps(a.Flags.Contains("verbose"));
+        if (a.Flags.Contains("keep") && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
+        long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
+        var options = ReplayOptions.From(a) with
+        {
+            Keep = a.Flags.Contains("keep"), Tty = a.Flags.Contains("tty"), Cache = a.Flags.Contains("cache"), Verbose = a.Flags.Contains("verbose"), Name = a.Value("name"),
+        };
+        return Replay(src, at, a.Positionals.Skip(1).ToList(), options, ctx);
+    }
+
+    /// <summary>Replays the moment <paramref name="at"/> and runs <paramref name="command"/> (empty: the recorded or the image's process) in it.</summary>
+    public static int Replay(RecordingSource src, long at, List<string> command, ReplayOptions o, CliContext ctx)
+    {
+        var steps = new ReplaySteps(o.Verbose);
         var rec = src.Recording;
-        long at = a.Value("at") is { } t ? TimeArgs.Moment(t, rec, "--at") : rec.End;
-        var image = a.Value("image") ?? rec.Image ?? throw new UsageException("the recording names no image: give --image REF");
-        var command = a.Positionals.Skip(1).ToList();
-        bool keep = a.Flags.Contains("keep"), tty = a.Flags.Contains("tty"), cache = a.Flags.Contains("cache");
-        if (keep && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
-        var snapshotter = a.Value("snapshotter") ?? DefaultSnapshotter;
+        var image = o.Image ?? rec.Image ?? throw new UsageException("the recording names no image: give --image REF");
+        bool keep = o.Keep, tty = o.Tty, cache = o.Cache;
+        var snapshotter = o.Snapshotter;
         // The process the daemon recorded (args, cwd, user, env names), unless CMD is given.
         var recorded = RecordedProcess.Of(src.Store, rec);
-        var address = ContainerdClient.ResolveAddress(a.Value("address"));
-        var ns = ContainerdClient.ResolveNamespace(a.Value("namespace"), rec.Namespace);
+        var address = ContainerdClient.ResolveAddress(o.Address);
+        var ns = ContainerdClient.ResolveNamespace(o.Namespace, rec.Namespace);
         using var client = ContainerdClient.TryConnect(address, ns) ?? throw new NotFoundException($"no containerd socket at {address} (give --address)");
-        var runtime = a.Value("runtime") ?? "io.containerd.runc.v2";
-        var id = a.Value("name") ?? $"diffkeeper-replay-{rec.IdText}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        var runtime = o.Runtime;
+        var id = o.Name ?? $"diffkeeper-replay-{rec.IdText}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
         steps.Done("open the recording");
 
         // The image: its config (process defaults) and the chain id of its layers (the snapshot they unpack to).
@@ -74,7 +81,7 @@ public static class ReplayVerb
             }
             steps.Say($"state at {Moments.Format(at)}: {layer.How}");
 
-            var spec = Spec(config, command, recorded, tty, id, ns, ctx);
+            var spec = Spec(config, command, recorded, tty, id, ns, o);
             Rpc("create the container", () => containers.Create(new CreateContainerRequest
             {
                 Container = new Container
@@ -89,7 +96,7 @@ public static class ReplayVerb
             steps.Done("create the container");
 
             // The streams are FIFOs the shim opens at create; what the task writes is copied out as it comes.
-            using var io = new TaskIo(work, tty);
+            using var io = new TaskIo(work, tty, o.OutputToStderr);
             Rpc("create the task", () => tasks.Create(new CreateTaskRequest
             {
                 ContainerId = id, Rootfs = { rw.Mounts }, Terminal = tty, Stdin = io.Stdin ?? "", Stdout = io.Stdout, Stderr = io.Stderr ?? "",
@@ -164,7 +171,7 @@ public static class ReplayVerb
     /// the image's. Env: the image's (values are never recorded; a recorded name the image does not set is named
     /// on stderr, not invented); cwd and user: the recorded ones, else the image's.
     /// </summary>
-    private static byte[] Spec(JsonObject imageConfig, List<string> command, RecordedProcess? recorded, bool tty, string id, string ns, CliContext ctx)
+    private static byte[] Spec(JsonObject imageConfig, List<string> command, RecordedProcess? recorded, bool tty, string id, string ns, ReplayOptions o)
     {
         var c = imageConfig["config"] as JsonObject ?? [];
         var args = command.Count > 0 ? command
@@ -179,7 +186,8 @@ public static class ReplayVerb
             var unset = recorded.EnvNames.Where(n => !env.Any(e => e.StartsWith(n + "=", StringComparison.Ordinal))).ToList();
             if (unset.Count > 0) Console.Error.WriteLine($"replay: the recording names env {string.Join(' ', unset)} without values (never recorded): not set");
         }
-        var cwd = recorded?.Cwd ?? ((string?)c["WorkingDir"] is { Length: > 0 } w ? w : "/");
+        env.AddRange(o.Env);
+        var cwd = o.Cwd ?? recorded?.Cwd ?? ((string?)c["WorkingDir"] is { Length: > 0 } w ? w : "/");
         uint uid = 0, gid = 0;
         if (recorded?.User is { } ru) (uid, gid) = ru;
         else if ((string?)c["User"] is { Length: > 0 } user)
@@ -251,4 +259,24 @@ public static class ReplayVerb
         Strings(j, "options", options);
         j.WriteEndObject();
     }
+}
+
+/// <summary>How to replay: containerd and image choices from the command line, plus what a caller (bisect) sets.</summary>
+public sealed record ReplayOptions(string? Image, string? Address, string? Namespace, string Runtime, string Snapshotter)
+{
+    public string? Name { get; init; }
+    public bool Keep { get; init; }
+    public bool Tty { get; init; }
+    public bool Cache { get; init; }
+    public bool Verbose { get; init; }
+    /// <summary>The task's output to our stderr (bisect: stdout carries the probes).</summary>
+    public bool OutputToStderr { get; init; }
+    /// <summary>Overrides the recorded or image working directory.</summary>
+    public string? Cwd { get; init; }
+    /// <summary>Added to the image's env (NAME=VALUE).</summary>
+    public IReadOnlyList<string> Env { get; init; } = [];
+
+    /// <summary>--image, --address, --namespace, --runtime, --snapshotter (the options replay and bisect --replay share).</summary>
+    public static ReplayOptions From(ParsedArgs a) =>
+        new(a.Value("image"), a.Value("address"), a.Value("namespace"), a.Value("runtime") ?? "io.containerd.runc.v2", a.Value("snapshotter") ?? "overlayfs");
 }
