@@ -39,6 +39,8 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
             rp() { "$DK_CLI" --store "$DK_STORE" replay app --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" "$@"; }
             rp --at 1s -- sh -c 'cat /data/a /opt/other/o; ls /etc'
             rp -- cat /data/a
+            printf 'one\ntwo\n' | rp -i -- sh -c 'read a; read b; echo "$b $a"'
+            echo unseen | rp -- sh -c 'cat; echo no stdin without -i'
             rp --at 1s -- sh -c 'exit 7' && exit 9
             echo "exit $?"
             "$DK_CLI" --store "$DK_STORE" bisect app --replay --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" --json \
@@ -65,6 +67,7 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         Assert.Equal(
             "hello at 0s\nuntouched\npasswd\n" +   // the state at 1s over the image: /etc/gone whited out
             "changed at 2s\n" +                     // default --at end
+            "two one\nno stdin without -i\n" +     // -i passes stdin (EOF ends it); without it the task gets none
             "exit 7\n" +                             // the container's exit status is ours
             "containers: 0 leases: 0 snapshots: 1\n" + // only the image's own snapshot remains
             "kept: kept snapshots: 3\n",
@@ -179,6 +182,15 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
             echo "---"
             printf 'typed\n' | script -qec "$DK_CLI --store $DK_STORE replay proc -t --address $DK_SOCK --namespace $DK_NS -- sh -c 'tty; read x; echo got:\$x'" /dev/null
             echo "---"
+            # The window size follows ours: once the task runs, the pty is resized (SIGWINCH to us → ResizePty).
+            export DK_SOCK
+            cat >"$DK_ERR.resize" <<'SH'
+            (until ctr -a "$DK_SOCK" -n "$DK_NS" tasks ls | grep -q RUNNING; do sleep 0.1; done; sleep 0.5; stty cols 123 rows 45 </dev/tty) &
+            exec "$DK_CLI" --store "$DK_STORE" replay proc -t --address "$DK_SOCK" --namespace "$DK_NS" -- \
+              sh -c 's=$(stty size 2>/dev/null); i=0; while [ "$(stty size 2>/dev/null)" = "$s" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done; echo "size: $(stty size)"'
+            SH
+            script -qec "bash $DK_ERR.resize" /dev/null </dev/null
+            echo "---"
             rp --rm --keep -- true || echo "both: $?"
             """;
         var err = _tmp.Sub("replay.err");
@@ -190,6 +202,7 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         Assert.Contains("SECRET without values", File.ReadAllText(err));
         Assert.Contains("/dev/pts/", parts[1]);   // a real terminal inside
         Assert.Contains("got:typed", parts[1]);   // our input reached it through the pty
-        Assert.Contains("both: 2", parts[2]);
+        Assert.True(parts[2].Contains("size: 45 123"), parts[2]); // resized after the start
+        Assert.Contains("both: 2", parts[3]);
     }
 }

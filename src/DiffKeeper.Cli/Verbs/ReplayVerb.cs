@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -28,7 +29,7 @@ public static class ReplayVerb
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
         var options = ReplayOptions.From(a) with
         {
-            Keep = a.Flags.Contains("keep"), Tty = a.Flags.Contains("tty"), Cache = a.Flags.Contains("cache"), Verbose = a.Flags.Contains("verbose"), Name = a.Value("name"),
+            Keep = a.Flags.Contains("keep"), Tty = a.Flags.Contains("tty"), Interactive = a.Flags.Contains("interactive"), Cache = a.Flags.Contains("cache"), Verbose = a.Flags.Contains("verbose"), Name = a.Value("name"),
         };
         return Replay(src, at, a.Positionals.Skip(1).ToList(), options, ctx);
     }
@@ -96,7 +97,7 @@ public static class ReplayVerb
             steps.Done("create the container");
 
             // The streams are FIFOs the shim opens at create; what the task writes is copied out as it comes.
-            using var io = new TaskIo(work, tty, o.OutputToStderr);
+            using var io = new TaskIo(work, tty, o.OutputToStderr, o.Interactive);
             Rpc("create the task", () => tasks.Create(new CreateTaskRequest
             {
                 ContainerId = id, Rootfs = { rw.Mounts }, Terminal = tty, Stdin = io.Stdin ?? "", Stdout = io.Stdout, Stderr = io.Stderr ?? "",
@@ -107,8 +108,14 @@ public static class ReplayVerb
             {
                 Rpc("start the task", () => tasks.Start(new StartRequest { ContainerId = id }, opts));
                 steps.Done("start the task");
-                if (tty && TaskIo.WindowSize() is { } window)
-                    Try(() => tasks.ResizePty(new ResizePtyRequest { ContainerId = id, Width = window.Width, Height = window.Height }, opts));
+                void Resize()
+                {
+                    if (TaskIo.WindowSize() is { } window)
+                        Try(() => tasks.ResizePty(new ResizePtyRequest { ContainerId = id, Width = window.Width, Height = window.Height }, client.Options(lease, TimeSpan.FromSeconds(10))));
+                }
+                // Our terminal's size now, and again whenever it changes (SIGWINCH) while the task runs.
+                using var onResize = tty ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => Resize()) : null;
+                if (tty) Resize();
                 io.RawMode();
                 exit = (int)Rpc("wait for the task", () => waitCall.ResponseAsync.GetAwaiter().GetResult()).ExitStatus;
             }
@@ -267,6 +274,8 @@ public sealed record ReplayOptions(string? Image, string? Address, string? Names
     public string? Name { get; init; }
     public bool Keep { get; init; }
     public bool Tty { get; init; }
+    /// <summary>-i: our stdin goes to the task (without a terminal: through a FIFO, EOF closes it).</summary>
+    public bool Interactive { get; init; }
     public bool Cache { get; init; }
     public bool Verbose { get; init; }
     /// <summary>The task's output to our stderr (bisect: stdout carries the probes).</summary>

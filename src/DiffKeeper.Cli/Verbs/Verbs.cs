@@ -52,10 +52,11 @@ public static class Verbs
                 new("merged", null, true, "the overlay's merged view of DIR: data of metadata-only copy-ups (metacopy) is read there", "DIR"),
             ],
             ["diffkeeper snapshot /var/lib/upper --recording demo", "diffkeeper snapshot ./state2 --recording demo --at 5s"], SnapshotVerb.Run, 1, 1),
-        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [-t] [--rm|--keep] [--cache] [--snapshotter NAME] [-v] [--name ID] [-- CMD ARGS...]",
+        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [-t] [-i] [--rm|--keep] [--cache] [--snapshotter NAME] [-v] [--name ID] [-- CMD ARGS...]",
             "Start a new container on containerd from the recorded image plus the state at T (a read-only layer under a fresh writable one), running the recorded process (args, cwd, user; env from the image: values are never recorded) unless CMD is given; streams its output and exits with its status.",
             [
-                new("tty", "t", false, "give the task a terminal and connect ours (raw mode, window size)"),
+                new("tty", "t", false, "give the task a terminal and connect ours (raw mode, window size, resized as ours is)"),
+                new("interactive", "i", false, "pass our stdin to the task (implied by -t; EOF closes it)"),
                 new("rm", null, false, "remove the container, snapshots and lease afterwards (the default)"),
                 new("at", null, true, "the moment (default: end)", "T"),
                 new("image", null, true, "the image (default: the recorded one)", "REF"),
