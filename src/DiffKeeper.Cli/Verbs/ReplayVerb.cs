@@ -16,9 +16,10 @@ namespace DiffKeeper.Cli;
 
 /// <summary>
 /// `replay REC --at T`: a new container on containerd from the recorded image plus the state at T, spoken over
-/// containerd's gRPC API as nerdctl does: under a lease, the state at T is written to the content store as a
-/// layer, applied (Diff.Apply) onto a snapshot prepared on the image's chain, committed read-only, and a fresh
-/// writable snapshot on top becomes the container's rootfs. Everything it made goes at the end unless --keep.
+/// containerd's gRPC API as nerdctl does: under a lease, a snapshot is prepared on the image's chain and the state
+/// at T put into it (written into its overlay upper directory, or as a tar layer through Diff.Apply for other
+/// snapshotters: <see cref="Containerd.StateLayer"/>), committed read-only, and a fresh writable snapshot on top
+/// becomes the container's rootfs. Everything it made goes at the end unless --keep (--cache keeps the state).
 /// </summary>
 public static class ReplayVerb
 {
