@@ -19,66 +19,11 @@ public sealed class OciExportTests(CliBinary binary) : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private static string U(string text) => RawPath.FromUtf8(text);
-    private const string OddName = "data/odd name\twith tab ünï";
-
-    /// <summary>
-    /// The upper dir at 0s: a copy-up of an image file, a whiteout of another, an opaque directory, a hard link,
-    /// an xattr, a file owned by 12:34 with mode 0640, a symlink, an odd name; at 2s: later content.
-    /// </summary>
-    private string Record()
-    {
-        var up = _tmp.Sub("upper");
-        Posix.MkDir(up);
-        Posix.MkDir(up + "/etc");
-        Posix.WriteFile(up + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nextra:x:1:1::/:/bin/sh\n"u8);
-        Posix.MkWhiteout(up + "/etc/gone");
-        Posix.MkDir(up + "/opt");
-        Posix.MkDir(up + "/opt/keep");
-        Posix.SetXattr(up + "/opt/keep", "trusted.overlay.opaque", "y"u8);
-        Posix.WriteFile(up + "/opt/keep/n", "new in an opaque dir\n"u8);
-        Posix.MkDir(up + "/data");
-        Posix.WriteFile(up + "/data/a", "hello at 0s\n"u8, 0b110_100_000);
-        Posix.LChown(up + "/data/a", 12, 34);
-        Posix.SetXattr(up + "/data/a", "user.note", "hi"u8);
-        Posix.HardLink(up + "/data/a", up + "/data/b");
-        Posix.Symlink("../etc/passwd", up + "/data/link");
-        Posix.WriteFile(U(up + "/" + OddName), "odd\n"u8);
-        Posix.MkDir(up + "/data/dir");
-        Posix.WriteFile(up + "/data/dir/nested", "nested\n"u8, 0b111_101_101);
-        Cli.Run("snapshot", up, "--recording", "app", "--at", "2026-11-30T10:00:00Z").ExpectOk();
-
-        Posix.Unlink(up + "/data/b");
-        Posix.Unlink(up + "/data/a");
-        Posix.WriteFile(up + "/data/a", "changed at 2s\n"u8);
-        Posix.Unlink(up + "/data/dir/nested");
-        Cli.Run("snapshot", up, "--recording", "app", "--at", "2s").ExpectOk();
-        return up;
-    }
-
-    /// <summary>Every path of a directory export except whiteouts (what the container should see of the layer).</summary>
-    private static List<string> VisiblePaths(string root, string rel = "")
-    {
-        var list = new List<string>();
-        foreach (var name in Posix.ListDir(rel.Length == 0 ? root : root + "/" + rel))
-        {
-            var r = rel.Length == 0 ? name : rel + "/" + name;
-            var st = Posix.LStat(root + "/" + r);
-            if (st.Type == Posix.S_IFCHR && st.Rdev == 0) continue; // a whiteout
-            list.Add(Encoding.UTF8.GetString(RawPath.ToBytes(r)));
-            if (st.Type == Posix.S_IFDIR) list.AddRange(VisiblePaths(root, r));
-        }
-        return list;
-    }
-
-    // Run by busybox on both sides, so the output format is the same: type, mode, owner, links and content.
-    private const string Describe = """
-        for p in "$@"; do
-          if [ -L "$p" ]; then echo "$p symlink $(readlink "$p")"
-          elif [ -d "$p" ]; then stat -c '%n dir %a %u %g' "$p"
-          else stat -c '%n %F %a %u %g %h' "$p"; md5sum < "$p"; fi
-        done
-        """;
+    private static string U(string text) => RecordedMoment.U(text);
+    private const string OddName = RecordedMoment.OddName;
+    private const string Describe = RecordedMoment.Describe;
+    private string Record() => RecordedMoment.Record(Cli, _tmp.Sub("upper"));
+    private static List<string> VisiblePaths(string root) => RecordedMoment.VisiblePaths(root);
 
     [SkippableFact]
     public void Exported_image_runs_in_containerd_with_the_files_of_export_at_T_laid_over_the_image()

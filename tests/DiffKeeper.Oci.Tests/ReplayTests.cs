@@ -39,24 +39,115 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
             rp() { "$DK_CLI" --store "$DK_STORE" replay app --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" "$@"; }
             rp --at 1s -- sh -c 'cat /data/a /opt/other/o; ls /etc'
             rp -- cat /data/a
+            printf 'one\ntwo\n' | rp -i -- sh -c 'read a; read b; echo "$b $a"'
+            echo unseen | rp -- sh -c 'cat; echo no stdin without -i'
             rp --at 1s -- sh -c 'exit 7' && exit 9
             echo "exit $?"
+            "$DK_CLI" --store "$DK_STORE" bisect app --replay --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" --json \
+              --test 'test "$PWD" = / && test "$DIFFKEEPER_STATE" = / && cat data/a && grep -q hello data/a' >"$DK_BISECT" 2>"$DK_BISECT.err"
             echo "containers: $(dkctr containers ls -q | wc -l) leases: $(dkctr leases ls -q | wc -l) snapshots: $(dkctr snapshots ls | tail -n +2 | wc -l)"
             rp --keep --name kept -- true
             echo "kept: $(dkctr containers ls -q) snapshots: $(dkctr snapshots ls | tail -n +2 | wc -l)"
             """;
+        var bisect = _tmp.Sub("bisect");
         var run = Tools.WithPrivateContainerd(_tmp.Sub("containerd"), script, [baseTar],
-            new Dictionary<string, string> { ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store });
+            new Dictionary<string, string> { ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store, ["DK_BISECT"] = bisect });
         Assert.True(run.ExitCode == 0, run.Describe());
+        // bisect --replay: the check ran in containers (from /, DIFFKEEPER_STATE=/) at 2s (bad) and 0s (good); its
+        // output went to stderr; stdout holds only the probes and the result.
+        var probes = File.ReadAllLines(bisect);
+        Assert.True(probes.Length == 3, string.Join("\n", probes) + "\n" + File.ReadAllText(bisect + ".err"));
+        Assert.Contains("\"result\":\"bad\"", probes[0]);
+        Assert.Contains("\"result\":\"good\"", probes[1]);
+        Assert.Contains("\"first_bad\":{\"moment\":2,", probes[2]);
+        Assert.Contains("2026-11-30T10:00:02", probes[2]);
+        var bisectErr = File.ReadAllText(bisect + ".err");
+        Assert.Contains("changed at 2s", bisectErr);
+        Assert.Contains("hello at 0s", bisectErr);
         Assert.Equal(
             "hello at 0s\nuntouched\npasswd\n" +   // the state at 1s over the image: /etc/gone whited out
             "changed at 2s\n" +                     // default --at end
+            "two one\nno stdin without -i\n" +     // -i passes stdin (EOF ends it); without it the task gets none
             "exit 7\n" +                             // the container's exit status is ours
             "containers: 0 leases: 0 snapshots: 1\n" + // only the image's own snapshot remains
             "kept: kept snapshots: 3\n",
             run.Stdout);
         Assert.False(Directory.Exists(_tmp.Sub("containerd")));
     }
+
+    /// <summary>
+    /// The overlay fast path (the state written into the snapshot's upper directory) and the tar fallback (another
+    /// snapshotter: native) both show exactly `export --at T --out DIR` over the image, hostile names included; a
+    /// symlink to a directory outside is recreated, never written through; --cache keeps one snapshot for the next.
+    /// </summary>
+    [SkippableFact]
+    public void Replay_shows_export_at_T_over_the_image_on_the_fast_path_and_the_tar_fallback()
+    {
+        Env.RequireRoot();
+        Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && Integration.HasTool("runc"), "needs containerd, ctr and runc");
+        Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        Integration.Require(Integration.HasTool("python3"), "needs python3 (reads an xattr)");
+        var outside = _tmp.Sub("outside");
+        Posix.MkDir(outside);
+        RecordedMoment.Record(Cli, _tmp.Sub("upper"), outside);
+        var exportDir = _tmp.Sub("export");
+        Cli.Run("export", "app", "--at", "1s", "--out", exportDir).ExpectOk();
+        string[] dirs = ["data", "etc", "opt/keep"]; // what the recording holds (the image adds others beside them)
+        var host = Tools.Run(BusyboxArchive.Busybox, ["sh", "-c", RecordedMoment.DescribeTree, "sh", .. dirs], cwd: exportDir);
+        Assert.True(host.ExitCode == 0, host.Describe());
+        Assert.Contains("data/b regular file 640 12 34 2", host.Stdout); // the hard link: one inode, two names
+        Assert.Contains("data/new\nline", host.Stdout);
+        Assert.Contains($"data/esc symlink {outside}\n", host.Stdout);
+        Assert.Contains("data/dir/nested", host.Stdout); // the state at 1s, not the end
+        var (_, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
+
+        const string script = """
+            dkctr image import "$1" >&2
+            dkctr image import --snapshotter native "$1" >&2
+            rp() { "$DK_CLI" --store "$DK_STORE" replay app --at 1s --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" "$@"; }
+            checks='cd / && sh -c "$0" sh data etc opt/keep; echo ---; [ -e /etc/gone ] && echo "whiteout failed"; [ -e /opt/keep/k ] && echo "opaque failed"; cat /opt/other/o /etc/passwd'
+            rp -v -- sh -c "$checks" "$DK_TREE" 2>"$DK_ERR.fast"
+            echo ===
+            rp -v --snapshotter native -- sh -c "$checks" "$DK_TREE" 2>"$DK_ERR.tar"
+            echo ===
+            count() { echo "containers: $(dkctr containers ls -q | wc -l) leases: $(dkctr leases ls -q | wc -l) snapshots: $(dkctr snapshots ls | tail -n +2 | wc -l) native: $(dkctr snapshots --snapshotter native ls | tail -n +2 | wc -l)"; }
+            count
+            rp --cache -v -- cat /data/a 2>>"$DK_ERR.cache"
+            rp --cache -v -- cat /data/a 2>>"$DK_ERR.cache"
+            count
+            echo ===
+            rp --keep --name kept -- true
+            mkdir -p "$DK_MNT"
+            eval "$(dkctr snapshots mounts "$DK_MNT" kept)"
+            python3 -c 'import os, sys; print(os.getxattr(sys.argv[1] + "/data/a", "user.note").decode())' "$DK_MNT" || true
+            umount "$DK_MNT"
+            """;
+        var err = _tmp.Sub("replay.err");
+        var run = Tools.WithPrivateContainerd(_tmp.Sub("containerd"), script, [baseTar], new Dictionary<string, string>
+        {
+            ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store, ["DK_ERR"] = err, ["DK_TREE"] = RecordedMoment.DescribeTree, ["DK_MNT"] = _tmp.Sub("mnt"),
+        });
+        Assert.True(run.ExitCode == 0, run.Describe() + "\nfast: " + ReadOr(err + ".fast") + "\ntar: " + ReadOr(err + ".tar"));
+        var parts = run.Stdout.Split("===\n");
+        const string imageChecks = "untouched\nroot:x:0:0:root:/root:/bin/sh\nextra:x:1:1::/:/bin/sh\n"; // no whiteout/opaque failure
+        Assert.Equal(host.Stdout + "---\n" + imageChecks, parts[0]);
+        Assert.Equal(host.Stdout + "---\n" + imageChecks, parts[1]);
+        Assert.Contains("written into the overlay upper directory", File.ReadAllText(err + ".fast"));
+        Assert.Contains("a tar layer unpacked by containerd (Diff.Apply)", File.ReadAllText(err + ".tar"));
+        Assert.Equal(
+            "containers: 0 leases: 0 snapshots: 1 native: 1\n" +          // only the image's own snapshots remain
+            "hello at 0s\nhello at 0s\n" +
+            "containers: 0 leases: 1 snapshots: 2 native: 1\n",           // the cache: its lease and one snapshot
+            parts[2]);
+        var cacheErr = File.ReadAllText(err + ".cache");
+        Assert.Contains(", kept as diffkeeper-replay-cache-", cacheErr);
+        Assert.Contains("state at 2026-11-30T10:00:01.000000000Z: the cached snapshot diffkeeper-replay-cache-", cacheErr);
+        Assert.Equal("hi\n", parts[3]); // the xattr, read through the overlay mount of the kept snapshot
+        Assert.Empty(Directory.GetFileSystemEntries(outside)); // nothing was written through the symlink
+        Assert.False(Directory.Exists(_tmp.Sub("containerd")));
+    }
+
+    private static string ReadOr(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
 
     [SkippableFact]
     public void Replay_runs_the_recorded_process_and_gives_it_a_terminal_with_t()
@@ -91,6 +182,15 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
             echo "---"
             printf 'typed\n' | script -qec "$DK_CLI --store $DK_STORE replay proc -t --address $DK_SOCK --namespace $DK_NS -- sh -c 'tty; read x; echo got:\$x'" /dev/null
             echo "---"
+            # The window size follows ours: once the task runs, the pty is resized (SIGWINCH to us → ResizePty).
+            export DK_SOCK
+            cat >"$DK_ERR.resize" <<'SH'
+            (until ctr -a "$DK_SOCK" -n "$DK_NS" tasks ls | grep -q RUNNING; do sleep 0.1; done; sleep 0.5; stty cols 123 rows 45 </dev/tty) &
+            exec "$DK_CLI" --store "$DK_STORE" replay proc -t --address "$DK_SOCK" --namespace "$DK_NS" -- \
+              sh -c 's=$(stty size 2>/dev/null); i=0; while [ "$(stty size 2>/dev/null)" = "$s" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done; echo "size: $(stty size)"'
+            SH
+            script -qec "bash $DK_ERR.resize" /dev/null </dev/null
+            echo "---"
             rp --rm --keep -- true || echo "both: $?"
             """;
         var err = _tmp.Sub("replay.err");
@@ -102,6 +202,7 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         Assert.Contains("SECRET without values", File.ReadAllText(err));
         Assert.Contains("/dev/pts/", parts[1]);   // a real terminal inside
         Assert.Contains("got:typed", parts[1]);   // our input reached it through the pty
-        Assert.Contains("both: 2", parts[2]);
+        Assert.True(parts[2].Contains("size: 45 123"), parts[2]); // resized after the start
+        Assert.Contains("both: 2", parts[3]);
     }
 }

@@ -3,17 +3,21 @@
 # that changed 2,000 files (BENCH_FILES, 8 KiB of random bytes each):
 #   export --oci       vs  export --out DIR of the same moment              target: <= 2x
 #   replay -- CMD      vs  ctr run of the same image, to the first output line   target: <= 1.5x
+#                      (a first replay of the moment, and one with --cache after the state snapshot was kept)
 #   second push        of a recording sharing 90% of its chunks with one already pushed: uploaded / total bytes
 #                      target: <= 20%
 # Peers alternate, BENCH_ROUNDS rounds (default 5); medians and ratios printed with the load average. A private
 # containerd and Debian's docker-registry on 127.0.0.1 are started here and stopped by pid at the end.
-# Usage: tests/bench/bench-oci.sh   (binaries from $DIFFKEEPER_BIN_DIR, default artifacts/bin)
+# Usage: tests/bench/bench-oci.sh   (binaries from $DIFFKEEPER_BIN_DIR, default artifacts/bin;
+#        BENCH_PARTS="export replay push" to run only some)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 BIN=${DIFFKEEPER_BIN_DIR:-$repo/artifacts/bin}
 ROUNDS=${BENCH_ROUNDS:-5}
 FILES=${BENCH_FILES:-2000}
+PARTS=${BENCH_PARTS:-export replay push}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 CLI=$BIN/diffkeeper
 
 die() { echo "bench-oci: $*" >&2; exit 2; }
@@ -70,6 +74,7 @@ dk_busybox_image
 echo "bench-oci: $FILES files of 8 KiB, $ROUNDS rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # export --out DIR vs export --oci FILE.tar
+if part export; then
 declare -a dir_t oci_t
 for ((r = 1; r <= ROUNDS; r++)); do
   rm -rf "$tmp/out" "$tmp/img.tar"
@@ -79,18 +84,35 @@ done
 d=$(printf '%s\n' "${dir_t[@]}" | median); o=$(printf '%s\n' "${oci_t[@]}" | median)
 echo "export --out DIR     median $(ms "$d") ms"
 echo "export --oci         median $(ms "$o") ms   ratio $(ratio "$o" "$d") (target <= 2)"
+fi
 
-# ctr run vs replay, to the first output line
-declare -a ctr_t rep_t
+# ctr run vs replay, to the first output line: a first replay of the moment (the state written into the snapshot),
+# and a replay --cache once the state snapshot is kept (it is made by one untimed replay first).
+if part replay; then
+rp() { "$CLI" --store "$store" replay r1 --image "$DK_IMAGE" --address "$DK_SOCK" --namespace "$DK_NS" "$@"; }
+echo "one first replay, step by step (ms since the process started):"
+rp -v -- echo first 2>&1 >/dev/null | sed 's/^/  /'
+rp --cache -- true
+# The floor of a first replay: only writing the same files (cp -a of an export of the moment, on the same file
+# system as containerd's snapshots) costs this much.
+dk export r1 --out "$tmp/state" >/dev/null
+declare -a ctr_t rep_t cache_t cp_t
 for ((r = 1; r <= ROUNDS; r++)); do
   ctr_t+=($(first_line ctr -a "$DK_SOCK" -n "$DK_NS" run --rm "$DK_IMAGE" "dk-bench-$r" echo first))
-  rep_t+=($(first_line "$CLI" --store "$store" replay r1 --image "$DK_IMAGE" --address "$DK_SOCK" --namespace "$DK_NS" -- echo first))
+  rep_t+=($(first_line rp -- echo first))
+  cache_t+=($(first_line rp --cache -- echo first))
+  rm -rf "$tmp/state-copy"; t0=$(now); cp -a "$tmp/state" "$tmp/state-copy"; cp_t+=($(($(now) - t0)))
 done
-c=$(printf '%s\n' "${ctr_t[@]}" | median); p=$(printf '%s\n' "${rep_t[@]}" | median)
+c=$(printf '%s\n' "${ctr_t[@]}" | median); p=$(printf '%s\n' "${rep_t[@]}" | median); k=$(printf '%s\n' "${cache_t[@]}" | median)
+w=$(printf '%s\n' "${cp_t[@]}" | median)
 echo "ctr run              median $(ms "$c") ms to the first line"
-echo "replay               median $(ms "$p") ms to the first line   ratio $(ratio "$p" "$c") (target <= 1.5)"
+echo "cp -a of the state   median $(ms "$w") ms   ratio to ctr run $(ratio "$w" "$c") (the files alone)"
+echo "replay (first)       median $(ms "$p") ms to the first line   ratio $(ratio "$p" "$c") (target <= 1.5)"
+echo "replay --cache (hit) median $(ms "$k") ms to the first line   ratio $(ratio "$k" "$c") (target <= 1.5)"
+fi
 
 # push r1, then r2 (90% of its chunks shared) to the same repository
+if part push; then
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/registry.yml" <<YML
 version: 0.1
@@ -111,4 +133,5 @@ j2=$(dk push r2 "oci://127.0.0.1:$port/bench/rec:r2" --plain-http --json)
 u1=$(field uploaded_bytes <<<"$j1"); u2=$(field uploaded_bytes <<<"$j2"); b2=$(field bytes <<<"$j2")
 echo "first push           uploaded $u1 bytes"
 echo "second push          uploaded $u2 of $b2 bytes   ratio $(ratio "$u2" "$b2") (target <= 0.20)"
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -77,6 +77,13 @@ public sealed class ContainerdClient : IDisposable
         return ms.ToArray();
     }
 
+    /// <summary>A call whose failure becomes our error saying what we were doing.</summary>
+    public static T Rpc<T>(string what, Func<T> call)
+    {
+        try { return call(); }
+        catch (RpcException e) { throw Explain(e, what); }
+    }
+
     public static Exception Explain(RpcException e, string what) => e.StatusCode switch
     {
         StatusCode.NotFound => new NotFoundException($"containerd: {what}: {e.Status.Detail}"),

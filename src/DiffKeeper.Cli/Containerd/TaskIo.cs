@@ -4,7 +4,7 @@ namespace DiffKeeper.Cli.Containerd;
 
 /// <summary>
 /// A task's standard streams as FIFOs (what containerd's cio does): the shim opens them at task create; we copy
-/// stdout/stderr to ours as they come, and with a terminal our stdin to the task, our terminal in raw mode meanwhile.
+/// stdout/stderr to ours as they come, and with a terminal or -i our stdin to the task (with a terminal, ours in raw mode meanwhile).
 /// The copy threads are background threads: a task that never opens its FIFOs cannot keep us alive.
 /// </summary>
 public sealed partial class TaskIo : IDisposable
@@ -18,14 +18,14 @@ public sealed partial class TaskIo : IDisposable
     public string? Stderr { get; }
     public bool Terminal { get; }
 
-    public TaskIo(string dir, bool terminal)
+    public TaskIo(string dir, bool terminal, bool outputToStderr = false, bool interactive = false)
     {
         _dir = dir;
         Terminal = terminal;
         Stdout = Fifo("stdout");
         Stderr = terminal ? null : Fifo("stderr"); // a terminal has one output
-        Stdin = terminal ? Fifo("stdin") : null;
-        Copy(Stdout, Console.OpenStandardOutput());
+        Stdin = terminal || interactive ? Fifo("stdin") : null;
+        Copy(Stdout, outputToStderr ? Console.OpenStandardError() : Console.OpenStandardOutput());
         if (Stderr is not null) Copy(Stderr, Console.OpenStandardError());
         if (Stdin is not null)
         {

@@ -18,8 +18,6 @@ public static class BisectVerb
 {
     public static int Run(ParsedArgs a, CliContext ctx)
     {
-        if (a.Flags.Contains("replay"))
-            throw new UsageException("bisect --replay needs `diffkeeper replay`, which is not built yet (the replay issue); without --replay CMD runs against the exported state");
         var cmd = a.Value("test") ?? throw new UsageException("bisect needs --test CMD (run with sh -c in the exported state; exit 0 = good)");
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
         var rec = src.Recording;
@@ -30,8 +28,12 @@ public static class BisectVerb
         if (moments.Count == 0)
             throw new NotFoundException($"no recorded moment between {Moments.Format(from)} and {Moments.Format(to)}");
 
-        var work = Directory.CreateTempSubdirectory("diffkeeper-bisect-");
         bool keep = a.Flags.Contains("keep");
+        // --replay: each probe runs CMD inside a container replayed at the moment (its files over the recorded
+        // image), from /, its output on our stderr; nothing is kept (--keep keeps an exported state only).
+        var replay = a.Flags.Contains("replay") ? ReplayOptions.From(a) with { OutputToStderr = true, Cwd = "/" } : null;
+        if (replay is not null && keep) throw new UsageException("--keep keeps an exported state: it does not go with --replay");
+        var work = Directory.CreateTempSubdirectory("diffkeeper-bisect-");
         string? kept = null;
         try
         {
@@ -41,7 +43,7 @@ public static class BisectVerb
             {
                 probes++;
                 var dir = Path.Combine(work.FullName, "m" + i);
-                int code = RunCheck(src.Store, rec, moments[i], dir, cmd, a.Quiet);
+                int code = replay is null ? RunCheck(src.Store, rec, moments[i], dir, cmd, a.Quiet) : ReplayCheck(src, moments[i], cmd, replay, ctx);
                 results[i] = code;
                 string verdict = code == 0 ? "good" : "bad";
                 if (a.Json)
@@ -90,6 +92,13 @@ public static class BisectVerb
         foreach (var row in TimelineQuery.Rows(store, rec, from, to, null)) set.Add(row.Time);
         return [.. set];
     }
+
+    /// <summary>A probe in a replayed container: sh -c CMD with the same DIFFKEEPER_* variables (DIFFKEEPER_STATE is /).</summary>
+    private static int ReplayCheck(RecordingSource src, long at, string cmd, ReplayOptions options, CliContext ctx) =>
+        ReplayVerb.Replay(src, at, ["sh", "-c", cmd], options with
+        {
+            Env = ["DIFFKEEPER_STATE=/", "DIFFKEEPER_TIME=" + Moments.Format(at), "DIFFKEEPER_OFFSET=" + Moments.FormatOffset(at - src.Recording.Start)],
+        }, ctx);
 
     private static int RunCheck(RecordingStore store, RecordingInfo rec, long at, string dir, string cmd, bool quiet)
     {

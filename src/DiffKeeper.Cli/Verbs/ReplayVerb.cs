@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -15,33 +16,45 @@ namespace DiffKeeper.Cli;
 
 /// <summary>
 /// `replay REC --at T`: a new container on containerd from the recorded image plus the state at T, spoken over
-/// containerd's gRPC API as nerdctl does: under a lease, the state at T is written to the content store as a
-/// layer, applied (Diff.Apply) onto a snapshot prepared on the image's chain, committed read-only, and a fresh
-/// writable snapshot on top becomes the container's rootfs. Everything it made goes at the end unless --keep.
+/// containerd's gRPC API as nerdctl does: under a lease, a snapshot is prepared on the image's chain and the state
+/// at T put into it (written into its overlay upper directory, or as a tar layer through Diff.Apply for other
+/// snapshotters: <see cref="Containerd.StateLayer"/>), committed read-only, and a fresh writable snapshot on top
+/// becomes the container's rootfs. Everything it made goes at the end unless --keep (--cache keeps the state).
 /// </summary>
 public static class ReplayVerb
 {
-    private const string Snapshotter = "overlayfs";
-
     public static int Run(ParsedArgs a, CliContext ctx)
     {
+        if (a.Flags.Contains("keep") && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
+        long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
+        var options = ReplayOptions.From(a) with
+        {
+            Keep = a.Flags.Contains("keep"), Tty = a.Flags.Contains("tty"), Interactive = a.Flags.Contains("interactive"), Cache = a.Flags.Contains("cache"), Verbose = a.Flags.Contains("verbose"), Name = a.Value("name"),
+        };
+        return Replay(src, at, a.Positionals.Skip(1).ToList(), options, ctx);
+    }
+
+    /// <summary>Replays the moment <paramref name="at"/> and runs <paramref name="command"/> (empty: the recorded or the image's process) in it.</summary>
+    public static int Replay(RecordingSource src, long at, List<string> command, ReplayOptions o, CliContext ctx)
+    {
+        var steps = new ReplaySteps(o.Verbose);
         var rec = src.Recording;
-        long at = a.Value("at") is { } t ? TimeArgs.Moment(t, rec, "--at") : rec.End;
-        var image = a.Value("image") ?? rec.Image ?? throw new UsageException("the recording names no image: give --image REF");
-        var command = a.Positionals.Skip(1).ToList();
-        bool keep = a.Flags.Contains("keep"), tty = a.Flags.Contains("tty");
-        if (keep && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
+        var image = o.Image ?? rec.Image ?? throw new UsageException("the recording names no image: give --image REF");
+        bool keep = o.Keep, tty = o.Tty, cache = o.Cache;
+        var snapshotter = o.Snapshotter;
         // The process the daemon recorded (args, cwd, user, env names), unless CMD is given.
         var recorded = RecordedProcess.Of(src.Store, rec);
-        var address = ContainerdClient.ResolveAddress(a.Value("address"));
-        var ns = ContainerdClient.ResolveNamespace(a.Value("namespace"), rec.Namespace);
+        var address = ContainerdClient.ResolveAddress(o.Address);
+        var ns = ContainerdClient.ResolveNamespace(o.Namespace, rec.Namespace);
         using var client = ContainerdClient.TryConnect(address, ns) ?? throw new NotFoundException($"no containerd socket at {address} (give --address)");
-        var runtime = a.Value("runtime") ?? "io.containerd.runc.v2";
-        var id = a.Value("name") ?? $"diffkeeper-replay-{rec.IdText}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        var runtime = o.Runtime;
+        var id = o.Name ?? $"diffkeeper-replay-{rec.IdText}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        steps.Done("open the recording");
 
         // The image: its config (process defaults) and the chain id of its layers (the snapshot they unpack to).
         var (config, chainId) = ImageConfig(client, image);
+        steps.Done("read the image");
 
         var work = Directory.CreateTempSubdirectory("diffkeeper-replay-").FullName;
         var leases = new Leases.LeasesClient(client.Channel);
@@ -49,66 +62,61 @@ public static class ReplayVerb
         var containers = new Containers.ContainersClient(client.Channel);
         var tasks = new Tasks.TasksClient(client.Channel);
         var lease = id;
+        var layer = new StateLayer(client, snapshotter, src.Store, steps);
         string stateKey = id + "-state-prepare", stateName = id + "-state", rwKey = id;
         bool containerMade = false, taskMade = false;
         int exit;
         try
         {
-            Rpc("create a lease", () => leases.Create(new CreateRequest
-            {
-                Id = lease,
-                // A crash of ours leaves nothing for long: containerd's GC drops an expired lease's resources.
-                Labels = { ["containerd.io/gc.expire"] = DateTime.UtcNow.AddHours(24).ToString("yyyy-MM-ddTHH:mm:ssZ") },
-            }, client.Options()));
+            Rpc("create a lease", () => leases.Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
             var opts = client.Options(lease, TimeSpan.FromMinutes(10));
 
-            // The state at T as an OCI layer, hashed while it is written, then into containerd's content store.
-            var layerPath = Path.Combine(work, "layer.tar");
-            string digest; long size;
-            using (var fs = new FileStream(layerPath, FileMode.CreateNew, FileAccess.ReadWrite))
-            using (var hash = new Oci.HashingStream(fs))
+            // The state at T as a committed read-only snapshot on the image's chain, then a writable one on top.
+            var state = () => StateQuery.At(src.Store, rec.Id, at, withChunks: true);
+            PrepareSnapshotResponse rw;
+            if (cache)
+                (stateName, rw) = layer.Cached(StateLayer.CacheName(rec.IdText, at, chainId), stateKey, rwKey, chainId, state, work, ctx.Progress, opts);
+            else
             {
-                var state = StateQuery.At(src.Store, rec.Id, at, withChunks: true);
-                var summary = new TarExporter(src.Store, hash, ctx.Progress, ociLayer: true).Export(state);
-                if (summary.Unsafe.Count > 0) throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]})");
-                (digest, size) = (hash.Digest(), hash.Length);
+                layer.Make(stateKey, stateName, chainId, state(), work, ctx.Progress, opts);
+                rw = layer.PrepareWritable(rwKey, stateName, opts);
             }
-            WriteContent(client, opts, layerPath, digest, size);
+            steps.Say($"state at {Moments.Format(at)}: {layer.How}");
 
-            var prepared = Rpc("prepare a snapshot", () => snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = Snapshotter, Key = stateKey, Parent = chainId }, opts));
-            Rpc("apply the recorded layer", () => new Diff.DiffClient(client.Channel).Apply(new ApplyRequest
-            {
-                Diff = new ContentDescriptor { MediaType = Oci.OciExporter.LayerMediaType, Digest = digest, Size = size },
-                Mounts = { prepared.Mounts },
-            }, opts));
-            Rpc("commit the recorded layer", () => snapshots.Commit(new CommitSnapshotRequest { Snapshotter = Snapshotter, Name = stateName, Key = stateKey }, opts));
-            var rw = Rpc("prepare the writable snapshot", () => snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = Snapshotter, Key = rwKey, Parent = stateName }, opts));
-
-            var spec = Spec(config, command, recorded, tty, id, ns, ctx);
+            var spec = Spec(config, command, recorded, tty, id, ns, o);
             Rpc("create the container", () => containers.Create(new CreateContainerRequest
             {
                 Container = new Container
                 {
-                    Id = id, Image = image, Snapshotter = Snapshotter, SnapshotKey = rwKey,
+                    Id = id, Image = image, Snapshotter = snapshotter, SnapshotKey = rwKey,
                     Labels = { ["io.diffkeeper.replay.recording"] = rec.IdText, ["io.diffkeeper.replay.at"] = Moments.Format(at) },
                     Runtime = new Container.Types.Runtime { Name = runtime },
                     Spec = new Google.Protobuf.WellKnownTypes.Any { TypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Spec", Value = ByteString.CopyFrom(spec) },
                 },
             }, opts));
             containerMade = true;
+            steps.Done("create the container");
 
             // The streams are FIFOs the shim opens at create; what the task writes is copied out as it comes.
-            using var io = new TaskIo(work, tty);
+            using var io = new TaskIo(work, tty, o.OutputToStderr, o.Interactive);
             Rpc("create the task", () => tasks.Create(new CreateTaskRequest
             {
                 ContainerId = id, Rootfs = { rw.Mounts }, Terminal = tty, Stdin = io.Stdin ?? "", Stdout = io.Stdout, Stderr = io.Stderr ?? "",
             }, opts));
             taskMade = true;
+            steps.Done("create the task");
             using (var waitCall = tasks.WaitAsync(new WaitRequest { ContainerId = id }, client.Options(lease)))
             {
                 Rpc("start the task", () => tasks.Start(new StartRequest { ContainerId = id }, opts));
-                if (tty && TaskIo.WindowSize() is { } window)
-                    Try(() => tasks.ResizePty(new ResizePtyRequest { ContainerId = id, Width = window.Width, Height = window.Height }, opts));
+                steps.Done("start the task");
+                void Resize()
+                {
+                    if (TaskIo.WindowSize() is { } window)
+                        Try(() => tasks.ResizePty(new ResizePtyRequest { ContainerId = id, Width = window.Width, Height = window.Height }, client.Options(lease, TimeSpan.FromSeconds(10))));
+                }
+                // Our terminal's size now, and again whenever it changes (SIGWINCH) while the task runs.
+                using var onResize = tty ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => Resize()) : null;
+                if (tty) Resize();
                 io.RawMode();
                 exit = (int)Rpc("wait for the task", () => waitCall.ResponseAsync.GetAwaiter().GetResult()).ExitStatus;
             }
@@ -122,9 +130,10 @@ public static class ReplayVerb
             if (!keep)
             {
                 if (containerMade) Try(() => containers.Delete(new DeleteContainerRequest { Id = id }, noLease));
-                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = Snapshotter, Key = rwKey }, noLease));
-                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = Snapshotter, Key = stateKey }, noLease));
-                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = Snapshotter, Key = stateName }, noLease));
+                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = snapshotter, Key = rwKey }, noLease));
+                Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = snapshotter, Key = stateKey }, noLease));
+                // A cached state snapshot stays for later replays of the moment, under its own expiring lease.
+                if (!cache) Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = snapshotter, Key = stateName }, noLease));
                 Try(() => leases.Delete(new DeleteRequest { Id = lease, Sync = true }, noLease));
             }
             try { Directory.Delete(work, true); } catch (IOException) { }
@@ -132,45 +141,11 @@ public static class ReplayVerb
         return exit;
     }
 
-    private static T Rpc<T>(string what, Func<T> call)
-    {
-        try { return call(); }
-        catch (RpcException e) { throw ContainerdClient.Explain(e, what); }
-    }
+    private static T Rpc<T>(string what, Func<T> call) => ContainerdClient.Rpc(what, call);
 
     private static void Try(Action a)
     {
         try { a(); } catch (RpcException) { }
-    }
-
-    /// <summary>Streams a file into the content store: WRITE in pieces, then COMMIT against the expected digest.</summary>
-    private static void WriteContent(ContainerdClient client, CallOptions opts, string path, string digest, long size)
-    {
-        using var call = new Content.ContentClient(client.Channel).Write(opts);
-        var reference = "diffkeeper-replay-" + digest[7..19];
-        try
-        {
-            using var f = File.OpenRead(path);
-            var buf = new byte[1 << 20];
-            long offset = 0;
-            int n;
-            do
-            {
-                n = f.Read(buf, 0, buf.Length);
-                call.RequestStream.WriteAsync(new WriteContentRequest
-                {
-                    Action = WriteAction.Write, Ref = reference, Total = size, Expected = digest, Offset = offset, Data = ByteString.CopyFrom(buf, 0, n),
-                }).GetAwaiter().GetResult();
-                call.ResponseStream.MoveNext(CancellationToken.None).GetAwaiter().GetResult();
-                offset += n;
-            } while (n > 0 && offset < size);
-            call.RequestStream.WriteAsync(new WriteContentRequest { Action = WriteAction.Commit, Ref = reference, Total = size, Expected = digest, Offset = offset })
-                .GetAwaiter().GetResult();
-            call.ResponseStream.MoveNext(CancellationToken.None).GetAwaiter().GetResult();
-            call.RequestStream.CompleteAsync().GetAwaiter().GetResult();
-        }
-        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists) { /* the same layer is there already */ }
-        catch (RpcException e) { throw ContainerdClient.Explain(e, "write the recorded layer"); }
     }
 
     private static (JsonObject Config, string ChainId) ImageConfig(ContainerdClient client, string image)
@@ -204,7 +179,7 @@ public static class ReplayVerb
     /// the image's. Env: the image's (values are never recorded; a recorded name the image does not set is named
     /// on stderr, not invented); cwd and user: the recorded ones, else the image's.
     /// </summary>
-    private static byte[] Spec(JsonObject imageConfig, List<string> command, RecordedProcess? recorded, bool tty, string id, string ns, CliContext ctx)
+    private static byte[] Spec(JsonObject imageConfig, List<string> command, RecordedProcess? recorded, bool tty, string id, string ns, ReplayOptions o)
     {
         var c = imageConfig["config"] as JsonObject ?? [];
         var args = command.Count > 0 ? command
@@ -219,7 +194,8 @@ public static class ReplayVerb
             var unset = recorded.EnvNames.Where(n => !env.Any(e => e.StartsWith(n + "=", StringComparison.Ordinal))).ToList();
             if (unset.Count > 0) Console.Error.WriteLine($"replay: the recording names env {string.Join(' ', unset)} without values (never recorded): not set");
         }
-        var cwd = recorded?.Cwd ?? ((string?)c["WorkingDir"] is { Length: > 0 } w ? w : "/");
+        env.AddRange(o.Env);
+        var cwd = o.Cwd ?? recorded?.Cwd ?? ((string?)c["WorkingDir"] is { Length: > 0 } w ? w : "/");
         uint uid = 0, gid = 0;
         if (recorded?.User is { } ru) (uid, gid) = ru;
         else if ((string?)c["User"] is { Length: > 0 } user)
@@ -291,4 +267,26 @@ public static class ReplayVerb
         Strings(j, "options", options);
         j.WriteEndObject();
     }
+}
+
+/// <summary>How to replay: containerd and image choices from the command line, plus what a caller (bisect) sets.</summary>
+public sealed record ReplayOptions(string? Image, string? Address, string? Namespace, string Runtime, string Snapshotter)
+{
+    public string? Name { get; init; }
+    public bool Keep { get; init; }
+    public bool Tty { get; init; }
+    /// <summary>-i: our stdin goes to the task (without a terminal: through a FIFO, EOF closes it).</summary>
+    public bool Interactive { get; init; }
+    public bool Cache { get; init; }
+    public bool Verbose { get; init; }
+    /// <summary>The task's output to our stderr (bisect: stdout carries the probes).</summary>
+    public bool OutputToStderr { get; init; }
+    /// <summary>Overrides the recorded or image working directory.</summary>
+    public string? Cwd { get; init; }
+    /// <summary>Added to the image's env (NAME=VALUE).</summary>
+    public IReadOnlyList<string> Env { get; init; } = [];
+
+    /// <summary>--image, --address, --namespace, --runtime, --snapshotter (the options replay and bisect --replay share).</summary>
+    public static ReplayOptions From(ParsedArgs a) =>
+        new(a.Value("image"), a.Value("address"), a.Value("namespace"), a.Value("runtime") ?? "io.containerd.runc.v2", a.Value("snapshotter") ?? "overlayfs");
 }
