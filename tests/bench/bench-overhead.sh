@@ -28,7 +28,10 @@
 # happens. Not a target: it shows what the exit ingest costs a container running beside it.
 #
 # Timeline paths are relative to the container's root ("tmp/f0001"), or to the watched directory in record mode. BENCH_DAEMON_CONFIG adds lines to the daemon's
-# config.toml. BENCH_ROUNDS (default 5; (c) varied 0.91–1.27 per round on 2 cores) rounds; BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
+# config.toml. BENCH_ROUNDS (default 6; (c) varied 0.91–1.27 per round on 2 cores) rounds — keep it even: the order
+# alternates per round and the first run of a pair can pay for the page cache the previous pair left ((b): 1.2–1.4 s
+# of CPU first, 0.25 s second, whichever runtime), so with an odd count the median favours the runtime that went
+# second more often (5 rounds gave (b) 0.42x); BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
 # the shim part; BENCH_ENFORCE=1 makes a missed target exit 1.
 # Usage: sudo DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-overhead.sh
 set -euo pipefail
@@ -40,7 +43,7 @@ source "$repo/scripts/lib/private-containerd.sh"
 MODE=${BENCH_MODE:-container}
 [ "$MODE" = container ] || [ "$MODE" = record ] || { echo "bench-overhead: BENCH_MODE is container or record" >&2; exit 2; }
 RECORD_WATCH=${BENCH_RECORD_WATCH:-run}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-6}
 CONCURRENT_ROUNDS=${BENCH_CONCURRENT_ROUNDS:-5}
 WORKLOADS=${BENCH_WORKLOADS:-writes bulk files mmap churn}
 CHURN_SECS=${BENCH_CHURN_SECS:-30}

@@ -34,7 +34,11 @@ trap dk_containerd_stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-DIFFKEEPER_BIN_DIR=$BIN_DIR dk_containerd_start "$(mktemp -d /tmp/dk-bench-XXXX)"
+instance=$(mktemp -d /tmp/dk-bench-XXXX)
+# Without a daemon (no DIFFKEEPER_STORE from bench-overhead) the shim spools every exit state for a daemon to come:
+# into the instance directory, which goes with it, never into the node's /var/lib/diffkeeper.
+[ -n "${DIFFKEEPER_STORE:-}" ] || export DIFFKEEPER_STORE=$instance/store
+DIFFKEEPER_BIN_DIR=$BIN_DIR dk_containerd_start "$instance"
 ROOT=$DK_DIR   # scratch files live in the instance directory and go with it
 TOKEN=$(basename "$ROOT" | cut -d- -f3)
 dk_busybox_image
