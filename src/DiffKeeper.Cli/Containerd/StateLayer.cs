@@ -35,14 +35,14 @@ public sealed class StateLayer(ContainerdClient client, string snapshotter, Reco
     /// <summary>Prepares <paramref name="key"/> on <paramref name="parent"/>, fills it with the state, commits it as <paramref name="name"/>.</summary>
     public void Make(string key, string name, string parent, RecordingState state, string work, Progress progress, CallOptions opts)
     {
-        var prepared = ContainerdClient.Rpc("prepare a snapshot", () => _snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = snapshotter, Key = key, Parent = parent }, opts));
+        var prepared = ContainerdClient.Rpc("prepare a snapshot", () => Prepare(key, parent, opts));
         steps.Done("prepare the state snapshot");
         if (OverlayUpper.Of(prepared.Mounts, out var why) is { } upper)
         {
             ExportSummary summary;
             using (var exporter = new DirectoryExporter(store, upper, progress)) summary = exporter.Export(state);
             foreach (var w in summary.Warnings) Console.Error.WriteLine("diffkeeper: warning: " + w);
-            if (summary.Unsafe.Count > 0) throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]})");
+            summary.ThrowIfUnsafe();
             How = $"written into the overlay upper directory ({summary.Entries} entries, {Human.Bytes(summary.Bytes)})";
             steps.Done("write the state into the upper directory");
         }
@@ -57,7 +57,7 @@ public sealed class StateLayer(ContainerdClient client, string snapshotter, Reco
 
     public PrepareSnapshotResponse PrepareWritable(string key, string parent, CallOptions opts)
     {
-        var rw = ContainerdClient.Rpc("prepare the writable snapshot", () => _snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = snapshotter, Key = key, Parent = parent }, opts));
+        var rw = ContainerdClient.Rpc("prepare the writable snapshot", () => Prepare(key, parent, opts));
         steps.Done("prepare the writable snapshot");
         return rw;
     }
@@ -97,9 +97,12 @@ public sealed class StateLayer(ContainerdClient client, string snapshotter, Reco
 
     private PrepareSnapshotResponse? TryPrepare(string key, string parent, CallOptions opts)
     {
-        try { return _snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = snapshotter, Key = key, Parent = parent }, opts); }
+        try { return Prepare(key, parent, opts); }
         catch (RpcException) { return null; }
     }
+
+    private PrepareSnapshotResponse Prepare(string key, string parent, CallOptions opts) =>
+        _snapshots.Prepare(new PrepareSnapshotRequest { Snapshotter = snapshotter, Key = key, Parent = parent }, opts);
 
     /// <summary>The slow path: the state as an OCI layer (the writer of `export --oci`) in the content store, then Diff.Apply.</summary>
     private void ApplyAsLayer(RecordingState state, IEnumerable<Mount> mounts, string work, CallOptions opts)
@@ -110,7 +113,7 @@ public sealed class StateLayer(ContainerdClient client, string snapshotter, Reco
         using (var hash = new Oci.HashingStream(fs))
         {
             var summary = new TarExporter(store, hash, new Progress(false), ociLayer: true).Export(state);
-            if (summary.Unsafe.Count > 0) throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]})");
+            summary.ThrowIfUnsafe();
             (digest, size) = (hash.Digest(), hash.Length);
         }
         steps.Done("write the state as a tar layer");

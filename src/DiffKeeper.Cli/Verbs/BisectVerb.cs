@@ -105,9 +105,7 @@ public static class BisectVerb
         var state = StateQuery.At(store, rec.Id, at, withChunks: true);
         using (var exporter = new DirectoryExporter(store, dir, new Progress(false)))
         {
-            var summary = exporter.Export(state);
-            if (summary.Unsafe.Count > 0)
-                throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]})");
+            exporter.Export(state).ThrowIfUnsafe();
         }
         var psi = new ProcessStartInfo("/bin/sh")
         {

@@ -50,11 +50,8 @@ public static class ExportVerb
             });
         else
             ctx.Out.Line($"exported {summary.Entries} entries ({Human.Bytes(summary.Bytes)}) at {Moments.Format(at)} to {outPath}");
-        if (summary.Unsafe.Count > 0)
-        {
-            // The rest was exported; entries whose names would escape the target are invalid data.
-            throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]})");
-        }
+        // The rest was exported; entries whose names would escape the target are invalid data.
+        summary.ThrowIfUnsafe();
         return 0;
     }
 }

@@ -50,8 +50,7 @@ public static class OciExportVerb
         {
             var layout = new OciLayout(root);
             summary = OciExporter.Export(src.Store, rec, state, at, l => GetBase(a, rec, basePath, l), name, layout, ctx.Progress);
-            if (summary.Unsafe.Count > 0)
-                throw new CorruptDataException($"refused {summary.Unsafe.Count} entries with unsafe names (e.g. {summary.Unsafe[0]}); no image written");
+            summary.ThrowIfUnsafe("; no image written");
             if (archive is not null)
             {
                 var tmp = archive + ".partial";
