@@ -137,7 +137,7 @@ public sealed class RegistryAuthTests(CliBinary binary) : IDisposable
         var script = _tmp.Sub("dk_token_server.py");
         File.WriteAllText(script, TokenServer);
         var cert = _tmp.Sub("token-cert.pem");
-        int tokenPort = LocalServer.FreePort();
+        int tokenPort = Ports.Free();
         using var tokens = new LocalServer(python!, [script, tokenPort.ToString(), cert], tokenPort, _tmp.Sub("token.log"));
         using var reg = LocalServer.DockerRegistry(_tmp, $"""
             auth:

@@ -39,7 +39,7 @@ public sealed class LocalServer : IDisposable
     /// <summary>Debian's docker-registry on a free 127.0.0.1 port, its storage under <paramref name="tmp"/>.</summary>
     public static LocalServer DockerRegistry(TempDir tmp, string authYaml, string name = "registry")
     {
-        int port = FreePort();
+        int port = Ports.Free();
         var config = tmp.Sub(name + ".yml");
         File.WriteAllText(config, $"""
             version: 0.1
@@ -55,14 +55,6 @@ public sealed class LocalServer : IDisposable
         return new LocalServer("docker-registry", ["serve", config], port, tmp.Sub(name + ".log"));
     }
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     public void Dispose()
     {
@@ -206,7 +198,7 @@ public sealed class RegistryTests(CliBinary binary) : IDisposable
     public void A_hostile_registry_gives_a_clear_error_and_never_a_half_written_recording()
     {
         Integration.Require(Integration.HasTool("python3"), "needs python3");
-        int port = LocalServer.FreePort();
+        int port = Ports.Free();
         var script = _tmp.Sub("hostile.py");
         File.WriteAllText(script, Hostile);
         using var server = new LocalServer("python3", [script, port.ToString()], port, _tmp.Sub("hostile.log"));

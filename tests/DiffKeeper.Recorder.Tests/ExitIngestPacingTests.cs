@@ -53,7 +53,7 @@ public sealed class ExitIngestPacingTests
     private static async Task<(Scenario, int MetricsPort)> BesideALiveContainer(string rate, string maxDelay)
     {
         var bins = Env.RequireDaemon();
-        int port = DaemonProcess.FreePort();
+        int port = Ports.Free();
         var s = await Scenario.StartAsync(bins, configToml:
             $"metrics_address = \"127.0.0.1:{port}\"\n[ingest]\npaced_rate = \"{rate}\"\nmax_paced_delay = \"{maxDelay}\"\n");
         try

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace DiffKeeper.Recorder.Tests;
 
@@ -16,7 +14,7 @@ public sealed class PushTests
     {
         var bins = Env.RequireDaemon();
         Integration.Require(Integration.HasTool("docker-registry"), "needs Debian's docker-registry");
-        int port = FreePort(), metrics = FreePort();
+        int port = Ports.Free(), metrics = Ports.Free();
         var repo = $"127.0.0.1:{port}/auto/recordings";
         await using var s = await Scenario.StartAsync(bins, configToml: $"""
             metrics_address = "127.0.0.1:{metrics}"
@@ -120,12 +118,4 @@ public sealed class PushTests
         }
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 }

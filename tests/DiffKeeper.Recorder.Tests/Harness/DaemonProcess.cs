@@ -38,7 +38,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         {
             // A private config: metrics on a free port, so test daemons never fight over 9464.
             var cfg = Path.Combine(Path.GetDirectoryName(store)!, "config-" + Guid.NewGuid().ToString("N")[..6] + ".toml");
-            metricsPort = FreePort();
+            metricsPort = Ports.Free();
             File.WriteAllText(cfg, $"metrics_address = \"127.0.0.1:{metricsPort}\"\n");
             args.Add("--config"); args.Add(cfg);
         }
@@ -82,14 +82,6 @@ public sealed class DaemonProcess : IAsyncDisposable
         return await new StreamReader(stream).ReadToEndAsync();
     }
 
-    public static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     private async Task<TtrpcClient> Client()
     {
