@@ -28,10 +28,11 @@ ours_in_tmp() { find /tmp -mindepth 1 -maxdepth 1 \( -name 'dk-*' -o -name 'diff
 tmp_before=$(ours_in_tmp)
 others_before=$(find /tmp -mindepth 1 -maxdepth 1 -name 'dk-tests-*' ! -path "$scratch" 2>/dev/null)
 log=$scratch/log
+# What the suite left in its scratch TMPDIR besides the SDK's 6-character directories is a leak of ours.
+scratch_leftovers() { find "$scratch" -mindepth 1 -maxdepth 1 ! -name log -regextype posix-extended ! -regex '.*/[A-Za-z0-9]{6}' 2>/dev/null; }
 cleanup() {
-  # What the suite left in its scratch TMPDIR besides the SDK's 6-character directories is a leak of ours.
   local left
-  left=$(find "$scratch" -mindepth 1 -maxdepth 1 ! -name log -regextype posix-extended ! -regex '.*/[A-Za-z0-9]{6}' 2>/dev/null)
+  left=$(scratch_leftovers)
   [ -n "$left" ] && { echo "!!! left in the scratch TMPDIR $scratch:"; echo "$left"; }
   rm -rf --one-file-system "$scratch"
 }
@@ -65,8 +66,7 @@ if [ -n "$leaked" ]; then
   others=$(find /tmp -mindepth 1 -maxdepth 1 -name 'dk-tests-*' ! -path "$scratch" 2>/dev/null)
   if [ -z "$others$others_before" ]; then rc=1; else echo "(another suite ran beside this one: not counted as a failure)"; fi
 fi
-left=$(find "$scratch" -mindepth 1 -maxdepth 1 ! -name log -regextype posix-extended ! -regex '.*/[A-Za-z0-9]{6}' 2>/dev/null)
-[ -n "$left" ] && rc=1
+[ -n "$(scratch_leftovers)" ] && rc=1
 
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
