@@ -133,7 +133,11 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         Assert.Equal(host.Stdout + "---\n" + imageChecks, parts[0]);
         Assert.Equal(host.Stdout + "---\n" + imageChecks, parts[1]);
         Assert.Contains("written into the overlay upper directory", File.ReadAllText(err + ".fast"));
+        // Without --keep/--cache the state's directory goes straight under the writable snapshot (no Commit); the
+        // fallback has no directory of ours to lay there and commits.
+        Assert.Contains("laid under the writable snapshot (not committed)", File.ReadAllText(err + ".fast"));
         Assert.Contains("a tar layer unpacked by containerd (Diff.Apply)", File.ReadAllText(err + ".tar"));
+        Assert.DoesNotContain("laid under the writable snapshot", File.ReadAllText(err + ".tar"));
         Assert.Equal(
             "containers: 0 leases: 0 snapshots: 1 native: 1\n" +          // only the image's own snapshots remain
             "hello at 0s\nhello at 0s\n" +

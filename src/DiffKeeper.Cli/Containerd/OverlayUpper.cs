@@ -29,4 +29,23 @@ public static class OverlayUpper
         why = "";
         return upper;
     }
+
+    /// <summary>
+    /// The writable snapshot's overlay mount with <paramref name="stateUpper"/> as its topmost lower layer: the state
+    /// read-only under the fresh writable layer, over the image's layers, which is the mount containerd would give
+    /// for a writable snapshot on the committed state snapshot (whose directory is this same upper directory) —
+    /// without the Commit and second Prepare. The caller must not write into <paramref name="stateUpper"/> any more.
+    /// </summary>
+    public static Mount Under(string stateUpper, Mount writable)
+    {
+        var m = new Mount { Type = writable.Type, Source = writable.Source, Target = writable.Target };
+        bool placed = false;
+        foreach (var o in writable.Options)
+        {
+            if (o.StartsWith("lowerdir=", StringComparison.Ordinal)) { m.Options.Add($"lowerdir={stateUpper}:{o["lowerdir=".Length..]}"); placed = true; }
+            else m.Options.Add(o);
+        }
+        if (!placed) throw new IOException($"the writable snapshot's overlay mount has no lowerdir ({string.Join(",", writable.Options)})");
+        return m;
+    }
 }

@@ -35,9 +35,26 @@ public sealed class StateLayer(ContainerdClient client, string snapshotter, Reco
     /// <summary>Prepares <paramref name="key"/> on <paramref name="parent"/>, fills it with the state, commits it as <paramref name="name"/>.</summary>
     public void Make(string key, string name, string parent, RecordingState state, string work, Progress progress, CallOptions opts)
     {
+        var (prepared, upper, why) = PrepareState(key, parent, opts);
+        Fill(prepared.Mounts, upper, why, state, work, progress, opts);
+        Commit(key, name, opts);
+    }
+
+    /// <summary>The active state snapshot <paramref name="key"/> on <paramref name="parent"/>, and its upper directory when we can write it ourselves.</summary>
+    public (PrepareSnapshotResponse Prepared, string? Upper, string Why) PrepareState(string key, string parent, CallOptions opts)
+    {
         var prepared = ContainerdClient.Rpc("prepare a snapshot", () => Prepare(key, parent, opts));
         steps.Done("prepare the state snapshot");
-        if (OverlayUpper.Of(prepared.Mounts, out var why) is { } upper)
+        return (prepared, OverlayUpper.Of(prepared.Mounts, out var why), why);
+    }
+
+    /// <summary>
+    /// Puts the state into the active snapshot: straight into <paramref name="upper"/> (the overlay fast path), or
+    /// as a tar layer through Diff.Apply when it is null (<paramref name="why"/> says why).
+    /// </summary>
+    public void Fill(IEnumerable<Mount> mounts, string? upper, string why, RecordingState state, string work, Progress progress, CallOptions opts)
+    {
+        if (upper is not null)
         {
             ExportSummary summary;
             using (var exporter = new DirectoryExporter(store, upper, progress)) summary = exporter.Export(state);
@@ -48,9 +65,13 @@ public sealed class StateLayer(ContainerdClient client, string snapshotter, Reco
         }
         else
         {
-            ApplyAsLayer(state, prepared.Mounts, work, opts);
+            ApplyAsLayer(state, mounts, work, opts);
             How = $"a tar layer unpacked by containerd (Diff.Apply), as {why}";
         }
+    }
+
+    public void Commit(string key, string name, CallOptions opts)
+    {
         ContainerdClient.Rpc("commit the state snapshot", () => _snapshots.Commit(new CommitSnapshotRequest { Snapshotter = snapshotter, Name = name, Key = key }, opts));
         steps.Done("commit the state snapshot");
     }
@@ -165,12 +186,16 @@ public sealed class ReplaySteps(bool verbose)
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
     private long _last;
 
+    /// <summary>Thread-safe: containerd's side of a replay runs while the store is read (the "+" is then since the step before on either side).</summary>
     public void Done(string step)
     {
         if (!verbose) return;
-        long now = _start + _clock.ElapsedMilliseconds;
-        Console.Error.WriteLine($"replay: {now,6} ms  +{now - _last,5} ms  {step}");
-        _last = now;
+        lock (_clock)
+        {
+            long now = _start + _clock.ElapsedMilliseconds;
+            Console.Error.WriteLine($"replay: {now,6} ms  +{now - _last,5} ms  {step}");
+            _last = now;
+        }
     }
 
     public void Say(string what)

@@ -8,6 +8,7 @@ using DiffKeeper.Cli.Containerd;
 using DiffKeeper.Cli.Containerd.Api;
 using DiffKeeper.Cli.Export;
 using DiffKeeper.Store;
+using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Query;
 using Google.Protobuf;
 using Grpc.Core;
@@ -43,18 +44,13 @@ public static class ReplayVerb
         var image = o.Image ?? rec.Image ?? throw new UsageException("the recording names no image: give --image REF");
         bool keep = o.Keep, tty = o.Tty, cache = o.Cache;
         var snapshotter = o.Snapshotter;
-        // The process the daemon recorded (args, cwd, user, env names), unless CMD is given.
-        var recorded = RecordedProcess.Of(src.Store, rec);
         var address = ContainerdClient.ResolveAddress(o.Address);
         var ns = ContainerdClient.ResolveNamespace(o.Namespace, rec.Namespace);
         using var client = ContainerdClient.TryConnect(address, ns) ?? throw new NotFoundException($"no containerd socket at {address} (give --address)");
         var runtime = o.Runtime;
-        var id = o.Name ?? $"diffkeeper-replay-{rec.IdText}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        // A name, not a secret: Random.Shared spares loading OpenSSL on this thread before the first RPC.
+        var id = o.Name ?? $"diffkeeper-replay-{rec.IdText}-{Random.Shared.Next():x8}";
         steps.Done("open the recording");
-
-        // The image: its config (process defaults) and the chain id of its layers (the snapshot they unpack to).
-        var (config, chainId) = ImageConfig(client, image);
-        steps.Done("read the image");
 
         var work = Directory.CreateTempSubdirectory("diffkeeper-replay-").FullName;
         var leases = new Leases.LeasesClient(client.Channel);
@@ -64,44 +60,62 @@ public static class ReplayVerb
         var lease = id;
         var layer = new StateLayer(client, snapshotter, src.Store, steps);
         string stateKey = id + "-state-prepare", stateName = id + "-state", rwKey = id;
+        var opts = client.Options(lease, TimeSpan.FromMinutes(10));
+        // Without --keep or --cache nothing outlives the replay, so the state snapshot need not be committed: the
+        // writable snapshot is prepared on the image beside it and the state's directory laid between them
+        // (OverlayUpper.Under). --keep and --cache commit it, so what stays is a snapshot chain containerd knows.
+        bool compose = !keep && !cache;
+        // containerd's side (the image, the lease, the snapshots) goes on while the store answers (the state at T,
+        // the recorded process): neither waits on the other until the state is written.
+        var containerdSide = Task.Run(() => PrepareContainerd(client, image, lease, layer, stateKey, rwKey, cache, compose, steps, opts));
         bool containerMade = false, taskMade = false;
+        Task? fill = null;
         int exit;
         try
         {
-            Rpc("create a lease", () => leases.Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
-            var opts = client.Options(lease, TimeSpan.FromMinutes(10));
+            var state = cache ? null : StateQuery.At(src.Store, rec.Id, at, withChunks: true);
+            // The process the daemon recorded (args, cwd, user, env names), unless CMD is given.
+            var recorded = command.Count > 0 ? null : RecordedProcess.Of(src.Store, rec);
+            steps.Done("read the state at T and the recorded process");
+            var side = containerdSide.GetAwaiter().GetResult();
 
-            // The state at T as a committed read-only snapshot on the image's chain, then a writable one on top.
-            var state = () => StateQuery.At(src.Store, rec.Id, at, withChunks: true);
-            PrepareSnapshotResponse rw;
+            // The state at T as a read-only layer on the image's chain, under a fresh writable snapshot.
+            IReadOnlyList<Mount> rootfs;
             if (cache)
-                (stateName, rw) = layer.Cached(StateLayer.CacheName(rec.IdText, at, chainId), stateKey, rwKey, chainId, state, work, ctx.Progress, opts);
+            {
+                var (name, rw) = layer.Cached(StateLayer.CacheName(rec.IdText, at, side.ChainId), stateKey, rwKey, side.ChainId,
+                    () => StateQuery.At(src.Store, rec.Id, at, withChunks: true), work, ctx.Progress, opts);
+                (stateName, rootfs) = (name, rw.Mounts);
+            }
             else
             {
-                layer.Make(stateKey, stateName, chainId, state(), work, ctx.Progress, opts);
-                rw = layer.PrepareWritable(rwKey, stateName, opts);
-            }
-            steps.Say($"state at {Moments.Format(at)}: {layer.How}");
-
-            var spec = Spec(config, command, recorded, tty, id, ns, o);
-            Rpc("create the container", () => containers.Create(new CreateContainerRequest
-            {
-                Container = new Container
+                var st = side.State!.Value;
+                // Written on every core while containerd makes the container (which only names the snapshot).
+                fill = Task.Run(() => layer.Fill(st.Prepared.Mounts, st.Upper, st.Why, state!, work, ctx.Progress, opts));
+                CreateContainer(containers, Spec(side.Config, command, recorded, tty, id, ns, o), id, image, snapshotter, rwKey, runtime, rec, at, opts);
+                containerMade = true;
+                steps.Done("create the container");
+                fill.GetAwaiter().GetResult();
+                if (side.Writable is { } rwOnImage) rootfs = [OverlayUpper.Under(st.Upper!, rwOnImage.Mounts.Single())];
+                else
                 {
-                    Id = id, Image = image, Snapshotter = snapshotter, SnapshotKey = rwKey,
-                    Labels = { ["io.diffkeeper.replay.recording"] = rec.IdText, ["io.diffkeeper.replay.at"] = Moments.Format(at) },
-                    Runtime = new Container.Types.Runtime { Name = runtime },
-                    Spec = new Google.Protobuf.WellKnownTypes.Any { TypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Spec", Value = ByteString.CopyFrom(spec) },
-                },
-            }, opts));
-            containerMade = true;
-            steps.Done("create the container");
+                    layer.Commit(stateKey, stateName, opts);
+                    rootfs = layer.PrepareWritable(rwKey, stateName, opts).Mounts;
+                }
+            }
+            steps.Say($"state at {Moments.Format(at)}: {layer.How}{(side.Writable is not null ? ", laid under the writable snapshot (not committed)" : "")}");
+            if (!containerMade)
+            {
+                CreateContainer(containers, Spec(side.Config, command, recorded, tty, id, ns, o), id, image, snapshotter, rwKey, runtime, rec, at, opts);
+                containerMade = true;
+                steps.Done("create the container");
+            }
 
             // The streams are FIFOs the shim opens at create; what the task writes is copied out as it comes.
             using var io = new TaskIo(work, tty, o.OutputToStderr, o.Interactive);
             Rpc("create the task", () => tasks.Create(new CreateTaskRequest
             {
-                ContainerId = id, Rootfs = { rw.Mounts }, Terminal = tty, Stdin = io.Stdin ?? "", Stdout = io.Stdout, Stderr = io.Stderr ?? "",
+                ContainerId = id, Rootfs = { rootfs }, Terminal = tty, Stdin = io.Stdin ?? "", Stdout = io.Stdout, Stderr = io.Stderr ?? "",
             }, opts));
             taskMade = true;
             steps.Done("create the task");
@@ -124,6 +138,8 @@ public static class ReplayVerb
         }
         finally
         {
+            // Nothing of ours may still be running when we clean up (an error on one side leaves the other going).
+            try { Task.WaitAll(fill is null ? [containerdSide] : [containerdSide, fill]); } catch (AggregateException) { }
             // Best effort and in reverse: a failing step must not keep the others from running.
             var noLease = client.Options(null, TimeSpan.FromMinutes(1));
             if (taskMade) Try(() => tasks.Delete(new DeleteTaskRequest { ContainerId = id }, noLease));
@@ -140,6 +156,36 @@ public static class ReplayVerb
         }
         return exit;
     }
+
+    /// <summary>What containerd has ready before the state is written: the image, and (without --cache) the active state snapshot and, when composing, the writable one on the image.</summary>
+    private sealed record ContainerdSide(JsonObject Config, string ChainId, (PrepareSnapshotResponse Prepared, string? Upper, string Why)? State, PrepareSnapshotResponse? Writable);
+
+    private static ContainerdSide PrepareContainerd(ContainerdClient client, string image, string lease, StateLayer layer, string stateKey, string rwKey,
+        bool cache, bool compose, ReplaySteps steps, CallOptions opts)
+    {
+        // The image: its config (process defaults) and the chain id of its layers (the snapshot they unpack to).
+        var (config, chainId) = ImageConfig(client, image);
+        steps.Done("read the image");
+        Rpc("create a lease", () => new Leases.LeasesClient(client.Channel).Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
+        if (cache) return new(config, chainId, null, null); // the cached state snapshot is looked up later
+        var state = layer.PrepareState(stateKey, chainId, opts);
+        // The writable snapshot on the image, for the state's directory to go between: only on the overlay fast path.
+        var rw = compose && state.Upper is not null ? layer.PrepareWritable(rwKey, chainId, opts) : null;
+        return new(config, chainId, state, rw);
+    }
+
+    private static void CreateContainer(Containers.ContainersClient containers, byte[] spec, string id, string image, string snapshotter, string rwKey,
+        string runtime, RecordingInfo rec, long at, CallOptions opts) =>
+        Rpc("create the container", () => containers.Create(new CreateContainerRequest
+        {
+            Container = new Container
+            {
+                Id = id, Image = image, Snapshotter = snapshotter, SnapshotKey = rwKey,
+                Labels = { ["io.diffkeeper.replay.recording"] = rec.IdText, ["io.diffkeeper.replay.at"] = Moments.Format(at) },
+                Runtime = new Container.Types.Runtime { Name = runtime },
+                Spec = new Google.Protobuf.WellKnownTypes.Any { TypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Spec", Value = ByteString.CopyFrom(spec) },
+            },
+        }, opts));
 
     private static T Rpc<T>(string what, Func<T> call) => ContainerdClient.Rpc(what, call);
 
