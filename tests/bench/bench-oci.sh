@@ -3,7 +3,8 @@
 # that changed 2,000 files (BENCH_FILES, 8 KiB of random bytes each):
 #   export --oci       vs  export --out DIR of the same moment              target: <= 2x
 #   replay -- CMD      vs  ctr run of the same image, to the first output line   target: <= 1.5x
-#                      (a first replay of the moment, and one with --cache after the state snapshot was kept)
+#                      (a first replay of the moment, one with --cache after the state snapshot was kept, and a
+#                      first replay of a one-file recording: the fixed cost without writing 2,000 files)
 #   second push        of a recording sharing 90% of its chunks with one already pushed: uploaded / total bytes
 #                      target: <= 20%
 # Peers alternate, BENCH_ROUNDS rounds (default 5); medians and ratios printed with the load average. A private
@@ -67,6 +68,9 @@ for i in range(0, n, 10):
     with open(f"{d}/f{i:05}", "wb") as f: f.write(r.randbytes(8192))
 PY
 dk snapshot "$up" --recording r2 --at 2026-11-30T11:00:00Z >/dev/null
+# r0: one small file — a first replay of it is replay's fixed cost without the file system's cost of 2,000 files.
+mkdir -p "$tmp/upper0/app" && echo one >"$tmp/upper0/app/one"
+dk snapshot "$tmp/upper0" --recording r0 --at 2026-11-30T10:00:00Z >/dev/null
 
 dk_containerd_start "$tmp/containerd" >/dev/null
 dk_busybox_image
@@ -89,25 +93,29 @@ fi
 # ctr run vs replay, to the first output line: a first replay of the moment (the state written into the snapshot),
 # and a replay --cache once the state snapshot is kept (it is made by one untimed replay first).
 if part replay; then
-rp() { "$CLI" --store "$store" replay r1 --image "$DK_IMAGE" --address "$DK_SOCK" --namespace "$DK_NS" "$@"; }
+rp() { rpof r1 "$@"; }
+rpof() { local rec=$1; shift; "$CLI" --store "$store" replay "$rec" --image "$DK_IMAGE" --address "$DK_SOCK" --namespace "$DK_NS" "$@"; }
 echo "one first replay, step by step (ms since the process started):"
 rp -v -- echo first 2>&1 >/dev/null | sed 's/^/  /'
 rp --cache -- true
 # The floor of a first replay: only writing the same files (cp -a of an export of the moment, on the same file
 # system as containerd's snapshots) costs this much.
 dk export r1 --out "$tmp/state" >/dev/null
-declare -a ctr_t rep_t cache_t cp_t
+declare -a ctr_t rep_t cache_t cp_t small_t
 for ((r = 1; r <= ROUNDS; r++)); do
   ctr_t+=($(first_line ctr -a "$DK_SOCK" -n "$DK_NS" run --rm "$DK_IMAGE" "dk-bench-$r" echo first))
   rep_t+=($(first_line rp -- echo first))
   cache_t+=($(first_line rp --cache -- echo first))
+  small_t+=($(first_line rpof r0 -- echo first))
   rm -rf "$tmp/state-copy"; t0=$(now); cp -a "$tmp/state" "$tmp/state-copy"; cp_t+=($(($(now) - t0)))
 done
 c=$(printf '%s\n' "${ctr_t[@]}" | median); p=$(printf '%s\n' "${rep_t[@]}" | median); k=$(printf '%s\n' "${cache_t[@]}" | median)
 w=$(printf '%s\n' "${cp_t[@]}" | median)
+f=$(printf '%s\n' "${small_t[@]}" | median)
 echo "ctr run              median $(ms "$c") ms to the first line"
 echo "cp -a of the state   median $(ms "$w") ms   ratio to ctr run $(ratio "$w" "$c") (the files alone)"
 echo "replay (first)       median $(ms "$p") ms to the first line   ratio $(ratio "$p" "$c") (target <= 1.5)"
+echo "replay of 1 file     median $(ms "$f") ms to the first line   ratio $(ratio "$f" "$c") (replay's fixed cost)"
 echo "replay --cache (hit) median $(ms "$k") ms to the first line   ratio $(ratio "$k" "$c") (target <= 1.5)"
 fi
 
