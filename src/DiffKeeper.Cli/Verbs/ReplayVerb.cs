@@ -74,8 +74,8 @@ public static class ReplayVerb
         try
         {
             var state = cache ? null : StateQuery.At(src.Store, rec.Id, at, withChunks: true);
-            // The process the daemon recorded (args, cwd, user, env names), unless CMD is given.
-            var recorded = command.Count > 0 ? null : RecordedProcess.Of(src.Store, rec);
+            // The process the daemon recorded (args, cwd, user, env names): its cwd and user also go with a CMD given.
+            var recorded = RecordedProcess.Of(src.Store, rec);
             steps.Done("read the state at T and the recorded process");
             var side = containerdSide.GetAwaiter().GetResult();
 
