@@ -301,6 +301,9 @@ internal sealed partial class ContainerRecorder : IDisposable
             try { RunFrame(drained, bySlot); }
             catch (Exception e) { _log($"frame failed: {e}"); }
             _metrics.FrameTook(sw.Elapsed);
+            // Off the shim's path: Untrack leaves the programs attached for a linger (CaptureLoader.DetachLinger).
+            try { _capture.DetachIfIdle(); }
+            catch (Exception e) { _log($"detaching the idle capture failed: {e.Message}"); }
         }
         // Last frame: whatever the kernel still holds.
         try { RunFrame(drained, bySlot); } catch (Exception e) { _log($"last frame failed: {e}"); }
