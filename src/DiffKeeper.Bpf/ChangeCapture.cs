@@ -214,7 +214,32 @@ public sealed unsafe class ChangeCapture : IDisposable
             }
             set.Remove(key);
             PublishCgroupCount(set);
-            if (_tracked.Count == 0 && _trackedCgroups.Count == 0) DetachAll();
+            if (_tracked.Count > 0 || _trackedCgroups.Count > 0) return;
+            _idleSince = Environment.TickCount64;
+            if (DetachLinger == TimeSpan.Zero) DetachAll();
+        }
+    }
+
+    /// <summary>
+    /// How long the programs stay attached after the last namespace or cgroup is untracked (zero: detached at once,
+    /// by that Untrack). A daemon sets a few seconds and calls <see cref="DetachIfIdle"/> from its frame loop: then
+    /// neither Untrack (on the shim's Delete path, via Exited) nor the next Track (its Create path) pays the
+    /// detach and attach (the tracepoints' static keys are patched in the kernel text each time), and containers
+    /// that follow each other keep the programs attached.
+    /// </summary>
+    public TimeSpan DetachLinger { get; set; }
+
+    private long _idleSince;
+
+    /// <summary>Detaches the programs when nothing has been tracked for <see cref="DetachLinger"/>; true if it did.</summary>
+    public bool DetachIfIdle()
+    {
+        lock (_gate)
+        {
+            if (_obj == 0 || _links.Count == 0 || _tracked.Count > 0 || _trackedCgroups.Count > 0) return false;
+            if (Environment.TickCount64 - _idleSince < (long)DetachLinger.TotalMilliseconds) return false;
+            DetachAll();
+            return true;
         }
     }
 

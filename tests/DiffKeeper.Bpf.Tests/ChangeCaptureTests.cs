@@ -284,6 +284,32 @@ public class ChangeCaptureTests
     }
 
     [SkippableFact]
+    public void WithALingerTheProgramsStayAttachedUntilIdleThatLong()
+    {
+        using var s = Start(track: false);
+        s.Capture.DetachLinger = TimeSpan.FromMilliseconds(300);
+        s.Capture.Track(s.Shell.MountNamespace, Slot);
+        s.Capture.Untrack(s.Shell.MountNamespace);
+        Assert.True(s.Capture.Attached); // the last Untrack no longer detaches ...
+        Assert.False(s.Capture.DetachIfIdle()); // ... nor does a call before the linger is over
+        s.Shell.Exec($"echo 1 > {s.Scratch["untracked-but-attached"]}");
+        Assert.Null(Find(s.Drain(), s.Scratch["untracked-but-attached"])); // untracked all the same
+
+        // tracked again within the linger: still attached, and never detached while tracked
+        s.Capture.Track(s.Shell.MountNamespace, Slot);
+        Thread.Sleep(400);
+        Assert.False(s.Capture.DetachIfIdle());
+        s.Shell.Exec($"echo 2 > {s.Scratch["tracked-again"]}");
+        Require(s.Drain(), s.Scratch["tracked-again"], ChangeKinds.Data);
+
+        s.Capture.Untrack(s.Shell.MountNamespace);
+        Thread.Sleep(400);
+        Assert.True(s.Capture.DetachIfIdle());
+        Assert.False(s.Capture.Attached);
+        Assert.Empty(s.Capture.AttachedTracepoints);
+    }
+
+    [SkippableFact]
     public void AFullDirtySetCountsEveryLostEvent()
     {
         const int capacity = 16, files = 64;

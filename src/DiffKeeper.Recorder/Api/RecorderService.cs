@@ -9,6 +9,7 @@ namespace DiffKeeper.Recorder.Api;
 internal sealed class RecorderService(ContainerRecorder recorder, Action<string> log)
 {
     public const string ServiceName = "diffkeeper.recorder.v1.Recorder";
+    private static readonly TimeSpan SlowCall = TimeSpan.FromMilliseconds(2);
 
     public void Register(TtrpcServer server)
     {
@@ -25,6 +26,7 @@ internal sealed class RecorderService(ContainerRecorder recorder, Action<string>
     {
         server.Register<TReq, TResp>(ServiceName, method, parser, (request, context) =>
         {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 return ValueTask.FromResult(handler(request, context));
@@ -35,6 +37,12 @@ internal sealed class RecorderService(ContainerRecorder recorder, Action<string>
                 // The store or the file system failed: the shim goes on without us and spools the exit state.
                 log($"{method} failed: {e.Message}");
                 throw new TtrpcException(TtrpcStatusCode.Unavailable, $"{method}: {e.Message}");
+            }
+            finally
+            {
+                // Track and Exited are on the shim's Create and Delete paths: a slow one shows in the log.
+                var took = System.Diagnostics.Stopwatch.GetElapsedTime(t0);
+                if (took >= SlowCall) log($"{method} took {took.TotalMilliseconds:F1} ms");
             }
         });
     }

@@ -8,6 +8,11 @@ internal static class CaptureLoader
 {
     public const string ObjectName = "diffkeeper.bpf.o";
 
+    /// <summary>The programs stay attached this long after the last container is untracked: containers run one
+    /// after another (a CI job's steps, bench-shim) then pay neither the detach in Delete nor the attach in Create,
+    /// while an idle node stops paying for the programs (every page dirtied on the node runs one) soon after.</summary>
+    public static readonly TimeSpan DetachLinger = TimeSpan.FromSeconds(10);
+
     /// <summary>--bpf-object / bpf_object, else beside the executable, else /usr/lib/diffkeeper.</summary>
     public static IEnumerable<string> Candidates(string? configured)
     {
@@ -39,7 +44,9 @@ internal static class CaptureLoader
         try
         {
             var capture = ChangeCapture.Load(path, capacity);
-            log($"eBPF capture loaded from {path} with {Libbpf.Get().Source} (dirty set of {capture.DirtySetCapacity} inodes; attached while a container is tracked)");
+            capture.DetachLinger = DetachLinger;
+            log($"eBPF capture loaded from {path} with {Libbpf.Get().Source} (dirty set of {capture.DirtySetCapacity} inodes; " +
+                $"attached while a container is tracked and {DetachLinger.TotalSeconds:0} s after the last)");
             return new BpfChangeSource(capture);
         }
         catch (BpfException e)

@@ -9,7 +9,8 @@ namespace DiffKeeper.Recorder.Capture;
 /// </summary>
 internal interface IChangeSource : IDisposable
 {
-    /// <summary>Loaded and usable (the programs attach with the first tracked namespace, detach with the last).</summary>
+    /// <summary>Loaded and usable (the programs attach with the first tracked namespace and detach a linger after
+    /// the last, see <see cref="DetachIfIdle"/>).</summary>
     bool Available { get; }
     /// <summary>Why live capture is not available (null when it is).</summary>
     string? UnavailableReason { get; }
@@ -21,6 +22,9 @@ internal interface IChangeSource : IDisposable
     void TrackCgroup(ulong cgroupId, uint slot);
     void UntrackCgroup(ulong cgroupId);
     bool Attached { get; }
+    /// <summary>Detaches the programs once nothing has been tracked for the capture's linger (see
+    /// ChangeCapture.DetachLinger); called by the frame loop.</summary>
+    void DetachIfIdle();
     /// <summary>Moves every dirty inode recorded since the last call into <paramref name="into"/>; returns the count.</summary>
     int Drain(List<DirtyInode> into);
     CaptureCounters Counters { get; }
@@ -37,6 +41,7 @@ internal sealed class NoChangeSource(string reason) : IChangeSource
     public void TrackCgroup(ulong cgroupId, uint slot) { }
     public void UntrackCgroup(ulong cgroupId) { }
     public bool Attached => false;
+    public void DetachIfIdle() { }
     public int Drain(List<DirtyInode> into) => 0;
     public CaptureCounters Counters => default;
     public void Dispose() { }
@@ -53,6 +58,7 @@ internal sealed class BpfChangeSource(ChangeCapture capture) : IChangeSource
     public void TrackCgroup(ulong cgroupId, uint slot) => capture.TrackCgroup(cgroupId, slot);
     public void UntrackCgroup(ulong cgroupId) => capture.UntrackCgroup(cgroupId);
     public bool Attached => capture.Attached;
+    public void DetachIfIdle() => capture.DetachIfIdle();
     public int Drain(List<DirtyInode> into) => capture.Drain(into);
     public CaptureCounters Counters => capture.Counters;
     public void Dispose() => capture.Dispose();

@@ -30,7 +30,11 @@ internal sealed class TrackedContainer
     /// <summary>Paths larger than the live limit already reported with a gap (one gap per path, not per frame).</summary>
     public HashSet<string> OversizeReported { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Set by Exited: the frame thread untracks it, drains once more, then completes <see cref="Drained"/>.</summary>
+    /// <summary>Set by Exited once the kernel no longer tracks it: the frame thread drains once more, then completes
+    /// <see cref="Drained"/>.</summary>
     public volatile bool Exiting;
+    private int _exitBegun;
+    /// <summary>True for the one caller that ends the live capture (Exited and the spool worker may both try).</summary>
+    public bool BeginExit() => Interlocked.Exchange(ref _exitBegun, 1) == 0;
     public TaskCompletionSource Drained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
