@@ -21,7 +21,8 @@ namespace DiffKeeper.Recorder.Tracking;
 /// One version per path per frame; a version's time is the change's time from the kernel. Runs on the frame
 /// thread only, under the container's write lock.
 /// <para><b>Growing files.</b> A regular file of <see cref="GrowingFileFloor"/> or more whose size moved since the
-/// daemon last looked at it is still being written: reading it in every frame would re-read its whole (unchanged)
+/// daemon last looked at it with data is still being written (its first sight reads at once: a file made at its size
+/// by ftruncate and then mapped is read before the writer's pages exist, which cost the writer nothing): reading it in every frame would re-read its whole (unchanged)
 /// prefix each time — work quadratic in its size, taken from the writer's cores and memory bandwidth while it writes
 /// (1 GiB in 1 MiB writes cost the writer ~20 % more CPU). Its capture waits until a frame finds its size unchanged
 /// (the writer paused or finished; the version then gets the file's mtime), or the file has kept growing for
@@ -397,11 +398,12 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     }
 
     /// <summary>Whether a live capture of <paramref name="node"/> waits because the file is growing (see the class):
-    /// large, its size moved since the last look, and not waiting for <see cref="MaxGrowingWaitNs"/> already.</summary>
+    /// large, its size moved since a look with data, and not waiting for <see cref="MaxGrowingWaitNs"/> already.</summary>
     private static bool WaitsWhileGrowing(Frame frame, UpperNode node, in StatInfo st)
     {
         long size = (long)st.Size;
-        bool growing = st.IsRegular && size >= GrowingFileFloor && size != node.SeenSize;
+        // SeenSize 0: first sight of the file with data (it may have been made at its size, ftruncate: read it at once).
+        bool growing = st.IsRegular && size >= GrowingFileFloor && node.SeenSize > 0 && size != node.SeenSize;
         node.SeenSize = size;
         if (!growing) return false;
         if (node.WaitingSince == 0) node.WaitingSince = frame.Now;
