@@ -130,6 +130,60 @@ public sealed class RecordTests
     }
 
     [SkippableFact]
+    public void ALargeFileIsNotReReadInEveryFrameWhileItGrowsAndIsExactOnceItPausesAndAtExit()
+    {
+        // A 5 MiB file that then grows by 256 KiB every 100 ms for 1.5 s (one change per frame), pauses, and gets
+        // one last append before the command exits. Read in every frame, it would have ~16 versions (each a read of
+        // the whole file so far); a growing file of 4 MiB or more waits instead (docs/record.md, "Resolution"):
+        // one version after 1 s of growth, one once it paused, one at exit. Its write events still come every frame.
+        Integration.Require(Integration.HasTool("python3"), "needs python3");
+        using var h = new RecordHarness();
+        var work = h.Sub("grow");
+        File.WriteAllText(Path.Combine(h.Dir.Path, "grow.py"), """
+            import os, time
+            f = os.open("big.dat", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(f, b"A" * (5 << 20))
+            for i in range(15):
+                time.sleep(0.1)
+                os.write(f, bytes([66 + i]) * (256 << 10))
+            time.sleep(0.6)
+            open("../mark", "w").write("%d\n" % time.time_ns())
+            time.sleep(0.2)
+            os.write(f, b"z" * 4096)
+            os.close(f)
+            """);
+        var summary = Path.Combine(h.Dir.Path, "summary.json");
+        var (code, _, err) = h.Run(work, "--dir", ".", "--name", "grow", "--summary", summary, "--", "python3", Path.Combine(h.Dir.Path, "grow.py"));
+        Assert.True(code == 0, $"exit status {code}; stderr: {err}");
+
+        var paused = new byte[(5 << 20) + 15 * (256 << 10)];
+        Array.Fill(paused, (byte)'A', 0, 5 << 20);
+        for (int i = 0; i < 15; i++) Array.Fill(paused, (byte)(66 + i), (5 << 20) + i * (256 << 10), 256 << 10);
+        byte[] atExit = [.. paused, .. Enumerable.Repeat((byte)'z', 4096)];
+        Assert.Equal(atExit, File.ReadAllBytes(Path.Combine(work, "big.dat")));
+
+        var rec = h.RecordingId("grow");
+        var mark = long.Parse(File.ReadAllText(Path.Combine(h.Dir.Path, "mark")).Trim(), CultureInfo.InvariantCulture);
+        byte[] Exported(string at)
+        {
+            var outDir = Path.Combine(h.Dir.Path, "export-" + Guid.NewGuid().ToString("N")[..8]);
+            h.Cli.Export(rec, at, outDir);
+            try { return File.ReadAllBytes(Path.Combine(outDir, "big.dat")); }
+            finally { Directory.Delete(outDir, true); }
+        }
+        var atMark = Exported(Cli.FormatTime(mark));
+        Assert.True(atMark.AsSpan().SequenceEqual(paused), $"the state once it paused is the whole file then ({atMark.Length} bytes recorded, {paused.Length} written)");
+        Assert.Equal(atExit, Exported("end"));
+
+        // The recording holds the baseline's root and big.dat's versions: a handful, not one a frame.
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(summary));
+        long versions = doc.RootElement.GetProperty("versions").GetInt64();
+        Assert.True(versions <= 7, $"{versions} versions: the growing file was read in (nearly) every frame");
+        var writes = h.Cli.Timeline(rec).Count(r => r.Kind is "create" or "write" && r.Path == "big.dat" && r.Comm == "python3");
+        Assert.True(writes >= 10, $"{writes} change events of big.dat: its events must still come every frame while it grows");
+    }
+
+    [SkippableFact]
     public void ACommandKilledBySignalExitsLikeAShellAndSignalsArePassedOn()
     {
         using var h = new RecordHarness();

@@ -140,8 +140,9 @@ internal sealed partial class ContainerRecorder
                 events.Add(new RecordedEvent { Time = exitedAt, Kind = "signal", Detail = $"the command was killed by signal {req.Signal}" });
             if (events.Count > 0) _store.AddEvents(rec, events);
             // The state at exit: whatever the last frames could not attribute (a write in the same timestamp tick as
-            // its capture, an event lost) is found by a rescan of the watched directories, attributed to nobody.
-            _frames.FullRescan(tc, exitedAt, rereadWrittenAfter: rec.Start);
+            // its capture, an event lost) is found by a rescan of the watched directories, attributed to nobody. Files
+            // over the live capture limit are read here (the gap event said only their exit state is recorded).
+            _frames.FullRescan(tc, exitedAt, rereadWrittenAfter: rec.Start, exitState: true);
             _store.AddEvents(rec, [new RecordedEvent
             {
                 Time = exitedAt, Kind = EventKinds.Exit, Detail = req.ExitStatus.ToString(CultureInfo.InvariantCulture),

@@ -20,9 +20,22 @@ namespace DiffKeeper.Recorder.Tracking;
 /// </list>
 /// One version per path per frame; a version's time is the change's time from the kernel. Runs on the frame
 /// thread only, under the container's write lock.
+/// <para><b>Growing files.</b> A regular file of <see cref="GrowingFileFloor"/> or more whose size moved since the
+/// daemon last looked at it with data is still being written (its first sight reads at once: a file made at its size
+/// by ftruncate and then mapped is read before the writer's pages exist, which cost the writer nothing): reading it in every frame would re-read its whole (unchanged)
+/// prefix each time — work quadratic in its size, taken from the writer's cores and memory bandwidth while it writes
+/// (1 GiB in 1 MiB writes cost the writer ~20 % more CPU). Its capture waits until a frame finds its size unchanged
+/// (the writer paused or finished; the version then gets the file's mtime), or the file has kept growing for
+/// <see cref="MaxGrowingWaitNs"/> (it is then read, and waits again), or the exit rescan. Its change events are
+/// recorded in every frame as usual. Live captures only: renames, the baseline and the exit rescan read at once.</para>
 /// </summary>
 internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, long maxLiveFileSize, DaemonMetrics metrics, Action<string> log)
 {
+    /// <summary>Smallest file whose live capture waits while it grows: re-reading 4 MiB a frame costs little.</summary>
+    public const long GrowingFileFloor = 4L << 20;
+    /// <summary>Longest a growing file's capture waits: one version a second at least while it keeps growing.</summary>
+    public const long MaxGrowingWaitNs = 1_000_000_000;
+
     /// <summary>A dirty inode of this frame, merged over every entry the drain returned for it.</summary>
     private sealed class Change
     {
@@ -37,7 +50,11 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     {
         public TrackedContainer C { get; } = c;
         public long Now { get; } = now;
+        /// <summary>The state at a command's exit: read in full, the live capture limit does not apply.</summary>
+        public bool ExitState { get; init; }
         public HashSet<UpperNode> Captured { get; } = [];
+        /// <summary>Files looked at in this frame whose capture waits because they grow (re-checked next frame).</summary>
+        public HashSet<UpperNode> Waiting { get; } = [];
         public List<RecordedEvent> Events { get; } = [];
         public List<(UpperNode Node, Change Why)> Removed { get; } = [];
         public List<(UpperNode Parent, DirectoryEntry Entry, Change Why)> Added { get; } = [];
@@ -85,7 +102,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             if (!tree.Knows(ch.Ino)) { metrics.UnresolvedInodes.Add(1); continue; }
             foreach (var node in tree.Find(ch.Ino).ToArray())
             {
-                if (frame.Captured.Contains(node)) continue;
+                if (frame.Captured.Contains(node) || frame.Waiting.Contains(node)) continue;
                 if (node.IsDir)
                 {
                     // A directory's Meta also fires for every entry change in it (handled by the rescan): only a
@@ -94,7 +111,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                     if ((now1.Mode & 0xFFF) == (node.Last.Mode & 0xFFF) && now1.Uid == node.Last.Uid && now1.Gid == node.Last.Gid) continue;
                 }
                 var before = node.Last;
-                if (!Capture(frame, node, ch.Time, out var st)) continue;
+                if (!Capture(frame, node, ch.Time, out var st, mayWait: true)) continue;
                 // Data with a smaller size is a truncate inside a page: it dirties the page whose tail it zeroes when
                 // that page had been written back already (a `sync` anywhere on the node), and not when it was still dirty.
                 string? kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir
@@ -104,24 +121,23 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             }
         }
 
-        // 3. Re-check what the previous frame captured.
+        // 3. Re-check what the previous frame captured, or left waiting because it grew.
         foreach (var node in c.Recheck)
         {
-            if (frame.Captured.Contains(node) || !tree.Find(node.Ino).Contains(node)) continue;
+            if (frame.Captured.Contains(node) || frame.Waiting.Contains(node) || !tree.Find(node.Ino).Contains(node)) continue;
             if (!Dirents.TryLstat(tree.Abs(node.Path), out var st) || st.Inode != node.Ino) continue;
             if (st.Size == node.Last.Size && st.MtimeNs == node.Last.MtimeNs && st.CtimeNs == node.Last.CtimeNs) continue;
             // The file moved on after it was read: its mtime says when (clamped to this frame and after the last version).
             long t = Math.Clamp(st.MtimeNs, node.LastVersionTime + 1, Math.Max(now, node.LastVersionTime + 1));
-            Capture(frame, node, t, out _);
-            metrics.Rechecked.Add(1);
+            if (Capture(frame, node, t, out _, mayWait: true) && frame.Captured.Contains(node)) metrics.Rechecked.Add(1);
         }
         Finish(frame);
     }
 
-    /// <summary>The frame's files are re-checked in the next one; its change events are written in one batch.</summary>
+    /// <summary>The frame's files (captured or waiting) are re-checked in the next one; its change events are written in one batch.</summary>
     private void Finish(Frame frame)
     {
-        frame.C.Recheck = frame.Captured.Where(n => !n.IsDir).ToList();
+        frame.C.Recheck = [.. frame.Captured.Where(n => !n.IsDir), .. frame.Waiting.Where(n => !frame.Captured.Contains(n))];
         if (frame.Events.Count == 0) return;
         store.AddEvents(frame.C.Recording, frame.Events);
         metrics.ChangeEvents.Add(frame.Events.Count);
@@ -134,11 +150,12 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     /// <paramref name="rereadWrittenAfter"/>: a store through a shared mapping into a page that is still dirty
     /// changes the file without an event, a new mtime or ctime (the kernel updates them at the page's first write
     /// fault only), so a file the command wrote is read again for the state at exit (ingest keeps no new version
-    /// when its content is the same).
+    /// when its content is the same). <paramref name="exitState"/>: the state at a command's exit (`record`), for
+    /// which files over the live capture limit are read too (a container's comes from its spooled exit state).
     /// </summary>
-    public void FullRescan(TrackedContainer c, long now, long rereadWrittenAfter = long.MaxValue)
+    public void FullRescan(TrackedContainer c, long now, long rereadWrittenAfter = long.MaxValue, bool exitState = false)
     {
-        var frame = new Frame(c, now);
+        var frame = new Frame(c, now) { ExitState = exitState };
         var why = new Change { Time = now };
         var nodes = UpperTree.Walk(c.Tree.Root).ToList();
         foreach (var node in nodes)
@@ -297,7 +314,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         var node = tree.Add(parent, entry.Name, st.Inode, st.IsDirectory);
         node.Btime = Birth.TimeOf(tree.Abs(rel));
         node.Partial = parent.Partial && tree.IsPartial(rel);
-        if (!Capture(frame, node, why.Time, out st)) { /* filtered or unreadable: still mapped */ }
+        if (!Capture(frame, node, why.Time, out st, mayWait: emitEvents)) { /* filtered or unreadable: still mapped */ }
         if (emitEvents && frame.C.Filter.Includes(rel, node.IsDir))
         {
             string? kind;
@@ -334,16 +351,18 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         return false;
     }
 
-    /// <summary>Captures one path as it is now at <paramref name="time"/>; false when filtered out, too big or gone.</summary>
-    private bool Capture(Frame frame, UpperNode node, long time, out StatInfo st)
+    /// <summary>Captures one path as it is now at <paramref name="time"/>; false when filtered out, too big or gone.
+    /// With <paramref name="mayWait"/> (live changes), a growing file is not read yet (see the class): true, with
+    /// <paramref name="st"/> its state now, and the node in <see cref="Frame.Waiting"/> instead of <see cref="Frame.Captured"/>.</summary>
+    private bool Capture(Frame frame, UpperNode node, long time, out StatInfo st, bool mayWait = false)
     {
         var c = frame.C;
         var path = node.Path;
         st = default;
         if (!c.Filter.Includes(path, node.IsDir)) return false;
         if (!Dirents.TryLstat(c.Tree.Abs(path), out st) || st.Inode != node.Ino) return false;
-        if (frame.Captured.Contains(node)) return true;
-        if (st.IsRegular && maxLiveFileSize > 0 && (long)st.Size > maxLiveFileSize)
+        if (frame.Captured.Contains(node) || (mayWait && frame.Waiting.Contains(node))) return true;
+        if (st.IsRegular && !frame.ExitState && maxLiveFileSize > 0 && (long)st.Size > maxLiveFileSize)
         {
             if (c.OversizeReported.Add(RawPath.Key(path)))
                 frame.Events.Add(new RecordedEvent
@@ -353,6 +372,9 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                 });
             return false;
         }
+        if (mayWait && WaitsWhileGrowing(frame, node, st)) return true;
+        node.SeenSize = (long)st.Size;
+        node.WaitingSince = 0;
         time = Math.Max(time, node.LastVersionTime + 1);
         // A second name of an inode whose other name is recorded with the content it has now: a hard link to it, as
         // the exit state's tree ingest records it (never two independent copies of one file).
@@ -372,6 +394,21 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         }
         node.LastVersionTime = time;
         frame.Captured.Add(node);
+        return true;
+    }
+
+    /// <summary>Whether a live capture of <paramref name="node"/> waits because the file is growing (see the class):
+    /// large, its size moved since a look with data, and not waiting for <see cref="MaxGrowingWaitNs"/> already.</summary>
+    private static bool WaitsWhileGrowing(Frame frame, UpperNode node, in StatInfo st)
+    {
+        long size = (long)st.Size;
+        // SeenSize 0: first sight of the file with data (it may have been made at its size, ftruncate: read it at once).
+        bool growing = st.IsRegular && size >= GrowingFileFloor && node.SeenSize > 0 && size != node.SeenSize;
+        node.SeenSize = size;
+        if (!growing) return false;
+        if (node.WaitingSince == 0) node.WaitingSince = frame.Now;
+        else if (frame.Now - node.WaitingSince >= MaxGrowingWaitNs) return false;
+        frame.Waiting.Add(node);
         return true;
     }
 

@@ -19,6 +19,11 @@ internal sealed class UpperNode
     public StatInfo Last;
     /// <summary>Time of the newest version written for this path (versions of one path get increasing times).</summary>
     public long LastVersionTime = long.MinValue;
+    /// <summary>Size at the daemon's last look at the file (captured or not): a large file whose size moved since
+    /// is still being written, and its live capture waits (<see cref="FrameProcessor"/>, "growing files").</summary>
+    public long SeenSize;
+    /// <summary>Frame time since which a growing file's capture waits (0: it does not wait).</summary>
+    public long WaitingSince;
 
     /// <summary>Path relative to the upper directory (empty for the root), rebuilt from the parents so a
     /// directory rename moves the whole subtree at once.</summary>
