@@ -68,12 +68,13 @@ public static class ReplayVerb
         // containerd's side (the image, the lease, the snapshots) goes on while the store answers (the state at T,
         // the recorded process): neither waits on the other until the state is written.
         var containerdSide = Task.Run(() => PrepareContainerd(client, image, lease, layer, stateKey, rwKey, cache, compose, steps, opts));
+        RecordingState StateAt() => StateQuery.At(src.Store, rec.Id, at, withChunks: true);
         bool containerMade = false, taskMade = false;
         Task? fill = null;
         int exit;
         try
         {
-            var state = cache ? null : StateQuery.At(src.Store, rec.Id, at, withChunks: true);
+            var state = cache ? null : StateAt();
             // The process the daemon recorded (args, cwd, user, env names): its cwd and user also go with a CMD given.
             var recorded = RecordedProcess.Of(src.Store, rec);
             steps.Done("read the state at T and the recorded process");
@@ -84,7 +85,7 @@ public static class ReplayVerb
             if (cache)
             {
                 var (name, rw) = layer.Cached(StateLayer.CacheName(rec.IdText, at, side.ChainId), stateKey, rwKey, side.ChainId,
-                    () => StateQuery.At(src.Store, rec.Id, at, withChunks: true), work, ctx.Progress, opts);
+                    StateAt, work, ctx.Progress, opts);
                 (stateName, rootfs) = (name, rw.Mounts);
             }
             else
@@ -92,9 +93,7 @@ public static class ReplayVerb
                 var st = side.State!.Value;
                 // Written on every core while containerd makes the container (which only names the snapshot).
                 fill = Task.Run(() => layer.Fill(st.Prepared.Mounts, st.Upper, st.Why, state!, work, ctx.Progress, opts));
-                CreateContainer(containers, Spec(side.Config, command, recorded, tty, id, ns, o), id, image, snapshotter, rwKey, runtime, rec, at, opts);
-                containerMade = true;
-                steps.Done("create the container");
+                MakeContainer();
                 fill.GetAwaiter().GetResult();
                 if (side.Writable is { } rwOnImage) rootfs = [OverlayUpper.Under(st.Upper!, rwOnImage.Mounts.Single())];
                 else
@@ -104,7 +103,9 @@ public static class ReplayVerb
                 }
             }
             steps.Say($"state at {Moments.Format(at)}: {layer.How}{(side.Writable is not null ? ", laid under the writable snapshot (not committed)" : "")}");
-            if (!containerMade)
+            if (!containerMade) MakeContainer();
+
+            void MakeContainer()
             {
                 CreateContainer(containers, Spec(side.Config, command, recorded, tty, id, ns, o), id, image, snapshotter, rwKey, runtime, rec, at, opts);
                 containerMade = true;

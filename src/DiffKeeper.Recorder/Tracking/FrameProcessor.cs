@@ -404,8 +404,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         long size = (long)st.Size;
         // SeenSize 0: first sight of the file with data (it may have been made at its size, ftruncate: read it at once).
         bool growing = st.IsRegular && size >= GrowingFileFloor && node.SeenSize > 0 && size != node.SeenSize;
+        if (!growing) return false; // Capture notes the size it reads
         node.SeenSize = size;
-        if (!growing) return false;
         if (node.WaitingSince == 0) node.WaitingSince = frame.Now;
         else if (frame.Now - node.WaitingSince >= MaxGrowingWaitNs) return false;
         frame.Waiting.Add(node);
