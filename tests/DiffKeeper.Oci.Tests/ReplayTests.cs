@@ -108,9 +108,11 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
             checks='cd / && sh -c "$0" sh data etc opt/keep; echo ---; [ -e /etc/gone ] && echo "whiteout failed"; [ -e /opt/keep/k ] && echo "opaque failed"; cat /opt/other/o /etc/passwd'
             rp -v -- sh -c "$checks" "$DK_TREE" 2>"$DK_ERR.fast"
             echo ===
+            rp -v --tmpfs-max 0 -- sh -c "$checks" "$DK_TREE" 2>"$DK_ERR.disk"
+            echo ===
             rp -v --snapshotter native -- sh -c "$checks" "$DK_TREE" 2>"$DK_ERR.tar"
             echo ===
-            count() { echo "containers: $(dkctr containers ls -q | wc -l) leases: $(dkctr leases ls -q | wc -l) snapshots: $(dkctr snapshots ls | tail -n +2 | wc -l) native: $(dkctr snapshots --snapshotter native ls | tail -n +2 | wc -l)"; }
+            count() { echo "tmpfs mounts: $(grep -c ' diffkeeper-replay ' /proc/self/mountinfo) containers: $(dkctr containers ls -q | wc -l) leases: $(dkctr leases ls -q | wc -l) snapshots: $(dkctr snapshots ls | tail -n +2 | wc -l) native: $(dkctr snapshots --snapshotter native ls | tail -n +2 | wc -l)"; }
             count
             rp --cache -v -- cat /data/a 2>>"$DK_ERR.cache"
             rp --cache -v -- cat /data/a 2>>"$DK_ERR.cache"
@@ -129,24 +131,33 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         });
         Assert.True(run.ExitCode == 0, run.Describe() + "\nfast: " + ReadOr(err + ".fast") + "\ntar: " + ReadOr(err + ".tar"));
         var parts = run.Stdout.Split("===\n");
+        Assert.Equal(5, parts.Length);
         const string imageChecks = "untouched\nroot:x:0:0:root:/root:/bin/sh\nextra:x:1:1::/:/bin/sh\n"; // no whiteout/opaque failure
         Assert.Equal(host.Stdout + "---\n" + imageChecks, parts[0]);
         Assert.Equal(host.Stdout + "---\n" + imageChecks, parts[1]);
-        Assert.Contains("written into the overlay upper directory", File.ReadAllText(err + ".fast"));
-        // Without --keep/--cache the state's directory goes straight under the writable snapshot (no Commit); the
-        // fallback has no directory of ours to lay there and commits.
-        Assert.Contains("laid under the writable snapshot (not committed)", File.ReadAllText(err + ".fast"));
+        Assert.Equal(host.Stdout + "---\n" + imageChecks, parts[2]);
+        // Without --keep/--cache the state goes into a tmpfs of its own (this kernel's tmpfs holds the recording's
+        // user.* xattr: no warning that one could not be set), or with --tmpfs-max 0 into the state snapshot's
+        // upper directory; either directory goes straight under the writable snapshot (no Commit). The fallback
+        // has no directory of ours to lay there and commits.
+        var fast = File.ReadAllText(err + ".fast");
+        Assert.Contains("written into a tmpfs of ", fast);
+        Assert.DoesNotContain("warning", fast);
+        Assert.Contains("laid under the writable snapshot (not committed)", fast);
+        var disk = File.ReadAllText(err + ".disk");
+        Assert.Contains("written into the overlay upper directory", disk);
+        Assert.Contains("laid under the writable snapshot (not committed); not in memory: --tmpfs-max 0", disk);
         Assert.Contains("a tar layer unpacked by containerd (Diff.Apply)", File.ReadAllText(err + ".tar"));
         Assert.DoesNotContain("laid under the writable snapshot", File.ReadAllText(err + ".tar"));
         Assert.Equal(
-            "containers: 0 leases: 0 snapshots: 1 native: 1\n" +          // only the image's own snapshots remain
+            "tmpfs mounts: 0 containers: 0 leases: 0 snapshots: 1 native: 1\n" + // only the image's own snapshots remain
             "hello at 0s\nhello at 0s\n" +
-            "containers: 0 leases: 1 snapshots: 2 native: 1\n",           // the cache: its lease and one snapshot
-            parts[2]);
+            "tmpfs mounts: 0 containers: 0 leases: 1 snapshots: 2 native: 1\n", // the cache: its lease and one snapshot
+            parts[3]);
         var cacheErr = File.ReadAllText(err + ".cache");
         Assert.Contains(", kept as diffkeeper-replay-cache-", cacheErr);
         Assert.Contains("state at 2026-11-30T10:00:01.000000000Z: the cached snapshot diffkeeper-replay-cache-", cacheErr);
-        Assert.Equal("hi\n", parts[3]); // the xattr, read through the overlay mount of the kept snapshot
+        Assert.Equal("hi\n", parts[4]); // the xattr, read through the overlay mount of the kept snapshot
         Assert.Empty(Directory.GetFileSystemEntries(outside)); // nothing was written through the symlink
         Assert.False(Directory.Exists(_tmp.Sub("containerd")));
     }

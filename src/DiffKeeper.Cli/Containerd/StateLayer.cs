@@ -17,6 +17,8 @@ namespace DiffKeeper.Cli.Containerd;
 /// </summary>
 public sealed class StateLayer(ContainerdClient client, string snapshotter, RecordingStore store, ReplaySteps steps)
 {
+    public string Snapshotter => snapshotter;
+
     private readonly Snapshots.SnapshotsClient _snapshots = new(client.Channel);
 
     /// <summary>How the state got into the snapshot (said with --verbose).</summary>
@@ -54,20 +56,23 @@ public sealed class StateLayer(ContainerdClient client, string snapshotter, Reco
     /// </summary>
     public void Fill(IEnumerable<Mount> mounts, string? upper, string why, RecordingState state, string work, Progress progress, CallOptions opts)
     {
-        if (upper is not null)
-        {
-            ExportSummary summary;
-            using (var exporter = new DirectoryExporter(store, upper, progress)) summary = exporter.Export(state);
-            foreach (var w in summary.Warnings) Console.Error.WriteLine("diffkeeper: warning: " + w);
-            summary.ThrowIfUnsafe();
-            How = $"written into the overlay upper directory ({summary.Entries} entries, {Human.Bytes(summary.Bytes)})";
-            steps.Done("write the state into the upper directory");
-        }
+        if (upper is not null) Write(upper, "the overlay upper directory", state, progress);
         else
         {
             ApplyAsLayer(state, mounts, work, opts);
             How = $"a tar layer unpacked by containerd (Diff.Apply), as {why}";
         }
+    }
+
+    /// <summary>The state into the empty directory <paramref name="dir"/> as `export --out` writes it (whiteouts, opaque directories, owners, xattrs), on every core.</summary>
+    public void Write(string dir, string where, RecordingState state, Progress progress)
+    {
+        ExportSummary summary;
+        using (var exporter = new DirectoryExporter(store, dir, progress)) summary = exporter.Export(state);
+        foreach (var w in summary.Warnings) Console.Error.WriteLine("diffkeeper: warning: " + w);
+        summary.ThrowIfUnsafe();
+        How = $"written into {where} ({summary.Entries} entries, {Human.Bytes(summary.Bytes)})";
+        steps.Done($"write the state into {where}");
     }
 
     public void Commit(string key, string name, CallOptions opts)

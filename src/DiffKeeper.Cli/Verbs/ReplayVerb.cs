@@ -7,6 +7,7 @@ using DiffKeeper.Cli.Arguments;
 using DiffKeeper.Cli.Containerd;
 using DiffKeeper.Cli.Containerd.Api;
 using DiffKeeper.Cli.Export;
+using DiffKeeper.Cli.Output;
 using DiffKeeper.Store;
 using DiffKeeper.Store.Model;
 using DiffKeeper.Store.Query;
@@ -31,6 +32,7 @@ public static class ReplayVerb
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
         var options = ReplayOptions.From(a) with
         {
+            TmpfsMax = a.Value("tmpfs-max") is { } max ? GcVerb.ParseSize(max) : null,
             Keep = a.Flags.Contains("keep"), Tty = a.Flags.Contains("tty"), Interactive = a.Flags.Contains("interactive"), Cache = a.Flags.Contains("cache"), Verbose = a.Flags.Contains("verbose"), Name = a.Value("name"),
         };
         return Replay(src, at, a.Positionals.Skip(1).ToList(), options, ctx);
@@ -71,6 +73,7 @@ public static class ReplayVerb
         RecordingState StateAt() => StateQuery.At(src.Store, rec.Id, at, withChunks: true);
         bool containerMade = false, taskMade = false;
         Task? fill = null;
+        StateTmpfs? tmpfs = null;
         int exit;
         try
         {
@@ -78,6 +81,15 @@ public static class ReplayVerb
             // The process the daemon recorded (args, cwd, user, env names): its cwd and user also go with a CMD given.
             var recorded = RecordedProcess.Of(src.Store, rec);
             steps.Done("read the state at T and the recorded process");
+            // Nothing kept: a state that fits in memory goes into a tmpfs of its own (StateTmpfs says why), written
+            // at once, before containerd has answered.
+            string tmpfsWhy = "";
+            if (compose)
+            {
+                if (StateTmpfs.Unsuitable(state!, o.TmpfsMax ?? StateTmpfs.DefaultBudget(), out var needs) is { } unsuitable) tmpfsWhy = unsuitable;
+                else if ((tmpfs = StateTmpfs.TryMount(Path.Combine(work, "state"), needs, out tmpfsWhy)) is { } memory)
+                    fill = Task.Run(() => layer.Write(memory.Dir, $"a tmpfs of {Human.Bytes(memory.Size)}", state!, ctx.Progress));
+            }
             var side = containerdSide.GetAwaiter().GetResult();
 
             // The state at T as a read-only layer on the image's chain, under a fresh writable snapshot.
@@ -88,21 +100,36 @@ public static class ReplayVerb
                     StateAt, work, ctx.Progress, opts);
                 (stateName, rootfs) = (name, rw.Mounts);
             }
+            else if (tmpfs is not null && side.Writable is { } onImage)
+            {
+                // Containerd makes the container (which only names the snapshot) while the state is written.
+                MakeContainer();
+                fill!.GetAwaiter().GetResult();
+                rootfs = [OverlayUpper.Under(tmpfs.Dir, onImage.Mounts.Single())];
+            }
             else
             {
-                var st = side.State!.Value;
+                if (tmpfs is not null)
+                {
+                    // The snapshotter's mount is no overlay we can add a layer to: the state goes into the snapshot.
+                    fill!.GetAwaiter().GetResult();
+                    tmpfs.Dispose();
+                    (tmpfs, tmpfsWhy) = (null, "the writable snapshot is not an overlay mount");
+                }
+                var st = side.State ?? layer.PrepareState(stateKey, side.ChainId, opts);
                 // Written on every core while containerd makes the container (which only names the snapshot).
                 fill = Task.Run(() => layer.Fill(st.Prepared.Mounts, st.Upper, st.Why, state!, work, ctx.Progress, opts));
                 MakeContainer();
                 fill.GetAwaiter().GetResult();
-                if (side.Writable is { } rwOnImage) rootfs = [OverlayUpper.Under(st.Upper!, rwOnImage.Mounts.Single())];
+                if (side.Writable is { } rwOnImage && st.Upper is not null) rootfs = [OverlayUpper.Under(st.Upper, rwOnImage.Mounts.Single())];
                 else
                 {
                     layer.Commit(stateKey, stateName, opts);
                     rootfs = layer.PrepareWritable(rwKey, stateName, opts).Mounts;
                 }
             }
-            steps.Say($"state at {Moments.Format(at)}: {layer.How}{(side.Writable is not null ? ", laid under the writable snapshot (not committed)" : "")}");
+            steps.Say($"state at {Moments.Format(at)}: {layer.How}{(side.Writable is not null ? ", laid under the writable snapshot (not committed)" : "")}" +
+                (compose && tmpfs is null && !string.IsNullOrEmpty(tmpfsWhy) ? $"; not in memory: {tmpfsWhy}" : ""));
             if (!containerMade) MakeContainer();
 
             void MakeContainer()
@@ -120,6 +147,8 @@ public static class ReplayVerb
             }, opts));
             taskMade = true;
             steps.Done("create the task");
+            // The container's overlay mount holds the tmpfs now: ours goes, its memory with the container's rootfs.
+            tmpfs?.Detach();
             using (var waitCall = tasks.WaitAsync(new WaitRequest { ContainerId = id }, client.Options(lease)))
             {
                 Rpc("start the task", () => tasks.Start(new StartRequest { ContainerId = id }, opts));
@@ -153,12 +182,13 @@ public static class ReplayVerb
                 if (!cache) Try(() => snapshots.Remove(new RemoveSnapshotRequest { Snapshotter = snapshotter, Key = stateName }, noLease));
                 Try(() => leases.Delete(new DeleteRequest { Id = lease, Sync = true }, noLease));
             }
+            tmpfs?.Dispose();
             try { Directory.Delete(work, true); } catch (IOException) { }
         }
         return exit;
     }
 
-    /// <summary>What containerd has ready before the state is written: the image, and (without --cache) the active state snapshot and, when composing, the writable one on the image.</summary>
+    /// <summary>What containerd has ready before the state is written: the image, and (without --cache) either the writable snapshot on the image (composing, on the overlay fast path) or the active state snapshot.</summary>
     private sealed record ContainerdSide(JsonObject Config, string ChainId, (PrepareSnapshotResponse Prepared, string? Upper, string Why)? State, PrepareSnapshotResponse? Writable);
 
     private static ContainerdSide PrepareContainerd(ContainerdClient client, string image, string lease, StateLayer layer, string stateKey, string rwKey,
@@ -169,10 +199,15 @@ public static class ReplayVerb
         steps.Done("read the image");
         Rpc("create a lease", () => new Leases.LeasesClient(client.Channel).Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
         if (cache) return new(config, chainId, null, null); // the cached state snapshot is looked up later
-        var state = layer.PrepareState(stateKey, chainId, opts);
-        // The writable snapshot on the image, for the state's directory to go between: only on the overlay fast path.
-        var rw = compose && state.Upper is not null ? layer.PrepareWritable(rwKey, chainId, opts) : null;
-        return new(config, chainId, state, rw);
+        if (compose)
+        {
+            // The writable snapshot on the image, for the state's directory to go between: only on the overlay fast
+            // path. The state snapshot is then prepared only if the state does not go into a tmpfs (ReplayVerb).
+            var rw = layer.PrepareWritable(rwKey, chainId, opts);
+            if (OverlayUpper.Of(rw.Mounts, out _) is not null) return new(config, chainId, null, rw);
+            Rpc("remove a snapshot", () => new Snapshots.SnapshotsClient(client.Channel).Remove(new RemoveSnapshotRequest { Snapshotter = layer.Snapshotter, Key = rwKey }, opts));
+        }
+        return new(config, chainId, layer.PrepareState(stateKey, chainId, opts), null);
     }
 
     private static void CreateContainer(Containers.ContainersClient containers, byte[] spec, string id, string image, string snapshotter, string rwKey,
@@ -320,6 +355,8 @@ public static class ReplayVerb
 public sealed record ReplayOptions(string? Image, string? Address, string? Namespace, string Runtime, string Snapshotter)
 {
     public string? Name { get; init; }
+    /// <summary>--tmpfs-max: the most memory the state of a replay that keeps nothing may take (null: StateTmpfs.DefaultBudget; 0: never).</summary>
+    public long? TmpfsMax { get; init; }
     public bool Keep { get; init; }
     public bool Tty { get; init; }
     /// <summary>-i: our stdin goes to the task (without a terminal: through a FIFO, EOF closes it).</summary>

@@ -52,7 +52,7 @@ public static class Verbs
                 new("merged", null, true, "the overlay's merged view of DIR: data of metadata-only copy-ups (metacopy) is read there", "DIR"),
             ],
             ["diffkeeper snapshot /var/lib/upper --recording demo", "diffkeeper snapshot ./state2 --recording demo --at 5s"], SnapshotVerb.Run, 1, 1),
-        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [-t] [-i] [--rm|--keep] [--cache] [--snapshotter NAME] [-v] [--name ID] [-- CMD ARGS...]",
+        new("replay", "diffkeeper replay REC [--at T] [--image REF] [--runtime R] [-t] [-i] [--rm|--keep] [--cache] [--tmpfs-max SIZE] [--snapshotter NAME] [-v] [--name ID] [-- CMD ARGS...]",
             "Start a new container on containerd from the recorded image plus the state at T (a read-only layer under a fresh writable one), running the recorded process (args, cwd, user; env from the image: values are never recorded) unless CMD is given; streams its output and exits with its status.",
             [
                 new("tty", "t", false, "give the task a terminal and connect ours (raw mode, window size, resized as ours is)"),
@@ -63,6 +63,7 @@ public static class Verbs
                 new("runtime", null, true, "containerd runtime (default io.containerd.runc.v2; io.containerd.diffkeeper.v1 records the replay)", "R"),
                 new("keep", null, false, "keep the container, snapshots and lease afterwards"),
                 new("cache", null, false, "keep the state at T as a snapshot (24 h, under its own lease) and reuse it in later replays of the moment"),
+                new("tmpfs-max", null, true, "without --keep/--cache, the state at T goes into a tmpfs when it needs at most SIZE of memory (default a quarter of the available memory, at most 1G; 0 = never)", "SIZE"),
                 new("snapshotter", null, true, "containerd snapshotter (default overlayfs, written directly; others get a tar layer unpacked by containerd)", "NAME"),
                 new("verbose", "v", false, "say how the state got in and the time of each step, on stderr"),
                 new("name", null, true, "the container id (default diffkeeper-replay-REC-RANDOM)", "ID"),
