@@ -1,3 +1,4 @@
+using DiffKeeper.TestSupport;
 using DiffKeeper.Cli.Tests.Harness;
 using DiffKeeper.Cli.Tests.Native;
 using DiffKeeper.Store;
@@ -163,6 +164,59 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
     }
 
     private static string ReadOr(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
+
+    /// <summary>
+    /// A replay under the diffkeeper runtime is itself recorded by a real diffkeeperd: a change to a file of the
+    /// replayed state (in our tmpfs, a lower layer of the replay) is a copy-up ("write"), a new file a "create",
+    /// and the replay's own exit state holds both.
+    /// </summary>
+    [SkippableFact]
+    public void A_replay_under_the_diffkeeper_runtime_is_recorded_with_copy_ups_of_the_state_as_writes()
+    {
+        Env.RequireRoot();
+        Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && Integration.HasTool("runc"), "needs containerd, ctr and runc");
+        Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
+        var daemon = Binaries.Require(Binaries.Daemon);
+        Binaries.Require(Binaries.Shim);
+        var up = _tmp.Sub("upper");
+        Posix.MkDir(up);
+        Posix.MkDir(up + "/data");
+        Posix.WriteFile(up + "/data/a", "hello at 0s\n"u8);
+        Cli.Run("snapshot", up, "--recording", "app", "--at", "2026-11-30T10:00:00Z").ExpectOk();
+        var (_, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
+
+        const string script = """
+            dkctr image import "$1" >&2
+            "$DK_DAEMON" --store "$DK_DSTORE" --socket "$DIFFKEEPER_SOCKET" >"$DK_ERR.daemon" 2>&1 </dev/null &
+            dpid=$!
+            trap 'kill $dpid 2>/dev/null; wait $dpid 2>/dev/null; dk_containerd_stop' EXIT
+            for i in $(seq 1 100); do [ -S "$DIFFKEEPER_SOCKET" ] && break; sleep 0.1; done
+            "$DK_CLI" --store "$DK_STORE" replay app --image localhost/dk-base:1 --address "$DK_SOCK" --namespace "$DK_NS" \
+              --runtime io.containerd.diffkeeper.v1 --name replayed -v -- sh -c 'sleep 0.3; echo more >> /data/a; echo new > /data/n; sleep 0.5; cat /data/a' 2>"$DK_ERR"
+            dk() { "$DK_CLI" --store "$DK_DSTORE" "$@"; }
+            for i in $(seq 1 100); do dk ls --json 2>/dev/null | grep -q '"exit_status"' && break; sleep 0.2; done
+            echo ---
+            dk show replayed /data/a --at end
+            dk show replayed /data/n --at end
+            dk timeline replayed --json >"$DK_ERR.timeline"
+            echo "tmpfs mounts: $(grep -c ' diffkeeper-replay ' /proc/self/mountinfo)"
+            """;
+        var err = _tmp.Sub("replay.err");
+        var run = Tools.WithPrivateContainerd(_tmp.Sub("containerd"), script, [baseTar], new Dictionary<string, string>
+        {
+            ["DK_CLI"] = binary.Executable, ["DK_STORE"] = Cli.Store, ["DK_ERR"] = err, ["DK_DAEMON"] = daemon, ["DK_DSTORE"] = _tmp.Sub("daemon-store"),
+            ["DIFFKEEPER_SOCKET"] = _tmp.Sub("diffkeeperd.sock"),
+        });
+        var diag = run.Describe() + "\nreplay: " + ReadOr(err) + "\ndaemon: " + ReadOr(err + ".daemon") + "\ntimeline: " + ReadOr(err + ".timeline");
+        Assert.True(run.ExitCode == 0, diag);
+        Assert.True(run.Stdout == "hello at 0s\nmore\n---\nhello at 0s\nmore\nnew\ntmpfs mounts: 0\n", diag);
+        Assert.Contains("written into a tmpfs of ", ReadOr(err));
+        var rows = File.ReadAllLines(err + ".timeline").Where(l => l.Length > 0).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        bool Has(string path, string kind) => rows.Any(r => r.TryGetProperty("path", out var p) && p.GetString() == path && r.GetProperty("kind").GetString() == kind);
+        Assert.True(Has("data/a", "write"), diag);   // a copy-up of the replayed state, not a creation
+        Assert.False(Has("data/a", "create"), diag);
+        Assert.True(Has("data/n", "create"), diag);
+    }
 
     [SkippableFact]
     public void Replay_runs_the_recorded_process_and_gives_it_a_terminal_with_t()

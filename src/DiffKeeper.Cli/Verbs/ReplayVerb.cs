@@ -147,8 +147,10 @@ public static class ReplayVerb
             }, opts));
             taskMade = true;
             steps.Done("create the task");
-            // The container's overlay mount holds the tmpfs now: ours goes, its memory with the container's rootfs.
-            tmpfs?.Detach();
+            // The container's overlay mount holds the tmpfs now: ours goes, its memory with the container's rootfs
+            // (no mount of ours is left if we are killed). Not when the replay is itself recorded: its recorder
+            // looks paths up in the lower layers to tell a copy-up from a creation; then it goes at our end.
+            if (!runtime.Contains("diffkeeper", StringComparison.Ordinal)) tmpfs?.Detach();
             using (var waitCall = tasks.WaitAsync(new WaitRequest { ContainerId = id }, client.Options(lease)))
             {
                 Rpc("start the task", () => tasks.Start(new StartRequest { ContainerId = id }, opts));
