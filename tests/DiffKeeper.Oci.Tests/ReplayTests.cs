@@ -23,13 +23,11 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         Env.RequireRoot();
         Integration.Require(Integration.HasTool("containerd") && Integration.HasTool("ctr") && Integration.HasTool("runc"), "needs containerd, ctr and runc");
         Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
-        var up = _tmp.Sub("upper");
-        Posix.MkDir(up);
-        Posix.MkDir(up + "/data");
-        Posix.WriteFile(up + "/data/a", "hello at 0s\n"u8);
-        Posix.MkDir(up + "/etc");
-        Posix.MkWhiteout(up + "/etc/gone");
-        Cli.Run("snapshot", up, "--recording", "app", "--at", "2026-11-30T10:00:00Z").ExpectOk();
+        var up = RecordHelloAt0s(up =>
+        {
+            Posix.MkDir(up + "/etc");
+            Posix.MkWhiteout(up + "/etc/gone");
+        });
         Posix.Unlink(up + "/data/a");
         Posix.WriteFile(up + "/data/a", "changed at 2s\n"u8);
         Cli.Run("snapshot", up, "--recording", "app", "--at", "2s").ExpectOk();
@@ -163,6 +161,18 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         Assert.False(Directory.Exists(_tmp.Sub("containerd")));
     }
 
+    /// <summary>The recording "app" at 2026-11-30T10:00:00Z: /data/a = "hello at 0s", and what <paramref name="more"/> adds (returns the upper directory, for more moments).</summary>
+    private string RecordHelloAt0s(Action<string>? more = null)
+    {
+        var up = _tmp.Sub("upper");
+        Posix.MkDir(up);
+        Posix.MkDir(up + "/data");
+        Posix.WriteFile(up + "/data/a", "hello at 0s\n"u8);
+        more?.Invoke(up);
+        Cli.Run("snapshot", up, "--recording", "app", "--at", "2026-11-30T10:00:00Z").ExpectOk();
+        return up;
+    }
+
     private static string ReadOr(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
 
     /// <summary>
@@ -178,11 +188,7 @@ public sealed class ReplayTests(CliBinary binary) : IDisposable
         Integration.Require(File.Exists(BusyboxArchive.Busybox), "needs busybox-static");
         var daemon = Binaries.Require(Binaries.Daemon);
         Binaries.Require(Binaries.Shim);
-        var up = _tmp.Sub("upper");
-        Posix.MkDir(up);
-        Posix.MkDir(up + "/data");
-        Posix.WriteFile(up + "/data/a", "hello at 0s\n"u8);
-        Cli.Run("snapshot", up, "--recording", "app", "--at", "2026-11-30T10:00:00Z").ExpectOk();
+        RecordHelloAt0s();
         var (_, baseTar) = BusyboxArchive.Write(_tmp.Sub("base.tar"));
 
         const string script = """
