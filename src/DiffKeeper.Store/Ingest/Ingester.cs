@@ -125,10 +125,11 @@ public sealed unsafe class Ingester
         public IngestSummary Summary { get; } = new();
         public ConcurrentQueue<RecordedEvent> Gaps { get; } = new();
 
-        private readonly ReadAhead _readAhead = new();
+        /// <summary>A whole-tree run's read-ahead thread (null while capturing one path).</summary>
+        private ReadAhead? _readAhead;
 
-        /// <param name="ReadAheadBytes">Bytes <see cref="ReadAhead"/> requested for it, released when a worker takes it.</param>
-        private sealed record FileJob(byte[] Path, byte[] AbsZ, StatInfo Stat, FileVersion? Prev, bool Force, byte[]? LinkTo, long ReadAheadBytes = 0);
+        /// <param name="Seq">Its place in the queue, for <see cref="ReadAhead"/>.</param>
+        private sealed record FileJob(byte[] Path, byte[] AbsZ, StatInfo Stat, FileVersion? Prev, bool Force, byte[]? LinkTo, long Seq = -1);
 
         public TreeRun(Ingester owner, RecordingInfo rec, string root, long time, RecordingState prev, IIngestPacer? pacer)
         {
@@ -154,19 +155,22 @@ public sealed unsafe class Ingester
                 if (e == Libc.ENOENT || e == Libc.ENOTDIR) throw new NotFoundException($"{Encoding.UTF8.GetString(_root)}: no such directory");
                 throw new IOException($"{Encoding.UTF8.GetString(_root)}: {Libc.ErrorText(e)}");
             }
-            _queue = new BlockingCollection<FileJob>(boundedCapacity: 256);
+            // Jobs are small (a path and its stat): a deep queue lets the read-ahead see far enough into a run of
+            // small files to keep the disk busy (it is bounded by bytes, not by files).
+            _queue = new BlockingCollection<FileJob>(boundedCapacity: 4096);
             using var deferred = _deferred = new DeferredVersions(_store);
+            using var readAhead = _readAhead = new ReadAhead(_pacer);
             var workers = new Thread[_owner.Workers];
             Exception? failure = null;
             for (int i = 0; i < workers.Length; i++)
             {
                 workers[i] = new Thread(() =>
                 {
-                    using var cap = new FileCapture(_store, deferred, _owner._known, _owner._inflight, _merged, _pacer);
+                    using var cap = new FileCapture(_store, deferred, _owner._known, _owner._inflight, _merged, readAhead);
                     // Keep consuming after a failure so the walker never blocks on a full queue.
                     foreach (var job in _queue.GetConsumingEnumerable())
                     {
-                        _readAhead.Release(job.ReadAheadBytes);
+                        readAhead.Taken(job.Seq);
                         if (failure != null) continue;
                         try { CaptureFile(cap, job); }
                         catch (Exception e) { failure ??= e; }
@@ -184,6 +188,7 @@ public sealed unsafe class Ingester
                 Libc.close(rootFd);
                 _queue.CompleteAdding();
                 foreach (var w in workers) w.Join();
+                readAhead.Dispose(); // nothing is left to read ahead of
             }
             if (failure != null) throw new IOException("ingest failed: " + failure.Message, failure);
             foreach (var job in _laterLinks) CaptureLink(job);
@@ -247,14 +252,14 @@ public sealed unsafe class Ingester
                 // One name in this tree: its other links are outside it (the exit state is a tree the shim hard-linked
                 // out of the upper directory, so every file there has a link count of 2) — an ordinary file, judged
                 // by content like any other, not rewritten because its ctime moved with the extra link.
-                if (group.Count == 1) { _queue!.Add(group[0]); continue; }
+                if (group.Count == 1) { Enqueue(group[0]); continue; }
                 var names = new HashSet<string>(group.Select(j => RawPath.Key(j.Path)), StringComparer.Ordinal);
                 long? time = group[0].Prev?.Time;
                 bool unchanged = group.All(j => !j.Force && Unchanged(j.Prev, j.Stat) && j.Prev!.Time == time &&
                                                 (j.Prev.HardLinkTo.Length == 0 || names.Contains(RawPath.Key(j.Prev.HardLinkTo))));
                 if (unchanged) continue;
                 var first = group[0];
-                _queue!.Add(first with { Force = true });
+                Enqueue(first with { Force = true });
                 foreach (var later in group.Skip(1)) _laterLinks.Add(later with { Force = true, LinkTo = first.Path });
             }
         }
@@ -352,13 +357,15 @@ public sealed unsafe class Ingester
                         continue;
                     }
                     if (!force && Unchanged(prev, st)) continue;
-                    var job = new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null);
-                    _queue!.Add(job with { ReadAheadBytes = _readAhead.Request(dirfd, nameZ, (long)st.Size) });
+                    Enqueue(new FileJob(path, Libc.CString(Join(_root, path)), st, prev, force, null));
                     continue;
                 }
                 CaptureOther(dirfd, nameZ, path, st, force, recurse: true, progress);
             }
         }
+
+        /// <summary>Hands a file to the workers, and to the read-ahead in the same order.</summary>
+        private void Enqueue(FileJob job) => _queue!.Add(job with { Seq = _readAhead!.Add(job.AbsZ, (long)job.Stat.Size) });
 
         /// <summary>Fingerprint match with the previous version: same inode, size, mtime and ctime (ctime moves on chmod, chown, xattr and link changes).</summary>
         private static bool Unchanged(FileVersion? prev, in StatInfo st) =>
