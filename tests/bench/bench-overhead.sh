@@ -32,7 +32,8 @@
 # alternates per round and the first run of a pair can pay for the page cache the previous pair left ((b): 1.2–1.4 s
 # of CPU first, 0.25 s second, whichever runtime), so with an odd count the median favours the runtime that went
 # second more often (5 rounds gave (b) 0.42x); BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
-# the shim part; BENCH_ENFORCE=1 makes a missed target exit 1.
+# the shim part; BENCH_ENFORCE=1 makes a missed target exit 1; BENCH_DAEMON_LOG=FILE keeps the daemon's log (slow frames
+# are logged with what they did).
 # Usage: sudo DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-overhead.sh
 set -euo pipefail
 
@@ -72,6 +73,7 @@ cleanup() {
     kill "$DAEMON_PID"; for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$DAEMON_PID" 2>/dev/null
   fi
+  [ -n "${BENCH_DAEMON_LOG:-}" ] && cp "$WORK/diffkeeperd.log" "$BENCH_DAEMON_LOG"
   rm -rf "$WORK"
 }
 trap cleanup EXIT

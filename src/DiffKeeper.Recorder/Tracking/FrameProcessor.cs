@@ -61,11 +61,16 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         /// <summary>Files looked at in this frame whose capture waits because they are busy (re-checked next frame).</summary>
         public HashSet<UpperNode> Waiting { get; } = [];
         public List<RecordedEvent> Events { get; } = [];
+        /// <summary>Bytes read and ticks spent in IngestPath in this frame (the slow-frame log line).</summary>
+        public long BytesRead, IngestTicks;
         public List<(UpperNode Node, Change Why)> Removed { get; } = [];
         public List<(UpperNode Parent, DirectoryEntry Entry, Change Why)> Added { get; } = [];
         /// <summary>This frame's changes by inode: who changed a directory found new (its entries were made by it).</summary>
         public Dictionary<ulong, Change> Changes { get; init; } = [];
     }
+
+    /// <summary>What the last Process call did (the daemon logs it with a slow frame).</summary>
+    public string LastFrame { get; private set; } = "";
 
     /// <summary>Processes the frame's changes of one container (possibly none: re-checks still run).</summary>
     public void Process(TrackedContainer c, IReadOnlyList<DirtyInode> items, long now)
@@ -146,9 +151,15 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     private void Finish(Frame frame)
     {
         frame.C.Recheck = [.. frame.Captured.Where(n => !n.IsDir), .. frame.Waiting.Where(n => !frame.Captured.Contains(n))];
-        if (frame.Events.Count == 0) return;
-        store.AddEvents(frame.C.Recording, frame.Events);
-        metrics.ChangeEvents.Add(frame.Events.Count);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (frame.Events.Count > 0)
+        {
+            store.AddEvents(frame.C.Recording, frame.Events);
+            metrics.ChangeEvents.Add(frame.Events.Count);
+        }
+        LastFrame = $"{frame.Captured.Count} captured ({frame.BytesRead} bytes read, ingest " +
+                    $"{frame.IngestTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency:0.0} ms), {frame.Waiting.Count} waiting, " +
+                    $"{frame.Events.Count} events ({System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds:0.0} ms)";
     }
 
     /// <summary>
@@ -382,6 +393,9 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             return false;
         }
         if (mayWait && WaitsWhileBusy(frame, node, st, changeEvent)) return true;
+        // A live read of a large file that races a write shows it busy (see the class): one attempt, not three —
+        // except when it has waited its longest already (then it is read as any file).
+        bool oneAttempt = mayWait && st.IsRegular && (long)st.Size >= BusyFileFloor && node.WaitingSince == 0;
         node.Seen = st;
         node.WaitingSince = 0;
         time = Math.Max(time, node.LastVersionTime + 1);
@@ -389,12 +403,25 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         // the exit state's tree ingest records it (never two independent copies of one file).
         var linkTo = st.IsRegular && st.Nlink > 1 ? CurrentOtherName(frame, node, st) : null;
         if (linkTo != null) time = Math.Max(time, linkTo.LastVersionTime);
+        var lastBefore = node.Last;
         node.Last = st;
         try
         {
-            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path);
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path, oneAttempt: oneAttempt);
+            frame.IngestTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            frame.BytesRead += s.BytesRead;
             metrics.VersionsWritten.Add(s.Changed);
             metrics.BytesIngested.Add(s.BytesRead);
+            if (s.Raced > 0)
+            {
+                // Being written as it was read: nothing recorded; it waits like a busy file (read when it pauses, within 1 s, at exit).
+                node.Last = lastBefore;
+                node.ChangedInFrame = frame.Seq;
+                node.WaitingSince = frame.Now;
+                frame.Waiting.Add(node);
+                return true;
+            }
         }
         catch (Exception e) when (e is IOException or NotFoundException or UnauthorizedAccessException)
         {

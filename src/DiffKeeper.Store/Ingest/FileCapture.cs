@@ -16,7 +16,8 @@ internal sealed unsafe class FileCapture : IDisposable
     private const int ReadSize = 1 << 20;
     /// <summary>New chunk bytes that may wait in a batch before it is written (chunks first, version last).</summary>
     private const int FlushBytes = 2 << 20;
-    private const int Attempts = 3;
+    /// <summary>Reads of a file that raced a write before giving up on it (1: the caller retries later).</summary>
+    public int Attempts { get; init; } = 3;
 
     private readonly RecordingStore _store;
     /// <summary>Tree ingests hold version records here and write chunks unlogged; null = one path, all logged.</summary>
@@ -70,7 +71,8 @@ internal sealed unsafe class FileCapture : IDisposable
         _version = store.Sink.NewVersionBatch();
     }
 
-    public enum Outcome { Written, Unchanged, Raced, Vanished }
+    /// <summary>KeptChanging: every attempt raced a write (a <c>problem</c> says so).</summary>
+    public enum Outcome { Written, Unchanged, Raced, Vanished, KeptChanging }
 
     /// <summary>
     /// Captures the file at <paramref name="absPathZ"/> as a version of <paramref name="path"/> at <paramref name="time"/>.
@@ -154,7 +156,7 @@ internal sealed unsafe class FileCapture : IDisposable
                 return Outcome.Written;
             }
             problem = "file kept changing while it was read";
-            return Outcome.Raced;
+            return Outcome.KeptChanging;
         }
         catch (IOException e)
         {
