@@ -298,8 +298,10 @@ if wl == "files":
     print(f"  (c) files seen {len(made)}/3000, deletions seen {len(gone)}/3000: {'MET' if ok else 'MISSED'}")
     sys.exit(0 if ok else 1)
 last = ops - 1  # the loop writes 20 files per cycle; file f's last value is ops - 20 + f
-versions = {}
+versions, raced = {}, {}
 for r in rows:
+    if (r.get("path") or "").startswith(prefix + "churn") and r["kind"] == "gap":
+        raced[r["path"]] = raced.get(r["path"], 0) + 1
     if (r.get("path") or "").startswith(prefix + "churn") and r["kind"] == "version":
         versions["/" + r["path"]] = versions.get("/" + r["path"], 0) + 1
 bad = []
@@ -314,6 +316,8 @@ thin = {p: n for p, n in versions.items() if n < need}
 print(f"  (e) versions per file min {min(versions.values(), default=0)}, max {max(versions.values(), default=0)} "
       f"(>= {need} needed at a {frame_s*1000:.0f} ms frame); end states {'right' if not bad else 'WRONG'}: "
       f"{'MET' if not bad and not thin and len(versions) == 20 else 'MISSED'}")
+print(f"  (e) gap events (e.g. a read that raced the writer three times) per file: min {min((raced.get(p[1:], 0) for p in versions), default=0)}, "
+      f"max {max((raced.get(p[1:], 0) for p in versions), default=0)}, total {sum(raced.values())}")
 for b in bad[:5]: print("    " + b)
 sys.exit(0 if not bad and not thin and len(versions) == 20 else 1)
 PY
