@@ -162,7 +162,16 @@ public sealed class RecordTests
         byte[] atExit = [.. paused, .. Enumerable.Repeat((byte)'z', 4096)];
         Assert.Equal(atExit, File.ReadAllBytes(Path.Combine(work, "big.dat")));
 
-        var rec = h.RecordingId("grow");
+        AssertBusyFileRecordedSparsely(h, "grow", summary, paused, atExit);
+    }
+
+    /// <summary>The busy-large-file checks (docs/record.md, "Resolution") for a command that wrote big.dat for 1.5 s,
+    /// wrote a timestamp to `mark` after pausing, and changed it once more before exiting: big.dat at the mark is
+    /// <paramref name="paused"/> and at the end <paramref name="atExit"/>, byte for byte; the recording holds a handful
+    /// of versions (the baseline's root and big.dat's), not one a frame; its change events still came every frame.</summary>
+    private static void AssertBusyFileRecordedSparsely(RecordHarness h, string name, string summary, byte[] paused, byte[] atExit)
+    {
+        var rec = h.RecordingId(name);
         var mark = long.Parse(File.ReadAllText(Path.Combine(h.Dir.Path, "mark")).Trim(), CultureInfo.InvariantCulture);
         byte[] Exported(string at)
         {
@@ -172,15 +181,51 @@ public sealed class RecordTests
             finally { Directory.Delete(outDir, true); }
         }
         var atMark = Exported(Cli.FormatTime(mark));
-        Assert.True(atMark.AsSpan().SequenceEqual(paused), $"the state once it paused is the whole file then ({atMark.Length} bytes recorded, {paused.Length} written)");
+        Assert.True(atMark.AsSpan().SequenceEqual(paused),
+            $"the state once it paused is the file then ({atMark.Length} bytes recorded, {paused.Length} written; first byte {(atMark.Length > 0 ? atMark[0] : -1)}, expected {paused[0]})");
         Assert.Equal(atExit, Exported("end"));
 
-        // The recording holds the baseline's root and big.dat's versions: a handful, not one a frame.
         using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(summary));
         long versions = doc.RootElement.GetProperty("versions").GetInt64();
-        Assert.True(versions <= 7, $"{versions} versions: the growing file was read in (nearly) every frame");
+        Assert.True(versions <= 7, $"{versions} versions: the busy file was read in (nearly) every frame");
         var writes = h.Cli.Timeline(rec).Count(r => r.Kind is "create" or "write" && r.Path == "big.dat" && r.Comm == "python3");
-        Assert.True(writes >= 10, $"{writes} change events of big.dat: its events must still come every frame while it grows");
+        Assert.True(writes >= 10, $"{writes} change events of big.dat: its events must still come every frame while it changes");
+    }
+
+    [SkippableFact]
+    public void ALargeFileRewrittenInPlaceIsNotReReadInEveryFrameAndIsExactOnceItPausesAndAtExit()
+    {
+        // A 5 MiB file rewritten in place (pwrite at offset 0, same size) every 100 ms for 1.5 s, then a pause, then
+        // one last 4 KiB rewrite before the command exits. Read in every frame, it would have ~16 versions (each a
+        // read of all 5 MiB); a busy large file waits instead (docs/record.md, "Resolution"): one version after 1 s
+        // of changes, one once it paused, one at exit. Its change events still come every frame.
+        Integration.Require(Integration.HasTool("python3"), "needs python3");
+        using var h = new RecordHarness();
+        var work = h.Sub("busy");
+        const int size = 5 << 20;
+        File.WriteAllText(Path.Combine(h.Dir.Path, "busy.py"), $$"""
+            import os, time
+            f = os.open("big.dat", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(f, b"A" * {{size}})
+            for i in range(15):
+                time.sleep(0.1)
+                os.pwrite(f, bytes([66 + i]) * {{size}}, 0)
+            time.sleep(0.6)
+            open("../mark", "w").write("%d\n" % time.time_ns())
+            time.sleep(0.2)
+            os.pwrite(f, b"z" * 4096, 0)
+            os.close(f)
+            """);
+        var summary = Path.Combine(h.Dir.Path, "summary.json");
+        var (code, _, err) = h.Run(work, "--dir", ".", "--name", "busy", "--summary", summary, "--", "python3", Path.Combine(h.Dir.Path, "busy.py"));
+        Assert.True(code == 0, $"exit status {code}; stderr: {err}");
+
+        var paused = new byte[size];
+        Array.Fill(paused, (byte)(66 + 14));
+        byte[] atExit = [.. Enumerable.Repeat((byte)'z', 4096), .. paused.AsSpan(4096)];
+        Assert.Equal(atExit, File.ReadAllBytes(Path.Combine(work, "big.dat")));
+
+        AssertBusyFileRecordedSparsely(h, "busy", summary, paused, atExit);
     }
 
     [SkippableFact]

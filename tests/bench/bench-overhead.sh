@@ -8,9 +8,20 @@
 #   (e) churn   20 files rewritten in turn for BENCH_CHURN_SECS (default 30) s — throughput, more is better
 #
 # Each workload is tests/bench/overhead/dkwork.c (static, copied into the busybox image), which times itself with
-# CLOCK_MONOTONIC. Prints medians per runtime and diffkeeper/runc ratios (target <= 1.05), the daemon's CPU time
-# and peak RSS, its ingest lag and lost events (from /metrics), and checks that (c) and (e) lost no change at the
-# recording's frame resolution. Then runs bench-shim with the daemon running (targets: latency <= 1.10, RSS <= 0.8).
+# CLOCK_MONOTONIC. Prints medians per runtime and the diffkeeper/runc crossover ratio (target <= 1.05, see below), the
+# daemon's CPU time and peak RSS, its ingest lag and lost events (from /metrics), and checks that (c) and (e) lost no
+# change at the recording's frame resolution. Then runs bench-shim with the daemon running (targets: latency <= 1.10,
+# RSS <= 0.8).
+#
+# The ratio is an AB/BA crossover estimate. Each round is a pair of runs, one per runtime; odd rounds run runc first
+# (AB), even rounds diffkeeper first (BA). The first run of a pair pays a position effect whichever runtime it is
+# ((b): +250-400 ms of CPU first, likely reclaiming the page cache the pair before left), so a median per runtime over
+# all rounds mixes positions. Instead, per order, the median of the per-pair ratios (diffkeeper/runc of the same
+# round); the reported ratio is the geometric mean of the two order medians: a position effect multiplies one order's
+# ratios by p and the other's by 1/p and cancels. BENCH_ROUNDS must be even (as many AB as BA pairs). The medians per
+# runtime and the two order ratios are printed too; MET/MISSED is decided on the crossover ratio. The same for the
+# workloads' CPU ratios (not a target) and in record mode (plain = A, record = B). (e) churn is throughput: its ratio
+# is runc's changes / diffkeeper's in the same time (CPU: per change), so > 1 is slower under us there too.
 #
 # BENCH_MODE=record (`make bench-overhead-record`): the same workloads as plain commands on the host, run by
 # `diffkeeper record --dir RUN_DIR -- dkwork WL RUN_DIR` against `dkwork WL RUN_DIR` alone, alternating in the same
@@ -28,10 +39,9 @@
 # happens. Not a target: it shows what the exit ingest costs a container running beside it.
 #
 # Timeline paths are relative to the container's root ("tmp/f0001"), or to the watched directory in record mode. BENCH_DAEMON_CONFIG adds lines to the daemon's
-# config.toml. BENCH_ROUNDS (default 6; (c) varied 0.91–1.27 per round on 2 cores) rounds — keep it even: the order
-# alternates per round and the first run of a pair can pay for the page cache the previous pair left ((b): 1.2–1.4 s
-# of CPU first, 0.25 s second, whichever runtime), so with an odd count the median favours the runtime that went
-# second more often (5 rounds gave (b) 0.42x); BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
+# config.toml. BENCH_ROUNDS (default 6; (c) varied 0.91–1.27 per round on 2 cores) rounds — must be even (the crossover estimate
+# above; with an odd count a plain median favoured the runtime that went second more often: 5 rounds gave (b) 0.42x);
+# BENCH_WORKLOADS (default "writes bulk files mmap churn"); BENCH_SKIP_SHIM=1 skips
 # the shim part; BENCH_ENFORCE=1 makes a missed target exit 1.
 # Usage: sudo DIFFKEEPER_BIN_DIR=artifacts/bin tests/bench/bench-overhead.sh
 set -euo pipefail
@@ -44,6 +54,8 @@ MODE=${BENCH_MODE:-container}
 [ "$MODE" = container ] || [ "$MODE" = record ] || { echo "bench-overhead: BENCH_MODE is container or record" >&2; exit 2; }
 RECORD_WATCH=${BENCH_RECORD_WATCH:-run}
 ROUNDS=${BENCH_ROUNDS:-6}
+[ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -gt 0 ] ||
+  { echo "bench-overhead: BENCH_ROUNDS=$ROUNDS must be even and > 0: the crossover estimate needs as many rounds with each runtime first" >&2; exit 2; }
 CONCURRENT_ROUNDS=${BENCH_CONCURRENT_ROUNDS:-5}
 WORKLOADS=${BENCH_WORKLOADS:-writes bulk files mmap churn}
 CHURN_SECS=${BENCH_CHURN_SECS:-30}
@@ -169,7 +181,7 @@ for round in $(seq 1 "$ROUNDS"); do
       quiesce
       out=$(run_one "$wl" "$rt" "$id") || die "run of $wl on $rt failed: $out"
       read -r name ns ops cpu <<<"$out"
-      echo "$wl $rt $ns $ops $id ${cpu:-nan}" >>"$WORK/results"
+      echo "$wl $rt $ns $ops $id ${cpu:-nan} $round" >>"$WORK/results"
       awk -v r="$round" -v w="$wl" -v rt="$rt" -v ns="$ns" -v o="$ops" -v c="${cpu:-0}" 'BEGIN { printf "  round %s %-6s %-28s %8.1f ms  %s ops  cpu %8.1f ms\n", r, w, rt, ns / 1e6, o, c / 1e6 }'
     done
   done
@@ -202,36 +214,51 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit 
 missed=0
 echo
 if [ "$MODE" = record ]; then
-  echo "command time, medians of $ROUNDS rounds (diffkeeper record / plain; watched: $RECORD_WATCH; load $(cut -d' ' -f1-3 /proc/loadavg); target <= 1.05)"
+  echo "command time, $ROUNDS rounds (diffkeeper record / plain; watched: $RECORD_WATCH; load $(cut -d' ' -f1-3 /proc/loadavg); target <= 1.05 on the crossover ratio)"
 else
-  echo "in-container time, medians of $ROUNDS rounds (diffkeeper / runc; target <= 1.05)"
+  echo "in-container time, $ROUNDS rounds (diffkeeper / runc; load $(cut -d' ' -f1-3 /proc/loadavg); target <= 1.05 on the crossover ratio)"
 fi
-for wl in $WORKLOADS; do
-  if [ "$wl" = churn ]; then
-    # Throughput: the ratio is runc's changes / diffkeeper's changes in the same time (> 1 = slower under us).
-    rc=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
-    dk=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $4 }' "$WORK/results" | median)
-    ratio=$(awk -v a="$rc" -v b="$dk" 'BEGIN { printf "%.3f", a / b }')
-    printf '  %-6s %s %12.0f changes  %s %12.0f changes  ratio %s' "$wl" "${A_RT##*.}" "$rc" "${B_RT##*.}" "$dk" "$ratio"
-  else
-    rc=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
-    dk=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $3 }' "$WORK/results" | median)
-    ratio=$(awk -v a="$dk" -v b="$rc" 'BEGIN { printf "%.3f", a / b }')
-    awk -v w="$wl" -v a="$rc" -v b="$dk" -v r="$ratio" -v an="${A_RT##*.}" -v bn="${B_RT##*.}" 'BEGIN { printf "  %-6s %s %9.1f ms  %s %9.1f ms  ratio %s", w, an, a / 1e6, bn, b / 1e6, r }'
-  fi
-  if awk -v r="$ratio" 'BEGIN { exit !(r <= 1.05) }'; then echo "  MET"; else echo "  MISSED"; missed=1; fi
-done
-echo "the workload's own CPU time (user + system, eBPF programs included; robust to the machine's load), medians:"
-for wl in $WORKLOADS; do
-  a=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $6 }' "$WORK/results" | median)
-  b=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $6 }' "$WORK/results" | median)
-  if [ "$wl" = churn ]; then
-    # per change: CPU / changes
-    a=$(awk -v w="$wl" -v r="$A_RT" '$1 == w && $2 == r { print $6 / $4 }' "$WORK/results" | median)
-    b=$(awk -v w="$wl" -v r="$B_RT" '$1 == w && $2 == r { print $6 / $4 }' "$WORK/results" | median)
-  fi
-  awk -v w="$wl" -v a="$a" -v b="$b" -v an="${A_RT##*.}" -v bn="${B_RT##*.}" 'BEGIN { printf "  %-6s %s %10.3f ms  %s %10.3f ms  ratio %.3f%s\n", w, an, a / 1e6, bn, b / 1e6, b / a, (w == "churn" ? "  (per change)" : "") }'
-done
+# The crossover estimate (see the header), for the time (the target) and the workload's own CPU time (user + system,
+# eBPF programs included; not a target).
+python3 - "$WORK/results" "$A_RT" "$B_RT" "$WORKLOADS" <<'PY' || missed=1
+import math, statistics, sys
+path, A, B, wls = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
+rows = [l.split() for l in open(path) if l.strip()]
+an, bn = A.rsplit(".", 1)[-1], B.rsplit(".", 1)[-1]
+
+def crossover(wl, value):
+    """value(row) -> lower is better. Returns per-runtime medians, per-order median ratios (B/A) and their geometric mean."""
+    rounds = {}
+    for r in rows:
+        if r[0] == wl: rounds.setdefault(int(r[6]), {})[r[1]] = value(r)
+    by_order = {"AB": [], "BA": []}
+    for rnd, d in rounds.items():
+        if A in d and B in d: by_order["AB" if rnd % 2 == 1 else "BA"].append(d[B] / d[A])
+    med_a = statistics.median(d[A] for d in rounds.values() if A in d)
+    med_b = statistics.median(d[B] for d in rounds.values() if B in d)
+    ab, ba = statistics.median(by_order["AB"]), statistics.median(by_order["BA"])
+    return med_a, med_b, ab, ba, math.sqrt(ab * ba), len(by_order["AB"]), len(by_order["BA"])
+
+missed = False
+for wl in wls:
+    if wl == "churn":  # throughput: time per change, so the ratio is A's changes / B's changes
+        a, b, ab, ba, x, nab, nba = crossover(wl, lambda r: 1 / float(r[3]))
+        meds = f"{an} {1 / a:12.0f} changes  {bn} {1 / b:12.0f} changes"
+    else:
+        a, b, ab, ba, x, nab, nba = crossover(wl, lambda r: float(r[2]))
+        meds = f"{an} {a / 1e6:9.1f} ms  {bn} {b / 1e6:9.1f} ms"
+    ok = x <= 1.05
+    missed |= not ok
+    print(f"  {wl:<6} medians {meds}  per order: {an} first {ab:.3f} (n={nab}), {bn} first {ba:.3f} (n={nba})  "
+          f"crossover ratio {x:.3f}  {'MET' if ok else 'MISSED'}")
+print("the workload's own CPU time (user + system, eBPF programs included; robust to the machine's load), same estimate:")
+for wl in wls:
+    per = (lambda r: float(r[5]) / float(r[3])) if wl == "churn" else (lambda r: float(r[5]))
+    a, b, ab, ba, x, nab, nba = crossover(wl, per)
+    print(f"  {wl:<6} medians {an} {a / 1e6:10.3f} ms  {bn} {b / 1e6:10.3f} ms  per order: {an} first {ab:.3f}, {bn} first {ba:.3f}  "
+          f"crossover ratio {x:.3f}{'  (per change)' if wl == 'churn' else ''}")
+sys.exit(1 if missed else 0)
+PY
 
 if [ -s "$WORK/concurrent" ]; then
   rc=$(awk -v r="$A_RT" '$2 == r { print $3 }' "$WORK/concurrent" | median)
@@ -271,8 +298,10 @@ if wl == "files":
     print(f"  (c) files seen {len(made)}/3000, deletions seen {len(gone)}/3000: {'MET' if ok else 'MISSED'}")
     sys.exit(0 if ok else 1)
 last = ops - 1  # the loop writes 20 files per cycle; file f's last value is ops - 20 + f
-versions = {}
+versions, raced = {}, {}
 for r in rows:
+    if (r.get("path") or "").startswith(prefix + "churn") and r["kind"] == "gap":
+        raced[r["path"]] = raced.get(r["path"], 0) + 1
     if (r.get("path") or "").startswith(prefix + "churn") and r["kind"] == "version":
         versions["/" + r["path"]] = versions.get("/" + r["path"], 0) + 1
 bad = []
@@ -287,6 +316,8 @@ thin = {p: n for p, n in versions.items() if n < need}
 print(f"  (e) versions per file min {min(versions.values(), default=0)}, max {max(versions.values(), default=0)} "
       f"(>= {need} needed at a {frame_s*1000:.0f} ms frame); end states {'right' if not bad else 'WRONG'}: "
       f"{'MET' if not bad and not thin and len(versions) == 20 else 'MISSED'}")
+print(f"  (e) gap events (e.g. a read that raced the writer three times) per file: min {min((raced.get(p[1:], 0) for p in versions), default=0)}, "
+      f"max {max((raced.get(p[1:], 0) for p in versions), default=0)}, total {sum(raced.values())}")
 for b in bad[:5]: print("    " + b)
 sys.exit(0 if not bad and not thin and len(versions) == 20 else 1)
 PY

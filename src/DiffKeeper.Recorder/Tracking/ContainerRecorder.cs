@@ -301,10 +301,17 @@ internal sealed partial class ContainerRecorder : IDisposable
             if (wait > 0) _wake.Wait(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
             else next = Stopwatch.GetTimestamp(); // behind: no burst of catch-up frames
             _wake.Reset();
+            long late = Stopwatch.GetTimestamp() - next;
+            var gcBefore = (Gen0: GC.CollectionCount(0), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
             sw.Restart();
             try { RunFrame(drained, bySlot); }
             catch (Exception e) { _log($"frame failed: {e}"); }
             _metrics.FrameTook(sw.Elapsed);
+            if (sw.Elapsed.TotalMilliseconds > 1.5 * _config.Frame.TotalMilliseconds || late > frameTicks / 2)
+                _log($"slow frame: {sw.Elapsed.TotalMilliseconds:0.0} ms (started {late * 1000.0 / Stopwatch.Frequency:0.0} ms late; " +
+                     $"waited {_frameStats.GateWaitMs:0.0} ms for the frame gate, drain {_frameStats.DrainMs:0.0} ms of {drained.Count} inodes; " +
+                     $"{_frameStats.Detail}; GC gen0 +{GC.CollectionCount(0) - gcBefore.Gen0}, gen2 +{GC.CollectionCount(2) - gcBefore.Gen2}, " +
+                     $"paused {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:0.0} ms)");
             // Off the shim's path: Untrack leaves the programs attached for a linger (CaptureLoader.DetachLinger).
             try { _capture.DetachIfIdle(); }
             catch (Exception e) { _log($"detaching the idle capture failed: {e.Message}"); }
@@ -313,10 +320,16 @@ internal sealed partial class ContainerRecorder : IDisposable
         try { RunFrame(drained, bySlot); } catch (Exception e) { _log($"last frame failed: {e}"); }
     }
 
+    /// <summary>What the last frame spent its time on, for the slow-frame log line.</summary>
+    private (double GateWaitMs, double DrainMs, string Detail) _frameStats;
+
     private void RunFrame(List<DirtyInode> drained, Dictionary<uint, List<DirtyInode>> bySlot)
     {
+        long t0 = Stopwatch.GetTimestamp();
+        var detail = new System.Text.StringBuilder();
         lock (_gate)
         {
+            double gateMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
             drained.Clear();
             // Containers flagged exiting before this drain are untracked in the kernel already (StopLive): this drain
             // is their last. One flagged while the frame runs stays for the next frame's drain.
@@ -326,7 +339,9 @@ internal sealed partial class ContainerRecorder : IDisposable
             // Everything the kernel recorded before this moment is in the drain: once processed, the recording is
             // complete up to here.
             long drainedAt = NowNs();
+            long td = Stopwatch.GetTimestamp();
             _capture.Drain(drained);
+            double drainMs = Stopwatch.GetElapsedTime(td).TotalMilliseconds;
             long now = NowNs();
             foreach (var l in bySlot.Values) l.Clear();
             foreach (var d in drained)
@@ -341,11 +356,17 @@ internal sealed partial class ContainerRecorder : IDisposable
             foreach (var tc in _bySlot.Values.ToList())
             {
                 var items = bySlot.TryGetValue(tc.Slot, out var l) ? l : [];
+                long tl = Stopwatch.GetTimestamp();
                 try
                 {
                     lock (tc.WriteLock)
                     {
+                        double lockMs = Stopwatch.GetElapsedTime(tl).TotalMilliseconds;
+                        long tp = Stopwatch.GetTimestamp();
+                        int recheck = tc.Recheck.Count;
                         if (items.Count > 0 || tc.Recheck.Count > 0) _frames.Process(tc, items, now);
+                        detail.Append($"{tc.Key}: lock {lockMs:0.0} ms, process {Stopwatch.GetElapsedTime(tp).TotalMilliseconds:0.0} ms " +
+                                      $"({items.Count} inodes, {recheck} re-checks, {_frames.LastFrame}); ");
                         // A live recording's newest moment is the last frame, not its last change: `export --at now`
                         // and `end` work while the container runs, at most one frame behind.
                         if (drainedAt > tc.Recording.LastMoment)
@@ -370,6 +391,7 @@ internal sealed partial class ContainerRecorder : IDisposable
                 {
                     _log($"{tc.Key}: frame failed: {e.Message}");
                 }
+                detail.Append($"total {Stopwatch.GetElapsedTime(tl).TotalMilliseconds:0.0} ms; ");
                 if (lastFrameOf.Contains(tc))
                 {
                     // Out of the frame loop; still findable by the spool worker (and lifecycle calls) until its
@@ -378,6 +400,7 @@ internal sealed partial class ContainerRecorder : IDisposable
                     tc.Drained.TrySetResult();
                 }
             }
+            _frameStats = (gateMs, drainMs, detail.Length > 0 ? detail.ToString().TrimEnd(' ', ';') : "no container");
         }
     }
 

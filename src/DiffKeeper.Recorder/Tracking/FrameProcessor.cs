@@ -20,21 +20,24 @@ namespace DiffKeeper.Recorder.Tracking;
 /// </list>
 /// One version per path per frame; a version's time is the change's time from the kernel. Runs on the frame
 /// thread only, under the container's write lock.
-/// <para><b>Growing files.</b> A regular file of <see cref="GrowingFileFloor"/> or more whose size moved since the
-/// daemon last looked at it with data is still being written (its first sight reads at once: a file made at its size
-/// by ftruncate and then mapped is read before the writer's pages exist, which cost the writer nothing): reading it in every frame would re-read its whole (unchanged)
-/// prefix each time — work quadratic in its size, taken from the writer's cores and memory bandwidth while it writes
-/// (1 GiB in 1 MiB writes cost the writer ~20 % more CPU). Its capture waits until a frame finds its size unchanged
-/// (the writer paused or finished; the version then gets the file's mtime), or the file has kept growing for
-/// <see cref="MaxGrowingWaitNs"/> (it is then read, and waits again), or the exit rescan. Its change events are
-/// recorded in every frame as usual. Live captures only: renames, the baseline and the exit rescan read at once.</para>
+/// <para><b>Busy large files.</b> A regular file of <see cref="BusyFileFloor"/> or more that changed in this frame
+/// and in the previous one too (a change: a kernel event for it, or its size, mtime or ctime moved since the daemon
+/// last looked at it) is still being written — growing, or rewritten in place (mmap, pwrite). Reading it in every
+/// frame would re-read and re-hash all of it each time on the other core while the writer writes it (work quadratic
+/// in a growing file's size; for a 64 MiB mmap rewrite, memory bandwidth and caches the writer pays for: +16 % of
+/// its own CPU). Its capture waits until a frame finds it unchanged (no event, lstat as last looked: the writer
+/// paused or finished; the version then gets the file's mtime), or it has waited <see cref="MaxBusyWaitNs"/> (it
+/// is then read, and waits again), or the exit state. Its first sight reads at once (a file made at its size by
+/// ftruncate and then mapped is read before the writer's pages exist, which costs the writer nothing). Its change
+/// events are recorded in every frame as usual. Live captures only: renames, the baseline and the exit state read
+/// at once.</para>
 /// </summary>
 internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, long maxLiveFileSize, DaemonMetrics metrics, Action<string> log)
 {
-    /// <summary>Smallest file whose live capture waits while it grows: re-reading 4 MiB a frame costs little.</summary>
-    public const long GrowingFileFloor = 4L << 20;
-    /// <summary>Longest a growing file's capture waits: one version a second at least while it keeps growing.</summary>
-    public const long MaxGrowingWaitNs = 1_000_000_000;
+    /// <summary>Smallest file whose live capture waits while it is busy: re-reading 4 MiB a frame costs little.</summary>
+    public const long BusyFileFloor = 4L << 20;
+    /// <summary>Longest a busy file's capture waits: one version a second at least while it keeps changing.</summary>
+    public const long MaxBusyWaitNs = 1_000_000_000;
 
     /// <summary>A dirty inode of this frame, merged over every entry the drain returned for it.</summary>
     private sealed class Change
@@ -50,17 +53,24 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     {
         public TrackedContainer C { get; } = c;
         public long Now { get; } = now;
+        /// <summary>This container's frame number (<see cref="TrackedContainer.FrameSeq"/>).</summary>
+        public long Seq { get; } = c.FrameSeq;
         /// <summary>The state at a command's exit: read in full, the live capture limit does not apply.</summary>
         public bool ExitState { get; init; }
         public HashSet<UpperNode> Captured { get; } = [];
-        /// <summary>Files looked at in this frame whose capture waits because they grow (re-checked next frame).</summary>
+        /// <summary>Files looked at in this frame whose capture waits because they are busy (re-checked next frame).</summary>
         public HashSet<UpperNode> Waiting { get; } = [];
         public List<RecordedEvent> Events { get; } = [];
+        /// <summary>Bytes read and ticks spent in IngestPath in this frame (the slow-frame log line).</summary>
+        public long BytesRead, IngestTicks;
         public List<(UpperNode Node, Change Why)> Removed { get; } = [];
         public List<(UpperNode Parent, DirectoryEntry Entry, Change Why)> Added { get; } = [];
         /// <summary>This frame's changes by inode: who changed a directory found new (its entries were made by it).</summary>
         public Dictionary<ulong, Change> Changes { get; init; } = [];
     }
+
+    /// <summary>What the last Process call did (the daemon logs it with a slow frame).</summary>
+    public string LastFrame { get; private set; } = "";
 
     /// <summary>Processes the frame's changes of one container (possibly none: re-checks still run).</summary>
     public void Process(TrackedContainer c, IReadOnlyList<DirtyInode> items, long now)
@@ -79,6 +89,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                 ch.Comm = string.IsNullOrEmpty(d.Comm) ? null : d.Comm;
             }
         }
+        c.FrameSeq++;
         var frame = new Frame(c, now) { Changes = changes };
         foreach (var ch in changes.Values)
         {
@@ -111,7 +122,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                     if ((now1.Mode & 0xFFF) == (node.Last.Mode & 0xFFF) && now1.Uid == node.Last.Uid && now1.Gid == node.Last.Gid) continue;
                 }
                 var before = node.Last;
-                if (!Capture(frame, node, ch.Time, out var st, mayWait: true)) continue;
+                if (!Capture(frame, node, ch.Time, out var st, mayWait: true, changeEvent: true)) continue;
                 // Data with a smaller size is a truncate inside a page: it dirties the page whose tail it zeroes when
                 // that page had been written back already (a `sync` anywhere on the node), and not when it was still dirty.
                 string? kind = (ch.Kinds & ChangeKinds.Data) != 0 && !node.IsDir
@@ -121,15 +132,17 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             }
         }
 
-        // 3. Re-check what the previous frame captured, or left waiting because it grew.
+        // 3. Re-check what the previous frame captured, or left waiting because it was busy (no event for it in this
+        //    frame: it is read now unless its lstat moved since the last look).
         foreach (var node in c.Recheck)
         {
             if (frame.Captured.Contains(node) || frame.Waiting.Contains(node) || !tree.Find(node.Ino).Contains(node)) continue;
             if (!Dirents.TryLstat(tree.Abs(node.Path), out var st) || st.Inode != node.Ino) continue;
-            if (st.Size == node.Last.Size && st.MtimeNs == node.Last.MtimeNs && st.CtimeNs == node.Last.CtimeNs) continue;
+            bool waited = node.WaitingSince != 0;
+            if (!waited && st.Size == node.Last.Size && st.MtimeNs == node.Last.MtimeNs && st.CtimeNs == node.Last.CtimeNs) continue;
             // The file moved on after it was read: its mtime says when (clamped to this frame and after the last version).
             long t = Math.Clamp(st.MtimeNs, node.LastVersionTime + 1, Math.Max(now, node.LastVersionTime + 1));
-            if (Capture(frame, node, t, out _, mayWait: true) && frame.Captured.Contains(node)) metrics.Rechecked.Add(1);
+            if (Capture(frame, node, t, out _, mayWait: true) && frame.Captured.Contains(node) && !waited) metrics.Rechecked.Add(1);
         }
         Finish(frame);
     }
@@ -138,9 +151,15 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     private void Finish(Frame frame)
     {
         frame.C.Recheck = [.. frame.Captured.Where(n => !n.IsDir), .. frame.Waiting.Where(n => !frame.Captured.Contains(n))];
-        if (frame.Events.Count == 0) return;
-        store.AddEvents(frame.C.Recording, frame.Events);
-        metrics.ChangeEvents.Add(frame.Events.Count);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (frame.Events.Count > 0)
+        {
+            store.AddEvents(frame.C.Recording, frame.Events);
+            metrics.ChangeEvents.Add(frame.Events.Count);
+        }
+        LastFrame = $"{frame.Captured.Count} captured ({frame.BytesRead} bytes read, ingest " +
+                    $"{frame.IngestTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency:0.0} ms), {frame.Waiting.Count} waiting, " +
+                    $"{frame.Events.Count} events ({System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds:0.0} ms)";
     }
 
     /// <summary>
@@ -352,9 +371,10 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     }
 
     /// <summary>Captures one path as it is now at <paramref name="time"/>; false when filtered out, too big or gone.
-    /// With <paramref name="mayWait"/> (live changes), a growing file is not read yet (see the class): true, with
-    /// <paramref name="st"/> its state now, and the node in <see cref="Frame.Waiting"/> instead of <see cref="Frame.Captured"/>.</summary>
-    private bool Capture(Frame frame, UpperNode node, long time, out StatInfo st, bool mayWait = false)
+    /// With <paramref name="mayWait"/> (live changes), a busy large file is not read yet (see the class): true, with
+    /// <paramref name="st"/> its state now, and the node in <see cref="Frame.Waiting"/> instead of <see cref="Frame.Captured"/>.
+    /// <paramref name="changeEvent"/>: the kernel reported a change of it in this frame.</summary>
+    private bool Capture(Frame frame, UpperNode node, long time, out StatInfo st, bool mayWait = false, bool changeEvent = false)
     {
         var c = frame.C;
         var path = node.Path;
@@ -372,20 +392,44 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                 });
             return false;
         }
-        if (mayWait && WaitsWhileGrowing(frame, node, st)) return true;
-        node.SeenSize = (long)st.Size;
+        if (mayWait && WaitsWhileBusy(frame, node, st, changeEvent)) return true;
+        // A live read of a large file that races a write shows it busy (see the class): one attempt, not three (each
+        // a read of all of it, on the writer's memory bandwidth; three racing reads of (d)'s 64 MiB took 0.3-0.4 s).
+        bool oneAttempt = mayWait && st.IsRegular && (long)st.Size >= BusyFileFloor;
+        bool waitedLongest = node.WaitingSince != 0;
+        node.Seen = st;
         node.WaitingSince = 0;
         time = Math.Max(time, node.LastVersionTime + 1);
         // A second name of an inode whose other name is recorded with the content it has now: a hard link to it, as
         // the exit state's tree ingest records it (never two independent copies of one file).
         var linkTo = st.IsRegular && st.Nlink > 1 ? CurrentOtherName(frame, node, st) : null;
         if (linkTo != null) time = Math.Max(time, linkTo.LastVersionTime);
+        var lastBefore = node.Last;
         node.Last = st;
         try
         {
-            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path);
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path, oneAttempt: oneAttempt);
+            frame.IngestTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            frame.BytesRead += s.BytesRead;
             metrics.VersionsWritten.Add(s.Changed);
             metrics.BytesIngested.Add(s.BytesRead);
+            if (s.Raced > 0)
+            {
+                // Being written as it was read: nothing recorded; it waits like a busy file (read when it pauses, within
+                // 1 s, at exit). A read after waiting its longest says so in the recording (at most one gap a second).
+                if (waitedLongest)
+                    frame.Events.Add(new RecordedEvent
+                    {
+                        Time = time, Kind = EventKinds.Gap, Path = path,
+                        Detail = "file kept changing while it was read: its next version when it pauses, or its exit state",
+                    });
+                node.Last = lastBefore;
+                node.ChangedInFrame = frame.Seq;
+                node.WaitingSince = frame.Now;
+                frame.Waiting.Add(node);
+                return true;
+            }
         }
         catch (Exception e) when (e is IOException or NotFoundException or UnauthorizedAccessException)
         {
@@ -397,17 +441,20 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         return true;
     }
 
-    /// <summary>Whether a live capture of <paramref name="node"/> waits because the file is growing (see the class):
-    /// large, its size moved since a look with data, and not waiting for <see cref="MaxGrowingWaitNs"/> already.</summary>
-    private static bool WaitsWhileGrowing(Frame frame, UpperNode node, in StatInfo st)
+    /// <summary>Whether a live capture of <paramref name="node"/> waits because the file is busy (see the class):
+    /// large, not its first sight, changed in this frame and in the previous one, and not waiting for
+    /// <see cref="MaxBusyWaitNs"/> already. Notes the look (<see cref="UpperNode.Seen"/>, <see cref="UpperNode.ChangedInFrame"/>).</summary>
+    private static bool WaitsWhileBusy(Frame frame, UpperNode node, in StatInfo st, bool changeEvent)
     {
-        long size = (long)st.Size;
-        // SeenSize 0: first sight of the file with data (it may have been made at its size, ftruncate: read it at once).
-        bool growing = st.IsRegular && size >= GrowingFileFloor && node.SeenSize > 0 && size != node.SeenSize;
-        if (!growing) return false; // Capture notes the size it reads
-        node.SeenSize = size;
+        bool firstSight = node.Seen.Inode != st.Inode;
+        bool changed = changeEvent || firstSight || st.Size != node.Seen.Size || st.MtimeNs != node.Seen.MtimeNs || st.CtimeNs != node.Seen.CtimeNs;
+        bool changedBefore = node.ChangedInFrame == frame.Seq - 1;
+        if (changed) node.ChangedInFrame = frame.Seq;
+        node.Seen = st;
+        bool busy = changed && changedBefore && !firstSight && st.IsRegular && (long)st.Size >= BusyFileFloor;
+        if (!busy) return false; // Capture reads it
         if (node.WaitingSince == 0) node.WaitingSince = frame.Now;
-        else if (frame.Now - node.WaitingSince >= MaxGrowingWaitNs) return false;
+        else if (frame.Now - node.WaitingSince >= MaxBusyWaitNs) return false;
         frame.Waiting.Add(node);
         return true;
     }

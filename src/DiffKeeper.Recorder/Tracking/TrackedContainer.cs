@@ -27,6 +27,10 @@ internal sealed class TrackedContainer
     /// next frame (a write to a still-dirty page in the same timestamp tick raises no new kernel event).</summary>
     public List<UpperNode> Recheck = [];
 
+    /// <summary>Number of the frame being processed for this container (<see cref="FrameProcessor.Process"/> calls;
+    /// a file changed or waiting is re-checked in the next one, so consecutive numbers are consecutive frames for it).</summary>
+    public long FrameSeq;
+
     /// <summary>Paths larger than the live limit already reported with a gap (one gap per path, not per frame).</summary>
     public HashSet<string> OversizeReported { get; } = new(StringComparer.Ordinal);
 

@@ -19,10 +19,13 @@ internal sealed class UpperNode
     public StatInfo Last;
     /// <summary>Time of the newest version written for this path (versions of one path get increasing times).</summary>
     public long LastVersionTime = long.MinValue;
-    /// <summary>Size at the daemon's last look at the file (captured or not): a large file whose size moved since
-    /// is still being written, and its live capture waits (<see cref="FrameProcessor"/>, "growing files").</summary>
-    public long SeenSize;
-    /// <summary>Frame time since which a growing file's capture waits (0: it does not wait).</summary>
+    /// <summary>lstat at the daemon's last live look at the file (captured or left waiting; Inode 0: never looked):
+    /// a file whose size or times moved since changed again (<see cref="FrameProcessor"/>, "busy large files").</summary>
+    public StatInfo Seen;
+    /// <summary><see cref="TrackedContainer.FrameSeq"/> of the last frame that found this file changed (an event
+    /// for it, or its lstat moved since <see cref="Seen"/>).</summary>
+    public long ChangedInFrame;
+    /// <summary>Frame time since which a busy large file's capture waits (0: it does not wait).</summary>
     public long WaitingSince;
 
     /// <summary>Path relative to the upper directory (empty for the root), rebuilt from the parents so a

@@ -8,4 +8,7 @@ public sealed class IngestSummary
     public long BytesRead;
     public long BytesStored;
     public long Gaps;
+    /// <summary>Files not recorded because their one read raced a write (<see cref="Ingester.IngestPath"/> with
+    /// <c>oneAttempt</c>: no version, no gap; the caller reads them again later).</summary>
+    public long Raced;
 }

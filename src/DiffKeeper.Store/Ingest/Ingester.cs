@@ -60,7 +60,11 @@ public sealed unsafe class Ingester
     /// the path is then recorded as a hard link to it (same content, <see cref="FileVersion.HardLinkTo"/>), as a tree
     /// ingest records a second name, instead of as an independent copy. Ignored when the path is not a regular file
     /// with more than one link, or the other name's version is not of the same inode.</param>
-    public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time, byte[]? hardLinkTo = null, IIngestPacer? pacer = null)
+    /// <param name="oneAttempt">Read a regular file once: if that read races a write, record nothing for it (no
+    /// version, no gap) and count it in <see cref="IngestSummary.Raced"/> — for a caller that reads it again later
+    /// (the recorder's live capture of a large file: re-reading one that is being written costs the writer).</param>
+    public IngestSummary IngestPath(RecordingInfo rec, string root, byte[] path, long time, byte[]? hardLinkTo = null, IIngestPacer? pacer = null,
+        bool oneAttempt = false)
     {
         // The path itself and its recorded children: enough to judge what disappeared from a directory.
         var prevState = StateQuery.At(_store, rec.Id, time, subtree: path, withChunks: true);
@@ -70,7 +74,7 @@ public sealed unsafe class Ingester
         if (own is { IsDeleted: true }) prevState.Tombstones[key] = own;
         else if (own != null && StateQuery.Find(_store, rec.Id, path, time, withChunks: false) != null) prevState.Entries[key] = own;
         var run = new TreeRun(this, rec, root, time, prevState, pacer);
-        run.ExecuteOne(path, hardLinkTo);
+        run.ExecuteOne(path, hardLinkTo, oneAttempt);
         Finish(rec, time, run.Summary, run.Gaps);
         return run.Summary;
     }
@@ -264,7 +268,7 @@ public sealed unsafe class Ingester
             }
         }
 
-        public void ExecuteOne(byte[] path, byte[]? hardLinkTo = null)
+        public void ExecuteOne(byte[] path, byte[]? hardLinkTo = null, bool oneAttempt = false)
         {
             var parent = RawPath.Parent(path).ToArray();
             var nameZ = Libc.CString(RawPath.Name(path));
@@ -291,7 +295,7 @@ public sealed unsafe class Ingester
                 }
                 if (st.IsRegular)
                 {
-                    using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight, _merged, _pacer);
+                    using var cap = new FileCapture(_store, null, _owner._known, _owner._inflight, _merged, _pacer) { Attempts = oneAttempt ? 1 : 3 };
                     CaptureFile(cap, new FileJob(path, Libc.CString(Join(_root, path)), st, _prev.Get(path), false, null));
                     return;
                 }
@@ -456,7 +460,8 @@ public sealed unsafe class Ingester
             Interlocked.Add(ref Summary.BytesRead, cap.BytesRead - read0);
             Interlocked.Add(ref Summary.BytesStored, cap.BytesStored - stored0);
             if (outcome == FileCapture.Outcome.Written) Interlocked.Increment(ref Summary.Changed);
-            if (outcome == FileCapture.Outcome.Raced || problem != null) Gap(job.Path, problem ?? "read raced a write");
+            if (outcome == FileCapture.Outcome.KeptChanging && cap.Attempts == 1) Interlocked.Increment(ref Summary.Raced);
+            else if (outcome is FileCapture.Outcome.Raced or FileCapture.Outcome.KeptChanging || problem != null) Gap(job.Path, problem ?? "read raced a write");
             if (v != null && job.Stat.Nlink > 1) _captured[RawPath.Key(job.Path)] = v;
         }
 
