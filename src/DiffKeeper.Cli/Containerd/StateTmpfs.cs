@@ -21,8 +21,6 @@ namespace DiffKeeper.Cli.Containerd;
 public sealed class StateTmpfs : IDisposable
 {
     private const long Page = 4096;
-    private const int MNT_DETACH = 2;
-    private const ulong MS_NOSUID = 2, MS_NODEV = 4;
 
     public string Dir { get; }
     public long Size { get; }
@@ -81,7 +79,7 @@ public sealed class StateTmpfs : IDisposable
         var data = Encoding.ASCII.GetBytes($"size={size},mode=0755\0");
         int r;
         fixed (byte* src = "diffkeeper-replay\0"u8, target = Encoding.UTF8.GetBytes(dir + "\0"), type = "tmpfs\0"u8, d = data)
-            r = T.mount(src, target, type, (Tmds.Linux.ulong_t)(MS_NOSUID | MS_NODEV), d);
+            r = T.mount(src, target, type, T.MS_NOSUID | T.MS_NODEV, d);
         if (r != 0)
         {
             why = $"mount of a tmpfs refused: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}";
@@ -116,7 +114,7 @@ public sealed class StateTmpfs : IDisposable
     public unsafe void Detach()
     {
         if (!_mounted) return;
-        fixed (byte* target = Encoding.UTF8.GetBytes(Dir + "\0")) T.umount2(target, MNT_DETACH);
+        fixed (byte* target = Encoding.UTF8.GetBytes(Dir + "\0")) T.umount2(target, T.MNT_DETACH);
         _mounted = false;
     }
 

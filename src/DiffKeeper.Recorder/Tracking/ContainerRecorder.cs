@@ -310,7 +310,7 @@ internal sealed partial class ContainerRecorder : IDisposable
             if (sw.Elapsed.TotalMilliseconds > 1.5 * _config.Frame.TotalMilliseconds || late > frameTicks / 2)
                 _log($"slow frame: {sw.Elapsed.TotalMilliseconds:0.0} ms (started {late * 1000.0 / Stopwatch.Frequency:0.0} ms late; " +
                      $"waited {_frameStats.GateWaitMs:0.0} ms for the frame gate, drain {_frameStats.DrainMs:0.0} ms of {drained.Count} inodes; " +
-                     $"{_frameStats.Detail}; GC gen0 +{GC.CollectionCount(0) - gcBefore.Gen0}, gen2 +{GC.CollectionCount(2) - gcBefore.Gen2}, " +
+                     $"{FrameDetail()}; GC gen0 +{GC.CollectionCount(0) - gcBefore.Gen0}, gen2 +{GC.CollectionCount(2) - gcBefore.Gen2}, " +
                      $"paused {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:0.0} ms)");
             // Off the shim's path: Untrack leaves the programs attached for a linger (CaptureLoader.DetachLinger).
             try { _capture.DetachIfIdle(); }
@@ -320,13 +320,24 @@ internal sealed partial class ContainerRecorder : IDisposable
         try { RunFrame(drained, bySlot); } catch (Exception e) { _log($"last frame failed: {e}"); }
     }
 
-    /// <summary>What the last frame spent its time on, for the slow-frame log line.</summary>
-    private (double GateWaitMs, double DrainMs, string Detail) _frameStats;
+    /// <summary>What the last frame spent its time on, for the slow-frame log line (text made only for a slow frame).</summary>
+    private (double GateWaitMs, double DrainMs) _frameStats;
+
+    /// <summary>One container's share of a frame: numbers kept every frame, formatted only when the frame was slow.</summary>
+    private readonly record struct ContainerFrameStat(TrackedContainer C, double LockMs, double ProcessMs, int Inodes, int Rechecks, FrameProcessor.Summary Frame, double TotalMs)
+    {
+        public override string ToString() =>
+            $"{C.Key}: lock {LockMs:0.0} ms, process {ProcessMs:0.0} ms ({Inodes} inodes, {Rechecks} re-checks, {Frame}); total {TotalMs:0.0} ms";
+    }
+
+    private readonly List<ContainerFrameStat> _containerStats = []; // frame thread only
+
+    private string FrameDetail() => _containerStats.Count > 0 ? string.Join("; ", _containerStats) : "no container";
 
     private void RunFrame(List<DirtyInode> drained, Dictionary<uint, List<DirtyInode>> bySlot)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var detail = new System.Text.StringBuilder();
+        _containerStats.Clear();
         lock (_gate)
         {
             double gateMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
@@ -357,16 +368,22 @@ internal sealed partial class ContainerRecorder : IDisposable
             {
                 var items = bySlot.TryGetValue(tc.Slot, out var l) ? l : [];
                 long tl = Stopwatch.GetTimestamp();
+                double lockMs = 0, processMs = 0;
+                int recheck = tc.Recheck.Count;
+                FrameProcessor.Summary processed = default;
                 try
                 {
                     lock (tc.WriteLock)
                     {
-                        double lockMs = Stopwatch.GetElapsedTime(tl).TotalMilliseconds;
+                        lockMs = Stopwatch.GetElapsedTime(tl).TotalMilliseconds;
                         long tp = Stopwatch.GetTimestamp();
-                        int recheck = tc.Recheck.Count;
-                        if (items.Count > 0 || tc.Recheck.Count > 0) _frames.Process(tc, items, now);
-                        detail.Append($"{tc.Key}: lock {lockMs:0.0} ms, process {Stopwatch.GetElapsedTime(tp).TotalMilliseconds:0.0} ms " +
-                                      $"({items.Count} inodes, {recheck} re-checks, {_frames.LastFrame}); ");
+                        recheck = tc.Recheck.Count;
+                        if (items.Count > 0 || tc.Recheck.Count > 0)
+                        {
+                            _frames.Process(tc, items, now);
+                            processed = _frames.LastFrame;
+                        }
+                        processMs = Stopwatch.GetElapsedTime(tp).TotalMilliseconds;
                         // A live recording's newest moment is the last frame, not its last change: `export --at now`
                         // and `end` work while the container runs, at most one frame behind.
                         if (drainedAt > tc.Recording.LastMoment)
@@ -391,7 +408,7 @@ internal sealed partial class ContainerRecorder : IDisposable
                 {
                     _log($"{tc.Key}: frame failed: {e.Message}");
                 }
-                detail.Append($"total {Stopwatch.GetElapsedTime(tl).TotalMilliseconds:0.0} ms; ");
+                _containerStats.Add(new ContainerFrameStat(tc, lockMs, processMs, items.Count, recheck, processed, Stopwatch.GetElapsedTime(tl).TotalMilliseconds));
                 if (lastFrameOf.Contains(tc))
                 {
                     // Out of the frame loop; still findable by the spool worker (and lifecycle calls) until its
@@ -400,7 +417,7 @@ internal sealed partial class ContainerRecorder : IDisposable
                     tc.Drained.TrySetResult();
                 }
             }
-            _frameStats = (gateMs, drainMs, detail.Length > 0 ? detail.ToString().TrimEnd(' ', ';') : "no container");
+            _frameStats = (gateMs, drainMs);
         }
     }
 

@@ -69,8 +69,16 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         public Dictionary<ulong, Change> Changes { get; init; } = [];
     }
 
+    /// <summary>What one Process call did, in numbers (formatted only when the daemon logs a slow frame).</summary>
+    public readonly record struct Summary(int Captured, long BytesRead, long IngestTicks, int Waiting, int Events, double EventsMs)
+    {
+        public override string ToString() =>
+            $"{Captured} captured ({BytesRead} bytes read, ingest {IngestTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency:0.0} ms), " +
+            $"{Waiting} waiting, {Events} events ({EventsMs:0.0} ms)";
+    }
+
     /// <summary>What the last Process call did (the daemon logs it with a slow frame).</summary>
-    public string LastFrame { get; private set; } = "";
+    public Summary LastFrame { get; private set; }
 
     /// <summary>Processes the frame's changes of one container (possibly none: re-checks still run).</summary>
     public void Process(TrackedContainer c, IReadOnlyList<DirtyInode> items, long now)
@@ -157,9 +165,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             store.AddEvents(frame.C.Recording, frame.Events);
             metrics.ChangeEvents.Add(frame.Events.Count);
         }
-        LastFrame = $"{frame.Captured.Count} captured ({frame.BytesRead} bytes read, ingest " +
-                    $"{frame.IngestTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency:0.0} ms), {frame.Waiting.Count} waiting, " +
-                    $"{frame.Events.Count} events ({System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds:0.0} ms)";
+        LastFrame = new Summary(frame.Captured.Count, frame.BytesRead, frame.IngestTicks, frame.Waiting.Count, frame.Events.Count,
+            System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
     }
 
     /// <summary>
@@ -426,8 +433,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
                     });
                 node.Last = lastBefore;
                 node.ChangedInFrame = frame.Seq;
-                node.WaitingSince = frame.Now;
-                frame.Waiting.Add(node);
+                StartWaiting(frame, node);
                 return true;
             }
         }
@@ -453,10 +459,16 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         node.Seen = st;
         bool busy = changed && changedBefore && !firstSight && st.IsRegular && (long)st.Size >= BusyFileFloor;
         if (!busy) return false; // Capture reads it
-        if (node.WaitingSince == 0) node.WaitingSince = frame.Now;
-        else if (frame.Now - node.WaitingSince >= MaxBusyWaitNs) return false;
-        frame.Waiting.Add(node);
+        if (node.WaitingSince != 0 && frame.Now - node.WaitingSince >= MaxBusyWaitNs) return false;
+        StartWaiting(frame, node);
         return true;
+    }
+
+    /// <summary>Leaves <paramref name="node"/> unread in this frame (re-checked in the next), its wait counted from now unless it already waits.</summary>
+    private static void StartWaiting(Frame frame, UpperNode node)
+    {
+        if (node.WaitingSince == 0) node.WaitingSince = frame.Now;
+        frame.Waiting.Add(node);
     }
 
     /// <summary>The inode's first name (lowest path, so two names never point at each other) when that is another

@@ -86,11 +86,7 @@ internal sealed unsafe class FileCapture : IDisposable
         version = null;
         problem = null;
         int fd;
-        fixed (byte* p = absPathZ)
-        {
-            fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOATIME, 0);
-            if (fd < 0 && Libc.Errno == Libc.EPERM) fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
-        }
+        fixed (byte* p = absPathZ) fd = Libc.OpenToRead(p);
         if (fd < 0)
         {
             int e = Libc.Errno;
@@ -256,41 +252,48 @@ internal sealed unsafe class FileCapture : IDisposable
     {
         int size = (int)st.Size, filled = 0;
         fixed (byte* b = _buf)
-        {
             while (filled < size)
             {
-                nint n = Libc.pread(fd, b + filled, size - filled, filled);
-                if (n < 0)
-                {
-                    if (Libc.Errno == Libc.EINTR) continue;
-                    throw new IOException("read: " + Libc.ErrorText(Libc.Errno));
-                }
+                int n = ReadAt(fd, b + filled, size - filled, filled);
                 if (n == 0) break; // shrank under us: the stat check after the read notices
-                filled += (int)n;
+                filled += n;
             }
-        }
-        BytesRead += filled;
-        _pacer?.Consumed(filled);
         return filled;
     }
 
     /// <summary>Cuts the first <paramref name="filled"/> bytes of the buffer into chunks (a whole small file).</summary>
-    private void ChunkBuffered(int filled, List<ChunkRef> chunks)
+    private void ChunkBuffered(int filled, List<ChunkRef> chunks) => CutChunks(0, filled, final: true, chunks);
+
+    /// <summary>
+    /// Emits every chunk FastCDC decides in the buffer's bytes [<paramref name="head"/>, <paramref name="filled"/>)
+    /// (all of them when <paramref name="final"/>); returns the new head (the start of the undecided tail).
+    /// </summary>
+    private int CutChunks(int head, int filled, bool final, List<ChunkRef> chunks)
     {
         var cdc = FastCdc.Default;
-        int head = 0;
         while (filled - head > 0)
         {
-            int cut = cdc.NextCut(_buf.AsSpan(head, filled - head), true);
+            int cut = cdc.NextCut(_buf.AsSpan(head, filled - head), final);
             if (cut == 0) break;
             EmitChunk(_buf.AsSpan(head, cut), chunks);
             head += cut;
         }
+        return head;
+    }
+
+    /// <summary>One pread of up to <paramref name="want"/> bytes at <paramref name="off"/> (EINTR retried), counted as read and told to the pacer; 0 at the end of the file.</summary>
+    private int ReadAt(int fd, byte* into, int want, long off)
+    {
+        nint n;
+        while ((n = Libc.pread(fd, into, want, off)) < 0)
+            if (Libc.Errno != Libc.EINTR) throw new IOException("read: " + Libc.ErrorText(Libc.Errno));
+        BytesRead += n;
+        _pacer?.Consumed(n);
+        return (int)n;
     }
 
     private void ReadExtent(int fd, long start, long end, List<ChunkRef> chunks)
     {
-        var cdc = FastCdc.Default;
         int filled = 0, head = 0;
         long off = start;
         fixed (byte* b = _buf)
@@ -299,13 +302,7 @@ internal sealed unsafe class FileCapture : IDisposable
             {
                 bool final = off >= end;
                 // Cut every chunk the buffered bytes decide.
-                while (filled - head > 0)
-                {
-                    int cut = cdc.NextCut(_buf.AsSpan(head, filled - head), final);
-                    if (cut == 0) break;
-                    EmitChunk(_buf.AsSpan(head, cut), chunks);
-                    head += cut;
-                }
+                head = CutChunks(head, filled, final, chunks);
                 if (final) break;
                 if (head > 0)
                 {
@@ -313,18 +310,10 @@ internal sealed unsafe class FileCapture : IDisposable
                     filled -= head;
                     head = 0;
                 }
-                int want = (int)Math.Min(_buf.Length - filled, end - off);
-                nint n = Libc.pread(fd, b + filled, want, off);
-                if (n < 0)
-                {
-                    if (Libc.Errno == Libc.EINTR) continue;
-                    throw new IOException("read: " + Libc.ErrorText(Libc.Errno));
-                }
+                int n = ReadAt(fd, b + filled, (int)Math.Min(_buf.Length - filled, end - off), off);
                 if (n == 0) end = off; // shrank under us: the stat check after the read notices
-                filled += (int)n;
+                filled += n;
                 off += n;
-                BytesRead += n;
-                _pacer?.Consumed(n);
             }
         }
     }

@@ -83,9 +83,7 @@ internal sealed unsafe class ReadAhead : IIngestPacer, IDisposable
             if (_stopped) break;
             if (seq < Volatile.Read(ref _taken)) { _position += size; continue; }
             int fd;
-            fixed (byte* p = absZ) fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOATIME, 0);
-            if (fd < 0 && Libc.Errno == Libc.EPERM)
-                fixed (byte* p = absZ) fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            fixed (byte* p = absZ) fd = Libc.OpenToRead(p);
             if (fd < 0) { _position += size; continue; } // gone or unreadable: the worker reports it
             try
             {

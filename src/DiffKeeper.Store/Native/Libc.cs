@@ -65,6 +65,17 @@ public static unsafe partial class Libc
 
     public static string ErrorText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 
+    /// <summary>
+    /// Opens a file to read its content without following a final symlink and, where allowed, without touching its
+    /// atime (O_NOATIME is refused with EPERM for a file we do not own unless we have CAP_FOWNER: then without it).
+    /// Returns the fd, or -1 with <see cref="Errno"/> set.
+    /// </summary>
+    public static int OpenToRead(byte* pathZ)
+    {
+        int fd = openat(AT_FDCWD, pathZ, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME, 0);
+        return fd < 0 && Errno == EPERM ? openat(AT_FDCWD, pathZ, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) : fd;
+    }
+
     public static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |
         ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
