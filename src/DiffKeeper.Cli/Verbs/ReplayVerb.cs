@@ -28,6 +28,13 @@ public static class ReplayVerb
     public static int Run(ParsedArgs a, CliContext ctx)
     {
         if (a.Flags.Contains("keep") && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
+        // Every chunk of the state is checked with OpenSSL's SHA-256 as it is written: OpenSSL loads (≈ 5 ms: libssl,
+        // libcrypto, openssl.cnf) on the idle core while this one opens the store, not in the middle of the write.
+        new Thread(() =>
+        {
+            SHA256.HashData(ReadOnlySpan<byte>.Empty);
+            WarmUpCalls();
+        }) { IsBackground = true, Name = "replay-warm-up" }.Start();
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
         var options = ReplayOptions.From(a) with
@@ -88,7 +95,9 @@ public static class ReplayVerb
             {
                 if (StateTmpfs.Unsuitable(state!, o.TmpfsMax ?? StateTmpfs.DefaultBudget(), out var needs) is { } unsuitable) tmpfsWhy = unsuitable;
                 else if ((tmpfs = StateTmpfs.TryMount(Path.Combine(work, "state"), needs, out tmpfsWhy)) is { } memory)
-                    fill = Task.Run(() => layer.Write(memory.Dir, $"a tmpfs of {Human.Bytes(memory.Size)}", state!, ctx.Progress));
+                    // On a thread of its own (as are the writer's helpers): the pool's threads run containerd's side.
+                    fill = Task.Factory.StartNew(() => layer.Write(memory.Dir, $"a tmpfs of {Human.Bytes(memory.Size)}", state!, ctx.Progress),
+                        TaskCreationOptions.LongRunning);
             }
             var side = containerdSide.GetAwaiter().GetResult();
 
@@ -190,6 +199,25 @@ public static class ReplayVerb
         return exit;
     }
 
+    /// <summary>The kinds of gRPC call a replay makes before its task runs, in the order it makes them (ContainerdClient.WarmUp).</summary>
+    private static void WarmUpCalls() => ContainerdClient.WarmUp(
+        (c, o) => new Images.ImagesClient(c).Get(new GetImageRequest(), o),
+        (c, o) =>
+        {
+            using var read = new Content.ContentClient(c).Read(new ReadContentRequest(), o);
+            read.ResponseStream.MoveNext(CancellationToken.None).GetAwaiter().GetResult();
+        },
+        (c, o) => new Leases.LeasesClient(c).Create(new CreateRequest(), o),
+        (c, o) => new Snapshots.SnapshotsClient(c).Prepare(new PrepareSnapshotRequest(), o),
+        (c, o) => new Containers.ContainersClient(c).Create(new CreateContainerRequest(), o),
+        (c, o) => new Tasks.TasksClient(c).Create(new CreateTaskRequest(), o),
+        (c, o) =>
+        {
+            using var wait = new Tasks.TasksClient(c).WaitAsync(new WaitRequest(), o);
+            wait.ResponseAsync.GetAwaiter().GetResult();
+        },
+        (c, o) => new Tasks.TasksClient(c).Start(new StartRequest(), o));
+
     /// <summary>What containerd has ready before the state is written: the image, and (without --cache) either the writable snapshot on the image (composing, on the overlay fast path) or the active state snapshot.</summary>
     private sealed record ContainerdSide(JsonObject Config, string ChainId, (PrepareSnapshotResponse Prepared, string? Upper, string Why)? State, PrepareSnapshotResponse? Writable);
 
@@ -253,7 +281,7 @@ public static class ReplayVerb
             // chain(0) = diff_id(0); chain(n) = sha256(chain(n-1) + " " + diff_id(n)): the name containerd unpacks to.
             string? chain = null;
             foreach (var d in config["rootfs"]?["diff_ids"] as JsonArray ?? [])
-                chain = chain is null ? (string)d! : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(chain + " " + (string)d!)));
+                chain = chain is null ? (string)d! : "sha256:" + Convert.ToHexStringLower(DiffKeeper.Common.Hashing.Sha256.Hash(Encoding.ASCII.GetBytes(chain + " " + (string)d!)));
             return (config, chain ?? "");
         }
     }
