@@ -39,7 +39,11 @@ public sealed class ContainerdClient : IDisposable
         };
         // The authority is not used over a unix socket; h2c (no TLS) is what containerd's socket speaks.
         _channel = GrpcChannel.ForAddress("http://containerd", new GrpcChannelOptions { HttpHandler = handler, MaxReceiveMessageSize = 16 << 20 });
+        Invoker = new BytesCallInvoker(_channel.CreateCallInvoker());
     }
+
+    /// <summary>What every client of containerd's services is made on (see <see cref="BytesCallInvoker"/> for why).</summary>
+    public CallInvoker Invoker { get; }
 
     public static string ResolveAddress(string? flag) =>
         flag ?? (Environment.GetEnvironmentVariable("CONTAINERD_ADDRESS") is { Length: > 0 } env ? env : DefaultAddress);
@@ -56,7 +60,6 @@ public sealed class ContainerdClient : IDisposable
 
     private CallOptions Call(CancellationToken ct = default) => new(_headers, DateTime.UtcNow.AddMinutes(5), ct);
 
-    public GrpcChannel Channel => _channel;
 
     /// <summary>
     /// Call options for work under a lease: everything created with the "containerd-lease" header (content,
@@ -95,7 +98,7 @@ public sealed class ContainerdClient : IDisposable
     {
         try
         {
-            var r = new Images.ImagesClient(_channel).Get(new GetImageRequest { Name = name }, Call());
+            var r = new Images.ImagesClient(Invoker).Get(new GetImageRequest { Name = name }, Call());
             return r.Image?.Target ?? throw new NotFoundException($"containerd {Address} (namespace {Namespace}): image {name} has no target");
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
@@ -110,7 +113,7 @@ public sealed class ContainerdClient : IDisposable
     {
         try
         {
-            using var call = new Content.ContentClient(_channel).Read(new ReadContentRequest { Digest = digest }, Call());
+            using var call = new Content.ContentClient(Invoker).Read(new ReadContentRequest { Digest = digest }, Call());
             var stream = call.ResponseStream;
             while (stream.MoveNext(CancellationToken.None).GetAwaiter().GetResult())
                 stream.Current.Data.Span.CopyTo(output);
@@ -139,7 +142,7 @@ public sealed class ContainerdClient : IDisposable
         {
             HttpHandler = new SocketsHttpHandler { ConnectCallback = (_, _) => throw new IOException("not connected (warm-up)") },
         });
-        var invoker = nowhere.CreateCallInvoker();
+        var invoker = new BytesCallInvoker(nowhere.CreateCallInvoker());
         foreach (var call in calls)
         {
             try { call(invoker, new CallOptions()); }

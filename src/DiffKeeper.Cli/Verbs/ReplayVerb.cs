@@ -62,10 +62,10 @@ public static class ReplayVerb
         steps.Done("open the recording");
 
         var work = Directory.CreateTempSubdirectory("diffkeeper-replay-").FullName;
-        var leases = new Leases.LeasesClient(client.Channel);
-        var snapshots = new Snapshots.SnapshotsClient(client.Channel);
-        var containers = new Containers.ContainersClient(client.Channel);
-        var tasks = new Tasks.TasksClient(client.Channel);
+        var leases = new Leases.LeasesClient(client.Invoker);
+        var snapshots = new Snapshots.SnapshotsClient(client.Invoker);
+        var containers = new Containers.ContainersClient(client.Invoker);
+        var tasks = new Tasks.TasksClient(client.Invoker);
         var lease = id;
         var layer = new StateLayer(client, snapshotter, src.Store, steps);
         string stateKey = id + "-state-prepare", stateName = id + "-state", rwKey = id;
@@ -227,7 +227,7 @@ public static class ReplayVerb
         // The image: its config (process defaults) and the chain id of its layers (the snapshot they unpack to).
         var (config, chainId) = ImageConfig(client, image);
         steps.Done("read the image");
-        Rpc("create a lease", () => new Leases.LeasesClient(client.Channel).Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
+        Rpc("create a lease", () => new Leases.LeasesClient(client.Invoker).Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
         if (cache) return new(config, chainId, null, null); // the cached state snapshot is looked up later
         if (compose)
         {
@@ -235,7 +235,7 @@ public static class ReplayVerb
             // path. The state snapshot is then prepared only if the state does not go into a tmpfs (ReplayVerb).
             var rw = layer.PrepareWritable(rwKey, chainId, opts);
             if (OverlayUpper.Of(rw.Mounts, out _) is not null) return new(config, chainId, null, rw);
-            Rpc("remove a snapshot", () => new Snapshots.SnapshotsClient(client.Channel).Remove(new RemoveSnapshotRequest { Snapshotter = layer.Snapshotter, Key = rwKey }, opts));
+            Rpc("remove a snapshot", () => new Snapshots.SnapshotsClient(client.Invoker).Remove(new RemoveSnapshotRequest { Snapshotter = layer.Snapshotter, Key = rwKey }, opts));
         }
         return new(config, chainId, layer.PrepareState(stateKey, chainId, opts), null);
     }
