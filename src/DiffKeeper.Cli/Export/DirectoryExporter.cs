@@ -173,7 +173,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
                     WriteAll(fd, data, off);
                     off += data.Length;
                     Interlocked.Add(ref _summary.Bytes, data.Length);
-                    lock (_progress) _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
+                    if (_progress.Enabled) lock (_progress) _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
                 }
             }
             // A trailing hole has no bytes to write: the size makes it.

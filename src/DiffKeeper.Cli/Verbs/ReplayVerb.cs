@@ -28,12 +28,14 @@ public static class ReplayVerb
     public static int Run(ParsedArgs a, CliContext ctx)
     {
         if (a.Flags.Contains("keep") && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
-        // Every chunk of the state is checked with OpenSSL's SHA-256 as it is written: OpenSSL loads (≈ 5 ms: libssl,
-        // libcrypto, openssl.cnf) on the idle core while this one opens the store, not in the middle of the write.
+        // On the idle core while this one opens the store: the gRPC calls' first-call costs (WarmUpCalls), then
+        // OpenSSL (≈ 5 ms: libssl, libcrypto, openssl.cnf), with whose SHA-256 every chunk of the state is checked as
+        // it is written — loaded here, not in the middle of the write. In this order because loading OpenSSL holds the
+        // dynamic loader's lock, which the store's open needs first (librocksdb).
         new Thread(() =>
         {
-            SHA256.HashData(ReadOnlySpan<byte>.Empty);
             WarmUpCalls();
+            SHA256.HashData(ReadOnlySpan<byte>.Empty);
         }) { IsBackground = true, Name = "replay-warm-up" }.Start();
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
