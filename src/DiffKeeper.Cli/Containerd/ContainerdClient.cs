@@ -146,7 +146,9 @@ public sealed class ContainerdClient : IDisposable
         foreach (var call in calls)
         {
             try { call(invoker, new CallOptions()); }
-            catch (RpcException) { } // the expected end: Unavailable
+            // The expected end is an RpcException (Unavailable); whatever else ends it, a warm-up must never fail
+            // (it runs on a thread of its own, where an escaping exception would end the process).
+            catch (Exception) { }
         }
     }
 }

@@ -35,7 +35,8 @@ public static class ReplayVerb
         new Thread(() =>
         {
             WarmUpCalls();
-            SHA256.HashData(ReadOnlySpan<byte>.Empty);
+            try { SHA256.HashData(ReadOnlySpan<byte>.Empty); }
+            catch (Exception) { } // only a head start: the writer's own use reports a missing OpenSSL
         }) { IsBackground = true, Name = "replay-warm-up" }.Start();
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
