@@ -136,6 +136,7 @@ public sealed class RecordingStore : IDisposable
     /// Asks the kernel to read the chunk (blob) files ahead when a reader is about to read at least half of their
     /// bytes (a full export): chunk reads are small and, from a cold cache, each would wait on the disk; read
     /// ahead in large sequential requests they come from the page cache. Never for a small part of a big store.
+    /// Such a reader also keeps the chunk family's table blocks it looks up in the block cache.
     /// </summary>
     public unsafe void PrefetchChunkFiles(long bytesToRead)
     {
@@ -144,6 +145,7 @@ public sealed class RecordingStore : IDisposable
             var blobs = new DirectoryInfo(Directory).EnumerateFiles("*.blob").ToList();
             long total = blobs.Sum(f => f.Length);
             if (total == 0 || bytesToRead < total / 2) return;
+            if (ChunkSource is Chunking.StoreChunkSource live) live.Bulk = true;
             foreach (var f in blobs)
             {
                 var z = Native.Libc.CString(System.Text.Encoding.UTF8.GetBytes(f.FullName));

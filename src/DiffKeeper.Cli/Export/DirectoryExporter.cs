@@ -74,24 +74,49 @@ public sealed unsafe class DirectoryExporter : IDisposable
         // From a cold page cache every chunk read would wait on the disk: when this export reads most of the
         // store's chunk files anyway, let the kernel read them ahead in large sequential requests.
         _store.PrefetchChunkFiles(files.Sum(f => f.Size));
-        var exportedFiles = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
-        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => new DirCache(_rootFd),
-            (v, _, cache) =>
-            {
-                if (WriteFile(v, cache)) exportedFiles.TryAdd(RawPath.Key(v.Path), 0);
-                return cache;
-            },
-            cache => cache.Dispose());
+        var written = WriteFiles(files);
+        var exported = new HashSet<string>(StringComparer.Ordinal);
+        if (links.Count > 0)
+            for (int i = 0; i < files.Count; i++)
+                if (written[i]) exported.Add(RawPath.Key(files[i].Path));
         foreach (var v in nodes) MakeNode(v);
         foreach (var v in links)
         {
-            if (!exportedFiles.ContainsKey(RawPath.Key(v.HardLinkTo)) || !Link(v)) WriteFile(v, _dirs);
+            if (!exported.Contains(RawPath.Key(v.HardLinkTo)) || !Link(v)) WriteFile(v, _dirs);
         }
         foreach (var v in symlinks) MakeSymlink(v);
         for (int i = dirs.Count - 1; i >= 0; i--) FinishDir(dirs[i]);
         _progress.Done();
         return _summary;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="files"/> on one thread per core, each taking the next file as it finishes one; returns
+    /// which were written. Threads of their own, not the thread pool's: a replay writes while its gRPC
+    /// calls to containerd are in flight, and their continuations run on the pool (with the pool's threads all
+    /// writing, containerd's side waited for the write to end). The first failure is rethrown as it was thrown.
+    /// </summary>
+    private bool[] WriteFiles(List<FileVersion> files)
+    {
+        var written = new bool[files.Count];
+        int next = -1;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        void Work()
+        {
+            try
+            {
+                using var cache = new DirCache(_rootFd);
+                for (int i; failure is null && (i = Interlocked.Increment(ref next)) < files.Count;) written[i] = WriteFile(files[i], cache);
+            }
+            catch (Exception e) { Interlocked.CompareExchange(ref failure, System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e), null); }
+        }
+        // No more threads than there is work for: a small state is written on this thread alone.
+        var helpers = new Thread[Math.Clamp(files.Count / 64, 0, Environment.ProcessorCount - 1)];
+        for (int t = 0; t < helpers.Length; t++) (helpers[t] = new Thread(Work) { IsBackground = true, Name = "export-" + (t + 1) }).Start();
+        Work();
+        foreach (var t in helpers) t.Join();
+        failure?.Throw();
+        return written;
     }
 
     /// <summary>
@@ -148,7 +173,7 @@ public sealed unsafe class DirectoryExporter : IDisposable
                     WriteAll(fd, data, off);
                     off += data.Length;
                     Interlocked.Add(ref _summary.Bytes, data.Length);
-                    lock (_progress) _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
+                    if (_progress.Enabled) lock (_progress) _progress.Report(() => $"export: {_summary.Entries} entries, {Human.Bytes(_summary.Bytes)}");
                 }
             }
             // A trailing hole has no bytes to write: the size makes it.

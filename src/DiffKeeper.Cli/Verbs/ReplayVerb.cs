@@ -28,6 +28,16 @@ public static class ReplayVerb
     public static int Run(ParsedArgs a, CliContext ctx)
     {
         if (a.Flags.Contains("keep") && a.Flags.Contains("rm")) throw new UsageException("--rm and --keep contradict each other");
+        // On the idle core while this one opens the store: the gRPC calls' first-call costs (WarmUpCalls), then
+        // OpenSSL (≈ 5 ms: libssl, libcrypto, openssl.cnf), with whose SHA-256 every chunk of the state is checked as
+        // it is written — loaded here, not in the middle of the write. In this order because loading OpenSSL holds the
+        // dynamic loader's lock, which the store's open needs first (librocksdb).
+        new Thread(() =>
+        {
+            WarmUpCalls();
+            try { SHA256.HashData(ReadOnlySpan<byte>.Empty); }
+            catch (Exception) { } // only a head start: the writer's own use reports a missing OpenSSL
+        }) { IsBackground = true, Name = "replay-warm-up" }.Start();
         using var src = RecordingSource.Open(ctx, a.Positionals[0]);
         long at = a.Value("at") is { } t ? TimeArgs.Moment(t, src.Recording, "--at") : src.Recording.End;
         var options = ReplayOptions.From(a) with
@@ -55,10 +65,10 @@ public static class ReplayVerb
         steps.Done("open the recording");
 
         var work = Directory.CreateTempSubdirectory("diffkeeper-replay-").FullName;
-        var leases = new Leases.LeasesClient(client.Channel);
-        var snapshots = new Snapshots.SnapshotsClient(client.Channel);
-        var containers = new Containers.ContainersClient(client.Channel);
-        var tasks = new Tasks.TasksClient(client.Channel);
+        var leases = new Leases.LeasesClient(client.Invoker);
+        var snapshots = new Snapshots.SnapshotsClient(client.Invoker);
+        var containers = new Containers.ContainersClient(client.Invoker);
+        var tasks = new Tasks.TasksClient(client.Invoker);
         var lease = id;
         var layer = new StateLayer(client, snapshotter, src.Store, steps);
         string stateKey = id + "-state-prepare", stateName = id + "-state", rwKey = id;
@@ -88,7 +98,9 @@ public static class ReplayVerb
             {
                 if (StateTmpfs.Unsuitable(state!, o.TmpfsMax ?? StateTmpfs.DefaultBudget(), out var needs) is { } unsuitable) tmpfsWhy = unsuitable;
                 else if ((tmpfs = StateTmpfs.TryMount(Path.Combine(work, "state"), needs, out tmpfsWhy)) is { } memory)
-                    fill = Task.Run(() => layer.Write(memory.Dir, $"a tmpfs of {Human.Bytes(memory.Size)}", state!, ctx.Progress));
+                    // On a thread of its own (as are the writer's helpers): the pool's threads run containerd's side.
+                    fill = Task.Factory.StartNew(() => layer.Write(memory.Dir, $"a tmpfs of {Human.Bytes(memory.Size)}", state!, ctx.Progress),
+                        TaskCreationOptions.LongRunning);
             }
             var side = containerdSide.GetAwaiter().GetResult();
 
@@ -190,6 +202,25 @@ public static class ReplayVerb
         return exit;
     }
 
+    /// <summary>The kinds of gRPC call a replay makes before its task runs, in the order it makes them (ContainerdClient.WarmUp).</summary>
+    private static void WarmUpCalls() => ContainerdClient.WarmUp(
+        (c, o) => new Images.ImagesClient(c).Get(new GetImageRequest(), o),
+        (c, o) =>
+        {
+            using var read = new Content.ContentClient(c).Read(new ReadContentRequest(), o);
+            read.ResponseStream.MoveNext(CancellationToken.None).GetAwaiter().GetResult();
+        },
+        (c, o) => new Leases.LeasesClient(c).Create(new CreateRequest(), o),
+        (c, o) => new Snapshots.SnapshotsClient(c).Prepare(new PrepareSnapshotRequest(), o),
+        (c, o) => new Containers.ContainersClient(c).Create(new CreateContainerRequest(), o),
+        (c, o) => new Tasks.TasksClient(c).Create(new CreateTaskRequest(), o),
+        (c, o) =>
+        {
+            using var wait = new Tasks.TasksClient(c).WaitAsync(new WaitRequest(), o);
+            wait.ResponseAsync.GetAwaiter().GetResult();
+        },
+        (c, o) => new Tasks.TasksClient(c).Start(new StartRequest(), o));
+
     /// <summary>What containerd has ready before the state is written: the image, and (without --cache) either the writable snapshot on the image (composing, on the overlay fast path) or the active state snapshot.</summary>
     private sealed record ContainerdSide(JsonObject Config, string ChainId, (PrepareSnapshotResponse Prepared, string? Upper, string Why)? State, PrepareSnapshotResponse? Writable);
 
@@ -199,7 +230,7 @@ public static class ReplayVerb
         // The image: its config (process defaults) and the chain id of its layers (the snapshot they unpack to).
         var (config, chainId) = ImageConfig(client, image);
         steps.Done("read the image");
-        Rpc("create a lease", () => new Leases.LeasesClient(client.Channel).Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
+        Rpc("create a lease", () => new Leases.LeasesClient(client.Invoker).Create(new CreateRequest { Id = lease, Labels = { StateLayer.Expiry(TimeSpan.FromHours(24)) } }, client.Options()));
         if (cache) return new(config, chainId, null, null); // the cached state snapshot is looked up later
         if (compose)
         {
@@ -207,7 +238,7 @@ public static class ReplayVerb
             // path. The state snapshot is then prepared only if the state does not go into a tmpfs (ReplayVerb).
             var rw = layer.PrepareWritable(rwKey, chainId, opts);
             if (OverlayUpper.Of(rw.Mounts, out _) is not null) return new(config, chainId, null, rw);
-            Rpc("remove a snapshot", () => new Snapshots.SnapshotsClient(client.Channel).Remove(new RemoveSnapshotRequest { Snapshotter = layer.Snapshotter, Key = rwKey }, opts));
+            Rpc("remove a snapshot", () => new Snapshots.SnapshotsClient(client.Invoker).Remove(new RemoveSnapshotRequest { Snapshotter = layer.Snapshotter, Key = rwKey }, opts));
         }
         return new(config, chainId, layer.PrepareState(stateKey, chainId, opts), null);
     }
@@ -253,7 +284,7 @@ public static class ReplayVerb
             // chain(0) = diff_id(0); chain(n) = sha256(chain(n-1) + " " + diff_id(n)): the name containerd unpacks to.
             string? chain = null;
             foreach (var d in config["rootfs"]?["diff_ids"] as JsonArray ?? [])
-                chain = chain is null ? (string)d! : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(chain + " " + (string)d!)));
+                chain = chain is null ? (string)d! : "sha256:" + Convert.ToHexStringLower(DiffKeeper.Common.Hashing.Sha256.Hash(Encoding.ASCII.GetBytes(chain + " " + (string)d!)));
             return (config, chain ?? "");
         }
     }

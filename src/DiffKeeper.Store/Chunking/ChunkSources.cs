@@ -23,11 +23,14 @@ internal interface IChunkSource
 /// <summary>Chunks of a live store: the value is the chunk family's value (a blob file read).</summary>
 internal sealed class StoreChunkSource(RocksDb db, ColumnFamily chunks) : IChunkSource
 {
+    /// <summary>Most chunks will be read (a full export): the table blocks looked up are cached, not read again each time.</summary>
+    public bool Bulk { get; set; }
+
     public bool TryUseChunk<TState>(Hash256 h, ref TState state, SpanUser<TState> use)
     {
         Span<byte> key = stackalloc byte[Hash256.Size];
         h.CopyTo(key);
-        return db.TryUse(key, chunks, ref state, use);
+        return db.TryUse(key, chunks, ref state, use, Bulk);
     }
 
     public bool HasChunk(Hash256 h)

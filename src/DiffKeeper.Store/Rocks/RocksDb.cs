@@ -36,12 +36,18 @@ internal sealed unsafe class RocksDb : IDisposable
     private readonly List<nint> _options = [];
     private readonly nint _defaultRead = rocksdb_readoptions_create();
     /// <summary>For chunk reads: no block-cache pollution, no CRC (every chunk is checked against its SHA-256).</summary>
-    private readonly nint _fastRead = MakeFastRead();
+    private readonly nint _fastRead = MakeFastRead(fillCache: false);
+    /// <summary>
+    /// For a reader of most of the chunks (a full export): the same, but the index blocks it reads stay cached.
+    /// Without the cache every lookup reads and parses its table block again (a replay of 2,000 files: 2,000 block
+    /// reads of a few dozen blocks, ~15 % of the write's CPU).
+    /// </summary>
+    private readonly nint _bulkRead = MakeFastRead(fillCache: true);
 
-    private static nint MakeFastRead()
+    private static nint MakeFastRead(bool fillCache)
     {
         nint ro = rocksdb_readoptions_create();
-        rocksdb_readoptions_set_fill_cache(ro, 0);
+        rocksdb_readoptions_set_fill_cache(ro, fillCache ? (byte)1 : (byte)0);
         rocksdb_readoptions_set_verify_checksums(ro, 0);
         return ro;
     }
@@ -218,11 +224,12 @@ internal sealed unsafe class RocksDb : IDisposable
 
     /// <summary>Hands the value to <paramref name="use"/> straight from RocksDB's pinned buffer (no copy).</summary>
     /// <returns>False when the key is absent.</returns>
-    public bool TryUse<TState>(ReadOnlySpan<byte> key, ColumnFamily cf, ref TState state, SpanUser<TState> use)
+    /// <param name="bulk">The caller reads most of the family: keep the blocks read in the block cache.</param>
+    public bool TryUse<TState>(ReadOnlySpan<byte> key, ColumnFamily cf, ref TState state, SpanUser<TState> use, bool bulk = false)
     {
         byte* err = null;
         nint slice;
-        fixed (byte* k = key) slice = rocksdb_get_pinned_cf(_db, _fastRead, cf.Handle, k, (nuint)key.Length, &err);
+        fixed (byte* k = key) slice = rocksdb_get_pinned_cf(_db, bulk ? _bulkRead : _fastRead, cf.Handle, k, (nuint)key.Length, &err);
         Check(err);
         if (slice == 0) return false;
         try
@@ -321,6 +328,7 @@ internal sealed unsafe class RocksDb : IDisposable
         _options.Clear();
         rocksdb_readoptions_destroy(_defaultRead);
         rocksdb_readoptions_destroy(_fastRead);
+        rocksdb_readoptions_destroy(_bulkRead);
     }
 }
 
