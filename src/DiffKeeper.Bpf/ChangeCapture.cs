@@ -20,7 +20,9 @@ public sealed unsafe class ChangeCapture : IDisposable
 
     private readonly object _gate = new();
     private nint _obj;
-    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd, _cgroupsActiveFd;
+    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd, _cgroupsActiveFd, _epochFd;
+    /// <summary>The last even value written to dk_epoch (the caches' generation between drains).</summary>
+    private ulong _epoch;
     private readonly int _cpus;
     private readonly List<nint> _links = new();
     private readonly HashSet<ulong> _tracked = new();
@@ -29,10 +31,11 @@ public sealed unsafe class ChangeCapture : IDisposable
     private readonly Native.DirtyKey[] _keys = new Native.DirtyKey[BatchSize];
     private readonly Native.DirtyValue[] _values = new Native.DirtyValue[BatchSize];
 
-    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int cgroupsActiveFd, int capacity)
+    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int cgroupsActiveFd, int epochFd,
+        int capacity)
     {
         _obj = obj; _trackedFd = trackedFd; _dirtyFd = dirtyFd; _countersFd = countersFd; _trackedCgroupFd = trackedCgroupFd;
-        _cgroupsActiveFd = cgroupsActiveFd;
+        _cgroupsActiveFd = cgroupsActiveFd; _epochFd = epochFd;
         DirtySetCapacity = capacity;
         _cpus = Native.libbpf_num_possible_cpus();
         if (_cpus <= 0) _cpus = Environment.ProcessorCount;
@@ -82,12 +85,14 @@ public sealed unsafe class ChangeCapture : IDisposable
             try
             {
                 nint tracked = FindMap(obj, "dk_tracked"), dirty = FindMap(obj, "dk_dirty"), counters = FindMap(obj, "dk_counters"),
-                    trackedCgroups = FindMap(obj, "dk_tracked_cg"), cgroupsActive = FindMap(obj, "dk_cg_active");
+                    trackedCgroups = FindMap(obj, "dk_tracked_cg"), cgroupsActive = FindMap(obj, "dk_cg_active"),
+                    epoch = FindMap(obj, "dk_epoch");
                 Native.bpf_map__set_max_entries(dirty, (uint)dirtySetCapacity);
                 int rc = Native.bpf_object__load(obj);
                 if (rc < 0) throw LoadError(-rc, objectPath);
                 return new ChangeCapture(obj, Native.bpf_map__fd(tracked), Native.bpf_map__fd(dirty), Native.bpf_map__fd(counters),
-                    Native.bpf_map__fd(trackedCgroups), Native.bpf_map__fd(cgroupsActive), (int)Native.bpf_map__max_entries(dirty));
+                    Native.bpf_map__fd(trackedCgroups), Native.bpf_map__fd(cgroupsActive), Native.bpf_map__fd(epoch),
+                    (int)Native.bpf_map__max_entries(dirty));
             }
             catch
             {
@@ -170,6 +175,7 @@ public sealed unsafe class ChangeCapture : IDisposable
             }
             bool added = set.Add(key);
             PublishCgroupCount(set);
+            NextEpoch();
             if (_links.Count > 0) return;
             try { AttachAll(); }
             catch
@@ -202,6 +208,22 @@ public sealed unsafe class ChangeCapture : IDisposable
         }
     }
 
+    /// <summary>Moves the programs' per-CPU caches (dk_seen, dk_writer) to a new generation: what they hold is not
+    /// trusted any more. Before a drain <paramref name="draining"/> makes the generation odd (no coalescing while the
+    /// dirty set is being taken); after it, and after a Track/Untrack, even again. Derived from the last even value,
+    /// so a failed write never leaves the parity wrong for the next one. Under <see cref="_gate"/>.</summary>
+    private void NextEpoch(bool draining = false)
+    {
+        ulong value = _epoch + (draining ? 1UL : 2UL);
+        uint key = 0;
+        if (Native.bpf_map_update_elem(_epochFd, &key, &value, Native.BPF_ANY) < 0)
+        {
+            int e = Marshal.GetLastPInvokeError();
+            throw new BpfException($"cannot update the capture's generation (dk_epoch): {Errno(e)}", e);
+        }
+        if (!draining) _epoch = value;
+    }
+
     private void UntrackKey(int mapFd, HashSet<ulong> set, ulong key, string what)
     {
         lock (_gate)
@@ -214,6 +236,7 @@ public sealed unsafe class ChangeCapture : IDisposable
             }
             set.Remove(key);
             PublishCgroupCount(set);
+            NextEpoch();
             if (_tracked.Count > 0 || _trackedCgroups.Count > 0) return;
             _idleSince = Environment.TickCount64;
             if (DetachLinger == TimeSpan.Zero) DetachAll();
@@ -257,23 +280,28 @@ public sealed unsafe class ChangeCapture : IDisposable
             // The hash map's batch token is a u32 bucket index; libbpf documents it as key-sized: use a key.
             Native.DirtyKey token = default, outToken = default;
             bool first = true;
-            fixed (Native.DirtyKey* keys = _keys)
-            fixed (Native.DirtyValue* values = _values)
+            NextEpoch(draining: true);
+            try
             {
-                while (true)
+                fixed (Native.DirtyKey* keys = _keys)
+                fixed (Native.DirtyValue* values = _values)
                 {
-                    uint count = BatchSize;
-                    int rc = Native.bpf_map_lookup_and_delete_batch(_dirtyFd, first ? null : &token, &outToken, keys, values, &count, 0);
-                    int e = rc < 0 ? Marshal.GetLastPInvokeError() : 0;
-                    if (rc < 0 && e != Native.ENOENT)
-                        throw new BpfException($"draining the dirty set failed: {Errno(e)}", e);
-                    for (int i = 0; i < count; i++) into.Add(Decode(in keys[i], in values[i], offset));
-                    total += (int)count;
-                    if (rc < 0) break; // ENOENT: the last bucket has been visited
-                    token = outToken;
-                    first = false;
+                    while (true)
+                    {
+                        uint count = BatchSize;
+                        int rc = Native.bpf_map_lookup_and_delete_batch(_dirtyFd, first ? null : &token, &outToken, keys, values, &count, 0);
+                        int e = rc < 0 ? Marshal.GetLastPInvokeError() : 0;
+                        if (rc < 0 && e != Native.ENOENT)
+                            throw new BpfException($"draining the dirty set failed: {Errno(e)}", e);
+                        for (int i = 0; i < count; i++) into.Add(Decode(in keys[i], in values[i], offset));
+                        total += (int)count;
+                        if (rc < 0) break; // ENOENT: the last bucket has been visited
+                        token = outToken;
+                        first = false;
+                    }
                 }
             }
+            finally { NextEpoch(); }
             return total;
         }
     }
