@@ -69,8 +69,13 @@ struct dk_value {
 	__u32 slot;     // the container slot of the LAST writer's mount namespace
 	__u32 pid;      // tgid of the last writer (as seen from the initial pid namespace)
 	__u32 merged;   // events folded into this entry after the first
-	__u8 kinds;     // DK_* bits seen since the last drain
-	__u8 pad[3];
+	union {
+		struct {
+			__u8 kinds; // DK_* bits seen since the last drain
+			__u8 pad[3];
+		};
+		__u32 kinds_word; // the same bytes, for an atomic OR of kinds in place (folded())
+	};
 	char comm[16];  // comm of the last writer
 };
 
@@ -277,16 +282,39 @@ static __always_inline struct dk_seen *seen_of_cpu(void)
 // the recording: last_ns (the version's time) may lag the last event by < DK_COALESCE_NS, and so may the last
 // writer's pid/comm when another process on another CPU wrote the same inode in between. A drain that starts after
 // the generation was read takes the entry after the event: like a replace landing just before it.
+// A fresh entry of this writer that lacks this event's kind (a file's first page dirtied right after it was
+// created): OR the kind into the entry in place instead of replacing it. Safe against a drain without the bucket
+// lock because of the generation: the OR is a full barrier, and the generation is read again after it. Unchanged,
+// no drain has begun, so the drain that takes the entry reads it after the OR; changed, a drain may have copied the
+// entry before the OR, and the event takes the full path (insert or merge) into the next drain. In the second case
+// the OR may have landed in an element the drain freed and the map reused for another inode: that inode's entry
+// then carries a spurious kind, which makes user space look at it once more, never less.
+static __always_inline bool folded(struct dk_seen_entry *way, __u8 kinds, __u64 epoch)
+{
+	struct dk_value *old = bpf_map_lookup_elem(&dk_dirty, &way->key);
+	__u32 before;
+
+	if (!old)
+		return false;
+	before = __sync_fetch_and_or(&old->kinds_word, (__u32)kinds); // fetching: fully ordered on every architecture
+	if (current_epoch() != epoch)
+		return false;
+	way->kinds |= (before & 0xff) | kinds;
+	return true;
+}
+
 static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *inode, __u8 kinds, __u64 id, __u64 epoch)
 {
 	if (!way || !inode || way->inode != (__u64)inode || way->pid_tgid != id)
 		return false;
-	if (way->epoch != epoch || (epoch & 1) || (way->kinds & kinds) != kinds)
+	if (way->epoch != epoch || (epoch & 1))
 		return false;
 	// The same pointer may be another inode by now (freed and reused): the inode number says.
 	if (BPF_CORE_READ(inode, i_ino) != way->key.ino)
 		return false;
 	if (bpf_ktime_get_boot_ns() - way->stamp_ns >= DK_COALESCE_NS)
+		return false;
+	if ((way->kinds & kinds) != kinds && !folded(way, kinds, epoch))
 		return false;
 	count(DK_CNT_EVENTS);
 	count(DK_CNT_COALESCED);
