@@ -35,6 +35,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define DK_DATA 1 /* a data page became dirty */
 #define DK_META 2 /* the inode's ctime was set: attributes, link count, or (with a write) mtime changed */
 #define DK_DIR 4  /* the inode is a directory: with META, its entries changed */
+#define DK_OUTSIDE 0x80 /* only in a dk_seen way: the inode lies outside its writer's watched tree (not recorded) */
 
 #define DK_S_IFMT 00170000
 #define DK_S_IFDIR 0040000
@@ -106,6 +107,55 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } dk_cg_active SEC(".maps");
+
+// A recorded command may watch only some directories (`diffkeeper record --dir`): its slot in dk_tracked_cg then
+// carries DK_SLOT_WATCHED, dk_watch_fs holds the watched tree's file system and dk_watch its root directory's inode
+// number, and the hooks drop the command's changes outside that tree (watched_place()). Containers never set it.
+#define DK_SLOT_WATCHED 0x80000000U
+
+struct dk_watch_key {
+	__u64 ino; // a watched tree's root directory
+	__u32 slot;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct dk_watch_key);
+	__type(value, __u8);
+} dk_watch SEC(".maps");
+
+// slot -> the kernel dev (s_dev) of its watched tree's file system.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} dk_watch_fs SEC(".maps");
+
+// Per CPU: whether a directory lies in a slot's watched tree, by dentry pointer (16 ways), valid in one generation
+// (see dk_epoch): the walk up to the root is paid once per directory and frame, not per event.
+#define DK_DIR_WAYS 16
+#define DK_WATCH_DEPTH 48 /* a deeper directory is taken as inside: recorded, user space filters it */
+struct dk_dir_verdict {
+	__u64 dentry;
+	__u64 ino;
+	__u64 epoch;
+	__u32 slot;
+	__u32 inside;
+};
+
+struct dk_dir_verdicts {
+	struct dk_dir_verdict way[DK_DIR_WAYS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dk_dir_verdicts);
+} dk_dir_verdicts SEC(".maps");
 
 // The dirty set. Plain HASH, not LRU: an LRU map would evict entries silently; here an insert into a full map
 // fails and is counted in DK_CNT_LOST. User space may change max_entries before load.
@@ -312,6 +362,8 @@ static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *i
 	// The same pointer may be another inode by now (freed and reused): the inode number says.
 	if (BPF_CORE_READ(inode, i_ino) != way->key.ino)
 		return false;
+	if (way->kinds == DK_OUTSIDE) // not recorded (outside the writer's watched tree) for the rest of the generation
+		return true;
 	if (bpf_ktime_get_boot_ns() - way->stamp_ns >= DK_COALESCE_NS)
 		return false;
 	if ((way->kinds & kinds) != kinds && !folded(way, kinds, epoch))
@@ -351,6 +403,78 @@ static __always_inline bool merge(struct dk_key *key, struct dk_value *val, __u8
 	return true;
 }
 
+// Whether the directory lies in the slot's watched tree: it or an ancestor is the tree's root (dk_watch). The walk
+// follows d_parent within the file system; user space does not narrow the tree when a mount lies inside it (a walk
+// cannot cross mounts), so reaching the file system's root means outside.
+static __always_inline bool dir_inside(struct dentry *dir, __u32 slot, __u64 epoch)
+{
+	__u32 zero = 0;
+	struct dk_dir_verdicts *cache = bpf_map_lookup_elem(&dk_dir_verdicts, &zero);
+	struct dk_watch_key wk = {.slot = slot};
+	struct dk_dir_verdict *v = NULL;
+	struct dentry *d = dir, *parent;
+	__u64 ino = BPF_CORE_READ(dir, d_inode, i_ino);
+	bool inside = true; // deeper than DK_WATCH_DEPTH: recorded
+
+	if (cache) {
+		v = &cache->way[((__u64)dir * 0x9E3779B97F4A7C15ULL) >> 60];
+		if (v->dentry == (__u64)dir && v->ino == ino && v->epoch == epoch && v->slot == slot)
+			return v->inside;
+	}
+	wk.ino = ino;
+	for (int i = 0; i < DK_WATCH_DEPTH; i++) {
+		if (bpf_map_lookup_elem(&dk_watch, &wk)) {
+			inside = true;
+			break;
+		}
+		parent = BPF_CORE_READ(d, d_parent);
+		if (!parent || parent == d) {
+			inside = false;
+			break;
+		}
+		d = parent;
+		wk.ino = BPF_CORE_READ(d, d_inode, i_ino);
+	}
+	if (v) {
+		v->dentry = (__u64)dir;
+		v->ino = ino;
+		v->epoch = epoch;
+		v->slot = slot;
+		v->inside = inside;
+	}
+	return inside;
+}
+
+// For a recorded command that watches some directories only: where the inode lies. DK_INSIDE: record the event.
+// DK_ELSEWHERE: on another file system or not below the watched root — dropped (not counted), and remembered for the
+// writer's next events in this generation. DK_NAMELESS: no name yet (being created: its first ctime precedes its
+// name), or none any more (an unlinked file still written), or an O_TMPFILE — this event is dropped, as the name it
+// gets is a change of its directory, which is seen; not remembered, as the next event may come with a name. A file
+// with several names is inside (another name may be: user space decides). Else its directory's place decides.
+#define DK_INSIDE 0
+#define DK_ELSEWHERE 1
+#define DK_NAMELESS 2
+static __always_inline int watched_place(struct inode *inode, __u16 mode, struct dk_key *key, __u32 slot, __u64 epoch)
+{
+	__u64 *fs = bpf_map_lookup_elem(&dk_watch_fs, &slot);
+	struct hlist_node *first;
+	struct dentry *alias;
+
+	if (!fs)
+		return DK_INSIDE; // its watched tree is being set up or torn down: keep everything
+	if (key->dev != *fs)
+		return DK_ELSEWHERE;
+	first = BPF_CORE_READ(inode, i_dentry.first);
+	if (!first)
+		return DK_NAMELESS;
+	alias = (struct dentry *)((__u64)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
+	if ((mode & DK_S_IFMT) == DK_S_IFDIR)
+		return dir_inside(alias, slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
+	if (BPF_CORE_READ(inode, __i_nlink) > 1)
+		return DK_INSIDE;
+	return dir_inside(BPF_CORE_READ(alias, d_parent), slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
+}
+
 // Inserts the event as a new entry: 0, or the error (-EEXIST: there is one; -E2BIG: the set is full).
 static __always_inline long insert(struct dk_key *key, struct dk_value *val, __u8 kinds)
 {
@@ -370,6 +494,7 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 	bool known;
 	__u16 mode;
 	long err;
+	int place;
 
 	if (!inode)
 		return;
@@ -381,6 +506,24 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 		kinds |= DK_DIR;
 	key.dev = BPF_CORE_READ(sb, s_dev);
 	key.ino = BPF_CORE_READ(inode, i_ino);
+	way = seen_way(seen, (__u64)inode);
+	if (slot & DK_SLOT_WATCHED) {
+		slot &= ~DK_SLOT_WATCHED;
+		place = watched_place(inode, mode, &key, slot, epoch);
+		if (place == DK_NAMELESS)
+			return;
+		if (place == DK_ELSEWHERE) {
+			// Remembered like a written entry, so the writer's next events on it stop in coalesced().
+			if (way) {
+				way->inode = (__u64)inode;
+				way->pid_tgid = id;
+				way->epoch = epoch;
+				way->key = key;
+				way->kinds = DK_OUTSIDE;
+			}
+			return;
+		}
+	}
 
 	count(DK_CNT_EVENTS);
 
@@ -395,7 +538,6 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 	// entry is inserted: the event still reaches user space, in the next drain.
 	// Which to try first: when this CPU wrote the inode's entry in this generation it is probably still there
 	// (merge); otherwise it is probably new (an inode's first event in a frame: insert, one hash walk fewer).
-	way = seen_way(seen, (__u64)inode);
 	known = way && way->inode == (__u64)inode && way->epoch == epoch && way->key.ino == key.ino;
 	if (known && merge(&key, &val, kinds))
 		goto done;

@@ -20,7 +20,11 @@ public sealed unsafe class ChangeCapture : IDisposable
 
     private readonly object _gate = new();
     private nint _obj;
-    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd, _cgroupsActiveFd, _epochFd;
+    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd, _cgroupsActiveFd, _epochFd, _watchFd, _watchFsFd;
+    /// <summary>The watched tree of each tracked cgroup that has one: its slot and root inode (the dk_watch key).</summary>
+    private readonly Dictionary<ulong, (uint Slot, ulong Root)> _watches = new();
+    /// <summary>Set in a slot given to dk_tracked_cg: the hooks drop the command's changes outside its watched tree.</summary>
+    private const uint SlotWatched = 0x8000_0000;
     /// <summary>The last even value written to dk_epoch (the caches' generation between drains).</summary>
     private ulong _epoch;
     private readonly int _cpus;
@@ -32,10 +36,10 @@ public sealed unsafe class ChangeCapture : IDisposable
     private readonly Native.DirtyValue[] _values = new Native.DirtyValue[BatchSize];
 
     private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int cgroupsActiveFd, int epochFd,
-        int capacity)
+        int watchFd, int watchFsFd, int capacity)
     {
         _obj = obj; _trackedFd = trackedFd; _dirtyFd = dirtyFd; _countersFd = countersFd; _trackedCgroupFd = trackedCgroupFd;
-        _cgroupsActiveFd = cgroupsActiveFd; _epochFd = epochFd;
+        _cgroupsActiveFd = cgroupsActiveFd; _epochFd = epochFd; _watchFd = watchFd; _watchFsFd = watchFsFd;
         DirtySetCapacity = capacity;
         _cpus = Native.libbpf_num_possible_cpus();
         if (_cpus <= 0) _cpus = Environment.ProcessorCount;
@@ -86,13 +90,13 @@ public sealed unsafe class ChangeCapture : IDisposable
             {
                 nint tracked = FindMap(obj, "dk_tracked"), dirty = FindMap(obj, "dk_dirty"), counters = FindMap(obj, "dk_counters"),
                     trackedCgroups = FindMap(obj, "dk_tracked_cg"), cgroupsActive = FindMap(obj, "dk_cg_active"),
-                    epoch = FindMap(obj, "dk_epoch");
+                    epoch = FindMap(obj, "dk_epoch"), watch = FindMap(obj, "dk_watch"), watchFs = FindMap(obj, "dk_watch_fs");
                 Native.bpf_map__set_max_entries(dirty, (uint)dirtySetCapacity);
                 int rc = Native.bpf_object__load(obj);
                 if (rc < 0) throw LoadError(-rc, objectPath);
                 return new ChangeCapture(obj, Native.bpf_map__fd(tracked), Native.bpf_map__fd(dirty), Native.bpf_map__fd(counters),
                     Native.bpf_map__fd(trackedCgroups), Native.bpf_map__fd(cgroupsActive), Native.bpf_map__fd(epoch),
-                    (int)Native.bpf_map__max_entries(dirty));
+                    Native.bpf_map__fd(watch), Native.bpf_map__fd(watchFs), (int)Native.bpf_map__max_entries(dirty));
             }
             catch
             {
@@ -159,8 +163,45 @@ public sealed unsafe class ChangeCapture : IDisposable
     /// <summary>Starts capturing what processes in the cgroup v2 <paramref name="cgroupId"/> (the inode number of
     /// its directory in the cgroup2 file system, what bpf_get_current_cgroup_id() returns) change, tagged with
     /// <paramref name="slot"/>: a recorded command (`diffkeeper record`) in the host's mount namespace. Only the
-    /// exact cgroup: a process moved into a child cgroup is not tracked.</summary>
-    public void TrackCgroup(ulong cgroupId, uint slot) => TrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, slot, "cgroup");
+    /// exact cgroup: a process moved into a child cgroup is not tracked. With <paramref name="watched"/>, the kernel
+    /// drops the command's changes outside that directory tree (on another file system, or not below its root; a
+    /// nameless inode; see docs/bpf.md): give it only when no mount lies inside the tree, as the kernel's walk up
+    /// the directories cannot cross one.</summary>
+    public void TrackCgroup(ulong cgroupId, uint slot, WatchedTree? watched = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(slot, SlotWatched);
+        if (watched is not { } tree)
+        {
+            TrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, slot, "cgroup");
+            return;
+        }
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            // The tree first: from the moment the cgroup is tracked with the flag, the hooks look it up.
+            ulong kdev = ((ulong)tree.DevMajor << 20) | tree.DevMinor;
+            var key = new Native.WatchKey { Ino = tree.RootInode, Slot = slot };
+            byte one = 1;
+            if (Native.bpf_map_update_elem(_watchFsFd, &slot, &kdev, Native.BPF_ANY) < 0 ||
+                Native.bpf_map_update_elem(_watchFd, &key, &one, Native.BPF_ANY) < 0)
+            {
+                int e = Marshal.GetLastPInvokeError();
+                RemoveWatch(slot, tree.RootInode);
+                throw new BpfException($"cannot track cgroup {cgroupId}'s watched tree: {Errno(e)}", e);
+            }
+            try { TrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, slot | SlotWatched, "cgroup"); }
+            catch { RemoveWatch(slot, tree.RootInode); throw; }
+            _watches[cgroupId] = (slot, tree.RootInode);
+        }
+    }
+
+    /// <summary>Removes a slot's watched tree from the kernel's maps. Under <see cref="_gate"/>.</summary>
+    private void RemoveWatch(uint slot, ulong root)
+    {
+        var key = new Native.WatchKey { Ino = root, Slot = slot };
+        Native.bpf_map_delete_elem(_watchFd, &key);
+        Native.bpf_map_delete_elem(_watchFsFd, &slot);
+    }
 
     private void TrackKey(int mapFd, HashSet<ulong> set, ulong key, uint slot, string what)
     {
@@ -193,7 +234,15 @@ public sealed unsafe class ChangeCapture : IDisposable
     public void Untrack(ulong mountNamespace) => UntrackKey(_trackedFd, _tracked, mountNamespace, "mount namespace");
 
     /// <summary>Stops capturing cgroup <paramref name="cgroupId"/> (see <see cref="Untrack"/>).</summary>
-    public void UntrackCgroup(ulong cgroupId) => UntrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, "cgroup");
+    public void UntrackCgroup(ulong cgroupId)
+    {
+        lock (_gate)
+        {
+            UntrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, "cgroup");
+            // After the cgroup: the hooks find no slot before the tree goes (without a tree, a flagged slot keeps all).
+            if (_watches.Remove(cgroupId, out var w)) RemoveWatch(w.Slot, w.Root);
+        }
+    }
 
     /// <summary>Tells the programs how many cgroups are tracked (dk_cg_active), after <paramref name="changed"/>
     /// changed: with none, they skip the cgroup lookup. Under <see cref="_gate"/>.</summary>
