@@ -322,16 +322,6 @@ static __always_inline struct dk_seen *seen_of_cpu(void)
 	return bpf_map_lookup_elem(&dk_seen, &zero);
 }
 
-// The fast path for a writer's repeated events on one inode (an mmap rewrite dirties a page every few µs, a stream
-// of small writes sets ctime every tick, a loop creating files changes their directory every few µs): when this
-// CPU's last full update of the inode's entry was by this thread, in this generation (so the entry is still in the
-// dirty set: only a drain removes entries, and a drain changes the generation first), with every kind of this
-// event, less than DK_COALESCE_NS ago, the event is already in the set: no tracked lookup, no map operation, no
-// comm, no replace. Checked BEFORE tracked_slot(): an untracked writer leaves at the first comparisons (its thread
-// never wrote a way), and the way proves that the writer was tracked less than DK_COALESCE_NS ago. What it costs
-// the recording: last_ns (the version's time) may lag the last event by < DK_COALESCE_NS, and so may the last
-// writer's pid/comm when another process on another CPU wrote the same inode in between. A drain that starts after
-// the generation was read takes the entry after the event: like a replace landing just before it.
 // A fresh entry of this writer that lacks this event's kind (a file's first page dirtied right after it was
 // created): OR the kind into the entry in place instead of replacing it. Safe against a drain without the bucket
 // lock because of the generation: the OR is a full barrier, and the generation is read again after it. Unchanged,
@@ -353,6 +343,17 @@ static __always_inline bool folded(struct dk_seen_entry *way, __u8 kinds, __u64 
 	return true;
 }
 
+// The fast path for a writer's repeated events on one inode (an mmap rewrite dirties a page every few µs, a stream
+// of small writes sets ctime every tick, a loop creating files changes their directory every few µs): when this
+// CPU's last full update of the inode's entry was by this thread, in this generation (so the entry is still in the
+// dirty set: only a drain removes entries, and a drain changes the generation first), with every kind of this
+// event, less than DK_COALESCE_NS ago, the event is already in the set: no tracked lookup, no map operation, no
+// comm, no replace. Checked BEFORE tracked_slot(): an untracked writer leaves at the first comparisons (its thread
+// never wrote a way), and the way proves that the writer was tracked less than DK_COALESCE_NS ago. What it costs
+// the recording: last_ns (the version's time) may lag the last event by < DK_COALESCE_NS, and so may the last
+// writer's pid/comm when another process on another CPU wrote the same inode in between. A drain that starts after
+// the generation was read takes the entry after the event: like a replace landing just before it.
+// An outside way (DK_OUTSIDE, see watched_place()) ends the event the same way, uncounted, for the generation.
 static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *inode, __u8 kinds, __u64 id, __u64 epoch)
 {
 	if (!way || !inode || way->inode != (__u64)inode || way->pid_tgid != id)
@@ -404,8 +405,8 @@ static __always_inline bool merge(struct dk_key *key, struct dk_value *val, __u8
 }
 
 // Whether the directory lies in the slot's watched tree: it or an ancestor is the tree's root (dk_watch). The walk
-// follows d_parent within the file system; user space does not narrow the tree when a mount lies inside it (a walk
-// cannot cross mounts), so reaching the file system's root means outside.
+// follows d_parent within the file system, so reaching its root means outside; it cannot cross mounts, which is why
+// user space gives no tree when a mount lies inside the watched one.
 static __always_inline bool dir_inside(struct dentry *dir, __u32 slot, __u64 epoch)
 {
 	__u32 zero = 0;
