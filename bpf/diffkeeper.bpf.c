@@ -449,8 +449,9 @@ static __always_inline bool dir_inside(struct dentry *dir, __u32 slot, __u64 epo
 // For a recorded command that watches some directories only: where the inode lies. DK_INSIDE: record the event.
 // DK_ELSEWHERE: on another file system or not below the watched root — dropped (not counted), and remembered for the
 // writer's next events in this generation. DK_NAMELESS: no name yet (being created: its first ctime precedes its
-// name), or none any more (an unlinked file still written), or an O_TMPFILE — this event is dropped, as the name it
-// gets is a change of its directory, which is seen; not remembered, as the next event may come with a name. A file
+// name), or none any more (its last name being removed: link count 0; an unlinked file still written), or an
+// O_TMPFILE — this event is dropped, as the name it gets or loses is a change of its directory, which is seen (the
+// daemon's rescans record creations and deletions); not remembered, as the next event may come with a name. A file
 // with several names is inside (another name may be: user space decides). Else its directory's place decides.
 #define DK_INSIDE 0
 #define DK_ELSEWHERE 1
@@ -460,18 +461,22 @@ static __always_inline int watched_place(struct inode *inode, __u16 mode, struct
 	__u64 *fs = bpf_map_lookup_elem(&dk_watch_fs, &slot);
 	struct hlist_node *first;
 	struct dentry *alias;
+	__u32 nlink;
 
 	if (!fs)
 		return DK_INSIDE; // its watched tree is being set up or torn down: keep everything
 	if (key->dev != *fs)
 		return DK_ELSEWHERE;
+	nlink = BPF_CORE_READ(inode, __i_nlink);
+	if (nlink == 0) // its last name is going (unlink, rmdir: ctime is set after the link count dropped)
+		return DK_NAMELESS;
 	first = BPF_CORE_READ(inode, i_dentry.first);
 	if (!first)
 		return DK_NAMELESS;
 	alias = (struct dentry *)((__u64)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
 	if ((mode & DK_S_IFMT) == DK_S_IFDIR)
 		return dir_inside(alias, slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
-	if (BPF_CORE_READ(inode, __i_nlink) > 1)
+	if (nlink > 1)
 		return DK_INSIDE;
 	return dir_inside(BPF_CORE_READ(alias, d_parent), slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
 }
