@@ -35,6 +35,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define DK_DATA 1 /* a data page became dirty */
 #define DK_META 2 /* the inode's ctime was set: attributes, link count, or (with a write) mtime changed */
 #define DK_DIR 4  /* the inode is a directory: with META, its entries changed */
+#define DK_OUTSIDE 0x80 /* only in a dk_seen way: the inode lies outside its writer's watched tree (not recorded) */
 
 #define DK_S_IFMT 00170000
 #define DK_S_IFDIR 0040000
@@ -69,8 +70,13 @@ struct dk_value {
 	__u32 slot;     // the container slot of the LAST writer's mount namespace
 	__u32 pid;      // tgid of the last writer (as seen from the initial pid namespace)
 	__u32 merged;   // events folded into this entry after the first
-	__u8 kinds;     // DK_* bits seen since the last drain
-	__u8 pad[3];
+	union {
+		struct {
+			__u8 kinds; // DK_* bits seen since the last drain
+			__u8 pad[3];
+		};
+		__u32 kinds_word; // the same bytes, for an atomic OR of kinds in place (folded())
+	};
 	char comm[16];  // comm of the last writer
 };
 
@@ -102,6 +108,55 @@ struct {
 	__type(value, __u32);
 } dk_cg_active SEC(".maps");
 
+// A recorded command may watch only some directories (`diffkeeper record --dir`): its slot in dk_tracked_cg then
+// carries DK_SLOT_WATCHED, dk_watch_fs holds the watched tree's file system and dk_watch its root directory's inode
+// number, and the hooks drop the command's changes outside that tree (watched_place()). Containers never set it.
+#define DK_SLOT_WATCHED 0x80000000U
+
+struct dk_watch_key {
+	__u64 ino; // a watched tree's root directory
+	__u32 slot;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct dk_watch_key);
+	__type(value, __u8);
+} dk_watch SEC(".maps");
+
+// slot -> the kernel dev (s_dev) of its watched tree's file system.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} dk_watch_fs SEC(".maps");
+
+// Per CPU: whether a directory lies in a slot's watched tree, by dentry pointer (16 ways), valid in one generation
+// (see dk_epoch): the walk up to the root is paid once per directory and frame, not per event.
+#define DK_DIR_WAYS 16
+#define DK_WATCH_DEPTH 48 /* a deeper directory is taken as inside: recorded, user space filters it */
+struct dk_dir_verdict {
+	__u64 dentry;
+	__u64 ino;
+	__u64 epoch;
+	__u32 slot;
+	__u32 inside;
+};
+
+struct dk_dir_verdicts {
+	struct dk_dir_verdict way[DK_DIR_WAYS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dk_dir_verdicts);
+} dk_dir_verdicts SEC(".maps");
+
 // The dirty set. Plain HASH, not LRU: an LRU map would evict entries silently; here an insert into a full map
 // fails and is counted in DK_CNT_LOST. User space may change max_entries before load.
 struct {
@@ -119,20 +174,58 @@ struct {
 	__type(value, __u64);
 } dk_counters SEC(".maps");
 
-// Per CPU: the last entry this CPU's programs wrote in full, and by which thread. Only a hint that the writer is
-// probably about to hit the same entry again; coalesced() checks the entry itself.
-struct dk_recent {
-	__u64 pid_tgid;
-	__u64 inode;       // the struct inode pointer
-	struct dk_key key; // its key in dk_dirty (saves reading the super block on the fast path)
+// The drain generation, kept by user space (ChangeCapture): +1 before and +1 after every drain of dk_dirty (odd
+// while a drain runs), +2 on every Track/Untrack. The per-CPU caches below are valid only in the generation they
+// were written in: an entry of dk_dirty is removed only by a drain, so an entry this CPU wrote in the current even
+// generation is still in the set; and a cached writer's slot is forgotten at the latest one frame after it changed.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} dk_epoch SEC(".maps");
+
+// Per CPU: the entries of dk_dirty this CPU's programs last wrote in full, direct-mapped by inode pointer (64 ways:
+// a writer that alternates between a directory and the files it creates or removes keeps both). Only a hint that
+// the writer is about to hit the same entry again; coalesced() decides.
+#define DK_SEEN_WAYS 64
+struct dk_seen_entry {
+	__u64 inode;    // the struct inode pointer
+	__u64 pid_tgid; // the thread whose event wrote the entry
+	__u64 epoch;    // dk_epoch then
+	__u64 stamp_ns; // when (the entry's last_ns)
+	struct dk_key key;
+	__u32 kinds;    // the kinds the entry in dk_dirty holds since (its kinds only grow until it is drained)
+	__u32 pad;
+};
+
+struct dk_seen {
+	struct dk_seen_entry way[DK_SEEN_WAYS];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct dk_recent);
-} dk_recent SEC(".maps");
+	__type(value, struct dk_seen);
+} dk_seen SEC(".maps");
+
+// Per CPU: the last tracked thread this CPU saw and its slot, so that a tracked writer's next event in the same
+// generation skips the namespace and cgroup lookups.
+struct dk_writer {
+	__u64 pid_tgid;
+	__u64 task;  // the task_struct pointer: with the thread id, no reuse within a generation is possible
+	__u64 epoch;
+	__u32 slot;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dk_writer);
+} dk_writer SEC(".maps");
 
 static __always_inline void count(__u32 which)
 {
@@ -141,38 +234,61 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
+// The generation of the per-CPU caches now (odd, so no cache is trusted, if user space never set it).
+static __always_inline __u64 current_epoch(void)
+{
+	__u32 zero = 0;
+	__u64 *epoch = bpf_map_lookup_elem(&dk_epoch, &zero);
+
+	return epoch ? *epoch : 1;
+}
+
 // The slot of the current task's mount namespace (else of its cgroup), or NULL when neither is tracked. Every hook
-// does this first, so a writer outside the tracked containers (the rest of the node) costs one hash lookup, and a
-// second one only while some command is recorded (dk_cg_active).
-static __always_inline __u32 *tracked_slot(void)
+// not coalesced does this first, so a writer outside the tracked containers (the rest of the node) costs one hash
+// lookup, and a second one only while some command is recorded (dk_cg_active). A tracked writer's next events in
+// the same generation take its slot from dk_writer instead. What that costs: a thread that leaves a tracked
+// namespace or cgroup (setns, a cgroup move) is still attributed for at most one frame. Entering one is seen at
+// once: an untracked answer is never cached.
+static __always_inline __u32 *tracked_slot(__u64 id, __u64 epoch)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	__u32 zero = 0, *active;
-	__u64 cgid;
+	struct dk_writer *writer = bpf_map_lookup_elem(&dk_writer, &zero);
+	__u64 mntns, cgid;
 	__u32 *slot;
 
+	if (writer && writer->pid_tgid == id && writer->task == (__u64)task && writer->epoch == epoch)
+		return &writer->slot;
+	mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	if (!mntns) // an exiting task has no nsproxy any more
 		return NULL;
 	slot = bpf_map_lookup_elem(&dk_tracked, &mntns);
-	if (slot)
-		return slot;
-	// Not a tracked container: a recorded command's cgroup (v2; on a hybrid v1/v2 host the task's cgroup in the
-	// unified hierarchy)?
-	active = bpf_map_lookup_elem(&dk_cg_active, &zero);
-	if (!active || !*active)
-		return NULL;
-	cgid = bpf_get_current_cgroup_id();
-	return bpf_map_lookup_elem(&dk_tracked_cg, &cgid);
+	if (!slot) {
+		// Not a tracked container: a recorded command's cgroup (v2; on a hybrid v1/v2 host the task's cgroup in
+		// the unified hierarchy)?
+		active = bpf_map_lookup_elem(&dk_cg_active, &zero);
+		if (!active || !*active)
+			return NULL;
+		cgid = bpf_get_current_cgroup_id();
+		slot = bpf_map_lookup_elem(&dk_tracked_cg, &cgid);
+		if (!slot)
+			return NULL;
+	}
+	if (writer) {
+		writer->pid_tgid = id;
+		writer->task = (__u64)task;
+		writer->epoch = epoch;
+		writer->slot = *slot;
+	}
+	return slot;
 }
 
 // Only inodes user space can find in an upper directory are worth a map entry. Measured noise without this
 // filter: a pipe per shell command substitution (pipefs sets ctime on every new pipe), file-system metadata blocks
 // dirtied in the block device's page cache (bdev), and overlayfs's own inodes (overlay copies the upper inode's
 // times into its inode with inode_set_ctime_to_ts; the upper inode raises the same change itself).
-static __always_inline bool interesting(struct inode *inode, __u16 mode)
+static __always_inline bool interesting(struct inode *inode, struct super_block *sb, __u16 mode)
 {
-	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
 	unsigned long flags = BPF_CORE_READ(sb, s_flags);
 
 	if (flags & (DK_SB_KERNMOUNT | DK_SB_NOUSER))
@@ -191,39 +307,67 @@ static __always_inline bool interesting(struct inode *inode, __u16 mode)
 	}
 }
 
-// The fast path for a writer's burst of events on one inode (an mmap rewrite dirties a page every few µs, a stream
-// of small writes sets ctime every tick): when this CPU's last full update was this thread on this inode, and the
-// entry in the dirty set still holds this writer's process, every kind of this event, and a last_ns less than
-// DK_COALESCE_NS old, the event is already in the set: no tracked-namespace lookup, no comm, no replace. Measured
-// (docs/bpf.md, bpf_stats): ~815 ns per event for the full tracked run, ~325 ns with this. Checked BEFORE
-// tracked_slot(): an untracked writer leaves at the first comparison (its thread is never in dk_recent), and
-// skipping is safe for any writer because the entry proves its process was tracked less than DK_COALESCE_NS ago.
-// What it costs the recording: last_ns (the version's time) may lag the last event by < DK_COALESCE_NS. If the
-// drain takes the entry between the lookup and here, the event precedes that drain: like a replace landing just
-// before it.
-static __always_inline struct dk_recent *recent_of(__u64 id)
+// This CPU's cache way for an inode pointer (a multiplicative hash: inodes are slab objects ~1 KiB apart).
+static __always_inline struct dk_seen_entry *seen_way(struct dk_seen *seen, __u64 inode)
 {
-	__u32 zero = 0;
-	struct dk_recent *recent = bpf_map_lookup_elem(&dk_recent, &zero);
-
-	return recent && recent->pid_tgid == id ? recent : NULL;
+	if (!seen)
+		return NULL;
+	return &seen->way[(inode * 0x9E3779B97F4A7C15ULL) >> 58];
 }
 
-static __always_inline bool coalesced(struct dk_recent *recent, struct inode *inode, __u8 kinds, __u64 id)
+static __always_inline struct dk_seen *seen_of_cpu(void)
 {
-	struct dk_value *old;
-	__u64 now;
+	__u32 zero = 0;
 
-	if (!recent || !inode || recent->inode != (__u64)inode)
+	return bpf_map_lookup_elem(&dk_seen, &zero);
+}
+
+// A fresh entry of this writer that lacks this event's kind (a file's first page dirtied right after it was
+// created): OR the kind into the entry in place instead of replacing it. Safe against a drain without the bucket
+// lock because of the generation: the OR is a full barrier, and the generation is read again after it. Unchanged,
+// no drain has begun, so the drain that takes the entry reads it after the OR; changed, a drain may have copied the
+// entry before the OR, and the event takes the full path (insert or merge) into the next drain. In the second case
+// the OR may have landed in an element the drain freed and the map reused for another inode: that inode's entry
+// then carries a spurious kind, which makes user space look at it once more, never less.
+static __always_inline bool folded(struct dk_seen_entry *way, __u8 kinds, __u64 epoch)
+{
+	struct dk_value *old = bpf_map_lookup_elem(&dk_dirty, &way->key);
+	__u32 before;
+
+	if (!old)
+		return false;
+	before = __sync_fetch_and_or(&old->kinds_word, (__u32)kinds); // fetching: fully ordered on every architecture
+	if (current_epoch() != epoch)
+		return false;
+	way->kinds |= (before & 0xff) | kinds;
+	return true;
+}
+
+// The fast path for a writer's repeated events on one inode (an mmap rewrite dirties a page every few µs, a stream
+// of small writes sets ctime every tick, a loop creating files changes their directory every few µs): when this
+// CPU's last full update of the inode's entry was by this thread, in this generation (so the entry is still in the
+// dirty set: only a drain removes entries, and a drain changes the generation first), with every kind of this
+// event, less than DK_COALESCE_NS ago, the event is already in the set: no tracked lookup, no map operation, no
+// comm, no replace. Checked BEFORE tracked_slot(): an untracked writer leaves at the first comparisons (its thread
+// never wrote a way), and the way proves that the writer was tracked less than DK_COALESCE_NS ago. What it costs
+// the recording: last_ns (the version's time) may lag the last event by < DK_COALESCE_NS, and so may the last
+// writer's pid/comm when another process on another CPU wrote the same inode in between. A drain that starts after
+// the generation was read takes the entry after the event: like a replace landing just before it.
+// An outside way (DK_OUTSIDE, see watched_place()) ends the event the same way, uncounted, for the generation.
+static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *inode, __u8 kinds, __u64 id, __u64 epoch)
+{
+	if (!way || !inode || way->inode != (__u64)inode || way->pid_tgid != id)
+		return false;
+	if (way->epoch != epoch || (epoch & 1))
 		return false;
 	// The same pointer may be another inode by now (freed and reused): the inode number says.
-	if (BPF_CORE_READ(inode, i_ino) != recent->key.ino)
+	if (BPF_CORE_READ(inode, i_ino) != way->key.ino)
 		return false;
-	old = bpf_map_lookup_elem(&dk_dirty, &recent->key);
-	if (!old || old->pid != (__u32)(id >> 32) || (old->kinds & kinds) != kinds)
+	if (way->kinds == DK_OUTSIDE) // not recorded (outside the writer's watched tree) for the rest of the generation
+		return true;
+	if (bpf_ktime_get_boot_ns() - way->stamp_ns >= DK_COALESCE_NS)
 		return false;
-	now = bpf_ktime_get_boot_ns();
-	if (now - old->last_ns >= DK_COALESCE_NS)
+	if ((way->kinds & kinds) != kinds && !folded(way, kinds, epoch))
 		return false;
 	count(DK_CNT_EVENTS);
 	count(DK_CNT_COALESCED);
@@ -231,96 +375,204 @@ static __always_inline bool coalesced(struct dk_recent *recent, struct inode *in
 }
 
 // Remembers that this CPU just wrote the entry of this inode for this thread (see coalesced()).
-static __always_inline void remember(struct inode *inode, __u64 id, struct dk_key *key)
+static __always_inline void remember(struct dk_seen_entry *way, struct inode *inode, __u64 id, __u64 epoch,
+				     struct dk_key *key, struct dk_value *val)
 {
-	__u32 zero = 0;
-	struct dk_recent *recent = bpf_map_lookup_elem(&dk_recent, &zero);
-
-	if (recent) {
-		recent->pid_tgid = id;
-		recent->inode = (__u64)inode;
-		recent->key = *key;
-	}
+	if (!way)
+		return;
+	way->inode = (__u64)inode;
+	way->pid_tgid = id;
+	way->epoch = epoch;
+	way->stamp_ns = val->last_ns;
+	way->key = *key;
+	way->kinds = val->kinds;
 }
 
-static __always_inline void record(struct inode *inode, __u8 kinds, __u32 slot)
+// Folds the event into an existing entry with a replace (see below); false when there is none any more.
+static __always_inline bool merge(struct dk_key *key, struct dk_value *val, __u8 kinds)
+{
+	struct dk_value *old = bpf_map_lookup_elem(&dk_dirty, key);
+
+	if (!old)
+		return false;
+	val->first_ns = old->first_ns;
+	val->kinds = old->kinds | kinds;
+	val->merged = old->merged + 1;
+	if (bpf_map_update_elem(&dk_dirty, key, val, BPF_EXIST) != 0)
+		return false;
+	count(DK_CNT_MERGED);
+	return true;
+}
+
+// Whether the directory lies in the slot's watched tree: it or an ancestor is the tree's root (dk_watch). The walk
+// follows d_parent within the file system, so reaching its root means outside; it cannot cross mounts, which is why
+// user space gives no tree when a mount lies inside the watched one.
+static __always_inline bool dir_inside(struct dentry *dir, __u32 slot, __u64 epoch)
+{
+	__u32 zero = 0;
+	struct dk_dir_verdicts *cache = bpf_map_lookup_elem(&dk_dir_verdicts, &zero);
+	struct dk_watch_key wk = {.slot = slot};
+	struct dk_dir_verdict *v = NULL;
+	struct dentry *d = dir, *parent;
+	__u64 ino = BPF_CORE_READ(dir, d_inode, i_ino);
+	bool inside = true; // deeper than DK_WATCH_DEPTH: recorded
+
+	if (cache) {
+		v = &cache->way[((__u64)dir * 0x9E3779B97F4A7C15ULL) >> 60];
+		if (v->dentry == (__u64)dir && v->ino == ino && v->epoch == epoch && v->slot == slot)
+			return v->inside;
+	}
+	wk.ino = ino;
+	for (int i = 0; i < DK_WATCH_DEPTH; i++) {
+		if (bpf_map_lookup_elem(&dk_watch, &wk)) {
+			inside = true;
+			break;
+		}
+		parent = BPF_CORE_READ(d, d_parent);
+		if (!parent || parent == d) {
+			inside = false;
+			break;
+		}
+		d = parent;
+		wk.ino = BPF_CORE_READ(d, d_inode, i_ino);
+	}
+	if (v) {
+		v->dentry = (__u64)dir;
+		v->ino = ino;
+		v->epoch = epoch;
+		v->slot = slot;
+		v->inside = inside;
+	}
+	return inside;
+}
+
+// For a recorded command that watches some directories only: where the inode lies. DK_INSIDE: record the event.
+// DK_ELSEWHERE: on another file system or not below the watched root — dropped (not counted), and remembered for the
+// writer's next events in this generation. DK_NAMELESS: no name yet (being created: its first ctime precedes its
+// name), or none any more (its last name being removed: link count 0; an unlinked file still written), or an
+// O_TMPFILE — this event is dropped, as the name it gets or loses is a change of its directory, which is seen (the
+// daemon's rescans record creations and deletions); not remembered, as the next event may come with a name. A file
+// with several names is inside (another name may be: user space decides). Else its directory's place decides.
+#define DK_INSIDE 0
+#define DK_ELSEWHERE 1
+#define DK_NAMELESS 2
+static __always_inline int watched_place(struct inode *inode, __u16 mode, struct dk_key *key, __u32 slot, __u64 epoch)
+{
+	__u64 *fs = bpf_map_lookup_elem(&dk_watch_fs, &slot);
+	struct hlist_node *first;
+	struct dentry *alias;
+	__u32 nlink;
+
+	if (!fs)
+		return DK_INSIDE; // its watched tree is being set up or torn down: keep everything
+	if (key->dev != *fs)
+		return DK_ELSEWHERE;
+	nlink = BPF_CORE_READ(inode, __i_nlink);
+	if (nlink == 0) // its last name is going (unlink, rmdir: ctime is set after the link count dropped)
+		return DK_NAMELESS;
+	first = BPF_CORE_READ(inode, i_dentry.first);
+	if (!first)
+		return DK_NAMELESS;
+	alias = (struct dentry *)((__u64)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
+	if ((mode & DK_S_IFMT) == DK_S_IFDIR)
+		return dir_inside(alias, slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
+	if (nlink > 1)
+		return DK_INSIDE;
+	return dir_inside(BPF_CORE_READ(alias, d_parent), slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
+}
+
+// Inserts the event as a new entry: 0, or the error (-EEXIST: there is one; -E2BIG: the set is full).
+static __always_inline long insert(struct dk_key *key, struct dk_value *val, __u8 kinds)
+{
+	val->first_ns = val->last_ns;
+	val->kinds = kinds;
+	val->merged = 0;
+	return bpf_map_update_elem(&dk_dirty, key, val, BPF_NOEXIST);
+}
+
+static __always_inline void record(struct dk_seen *seen, struct inode *inode, __u8 kinds, __u32 slot, __u64 id,
+				   __u64 epoch)
 {
 	struct dk_key key = {};
 	struct dk_value val = {};
-	struct dk_value *old;
-	__u64 now, id;
+	struct dk_seen_entry *way;
+	struct super_block *sb;
+	bool known;
 	__u16 mode;
 	long err;
+	int place;
 
 	if (!inode)
 		return;
 	mode = BPF_CORE_READ(inode, i_mode);
-	if (!interesting(inode, mode))
+	sb = BPF_CORE_READ(inode, i_sb);
+	if (!interesting(inode, sb, mode))
 		return;
 	if ((mode & DK_S_IFMT) == DK_S_IFDIR)
 		kinds |= DK_DIR;
-	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key.dev = BPF_CORE_READ(sb, s_dev);
 	key.ino = BPF_CORE_READ(inode, i_ino);
+	way = seen_way(seen, (__u64)inode);
+	if (slot & DK_SLOT_WATCHED) {
+		slot &= ~DK_SLOT_WATCHED;
+		place = watched_place(inode, mode, &key, slot, epoch);
+		if (place == DK_NAMELESS)
+			return;
+		if (place == DK_ELSEWHERE) {
+			// Remembered like a written entry, so the writer's next events on it stop in coalesced().
+			if (way) {
+				way->inode = (__u64)inode;
+				way->pid_tgid = id;
+				way->epoch = epoch;
+				way->key = key;
+				way->kinds = DK_OUTSIDE;
+			}
+			return;
+		}
+	}
 
 	count(DK_CNT_EVENTS);
 
-	now = bpf_ktime_get_boot_ns();
-	val.last_ns = now;
+	val.last_ns = bpf_ktime_get_boot_ns();
 	val.slot = slot;
-	id = bpf_get_current_pid_tgid();
 	val.pid = id >> 32;
 	bpf_get_current_comm(val.comm, sizeof(val.comm));
 
 	// Read-modify-replace instead of writing through the looked-up pointer: a replace happens under the
 	// bucket lock, so it never lands in an element user space is draining (lookup_and_delete_batch) or one the
-	// map has already recycled for another key. If the entry was drained meanwhile, the replace fails with
-	// ENOENT and a fresh entry is inserted below: the event still reaches user space, in the next drain.
-	old = bpf_map_lookup_elem(&dk_dirty, &key);
-	if (old) {
-		val.first_ns = old->first_ns;
-		val.kinds = old->kinds | kinds;
-		val.merged = old->merged + 1;
-		if (bpf_map_update_elem(&dk_dirty, &key, &val, BPF_EXIST) == 0) {
-			count(DK_CNT_MERGED);
-			remember(inode, id, &key);
-			return;
-		}
-	}
-	val.first_ns = now;
-	val.kinds = kinds;
-	val.merged = 0;
-	err = bpf_map_update_elem(&dk_dirty, &key, &val, BPF_NOEXIST);
-	if (err == 0) {
-		remember(inode, id, &key);
-		return;
-	}
-	if (err == -17 /* EEXIST: another CPU inserted it just now */) {
-		old = bpf_map_lookup_elem(&dk_dirty, &key);
-		if (old) {
-			val.first_ns = old->first_ns;
-			val.kinds |= old->kinds;
-			val.merged = old->merged + 1;
-			if (bpf_map_update_elem(&dk_dirty, &key, &val, BPF_EXIST) == 0) {
-				count(DK_CNT_MERGED);
-				remember(inode, id, &key);
-				return;
-			}
-		}
-	}
+	// map has already recycled for another key. If the entry was drained meanwhile, the replace fails and a fresh
+	// entry is inserted: the event still reaches user space, in the next drain.
+	// Which to try first: when this CPU wrote the inode's entry in this generation it is probably still there
+	// (merge); otherwise it is probably new (an inode's first event in a frame: insert, one hash walk fewer).
+	known = way && way->inode == (__u64)inode && way->epoch == epoch && way->key.ino == key.ino;
+	if (known && merge(&key, &val, kinds))
+		goto done;
+	err = insert(&key, &val, kinds);
+	if (err == 0)
+		goto done;
+	// EEXIST: the entry is there (another CPU's, or one this CPU's cache forgot): fold into it; if a drain took it
+	// between the insert and the merge, insert again.
+	if (err == -17 && (merge(&key, &val, kinds) || insert(&key, &val, kinds) == 0))
+		goto done;
 	// E2BIG: the dirty set is full (user space fell behind). Never silent.
 	count(DK_CNT_LOST);
+	return;
+done:
+	remember(way, inode, id, epoch, &key, &val);
 }
 
 static __always_inline int on_ctime(struct inode *inode)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	__u64 epoch = current_epoch();
+	struct dk_seen *seen = seen_of_cpu();
 	__u32 *slot;
 
-	if (coalesced(recent_of(id), inode, DK_META, id))
+	if (coalesced(seen_way(seen, (__u64)inode), inode, DK_META, id, epoch))
 		return 0;
-	slot = tracked_slot();
+	slot = tracked_slot(id, epoch);
 	if (slot)
-		record(inode, DK_META, *slot);
+		record(seen, inode, DK_META, *slot, id, epoch);
 	return 0;
 }
 
@@ -342,24 +594,25 @@ int dk_dirty_folio(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct address_space *mapping = (struct address_space *)ctx->args[1];
 	__u64 id = bpf_get_current_pid_tgid();
-	struct dk_recent *recent = recent_of(id);
-	struct inode *host = NULL;
+	__u64 epoch = current_epoch();
+	struct dk_seen *seen = seen_of_cpu();
+	struct inode *host;
 	__u32 *slot;
 
-	// The mapping is read only for a writer that may take the fast path or is tracked: the rest of the node pays
-	// one per-CPU load and a comparison more than before, then the tracked-namespace lookup.
-	if (recent) {
-		host = dirtied_inode(ctx, mapping);
-		if (coalesced(recent, host, DK_DATA, id))
+	// A file's page cache is the inode's own i_data (mapping->host is that inode), so the fast path finds its way
+	// from the mapping pointer without reading the kernel: the rest of the node pays no read more than before.
+	if (mapping) {
+		struct inode *owner = (struct inode *)((__u64)mapping - bpf_core_field_offset(struct inode, i_data));
+
+		if (coalesced(seen_way(seen, (__u64)owner), owner, DK_DATA, id, epoch))
 			return 0;
 	}
-	slot = tracked_slot();
+	slot = tracked_slot(id, epoch);
 	if (!slot)
 		return 0;
-	if (!host)
-		host = dirtied_inode(ctx, mapping);
+	host = dirtied_inode(ctx, mapping);
 	if (host)
-		record(host, DK_DATA, *slot);
+		record(seen, host, DK_DATA, *slot, id, epoch);
 	return 0;
 }
 
@@ -392,7 +645,9 @@ int dk_ctime_set(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/writeback_mark_inode_dirty")
 int dk_fallback_mark_inode_dirty(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u32 *slot = tracked_slot();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 epoch = current_epoch();
+	__u32 *slot = tracked_slot(id, epoch);
 	__u32 flags, meta;
 
 	if (!slot)
@@ -407,6 +662,6 @@ int dk_fallback_mark_inode_dirty(struct bpf_raw_tracepoint_args *ctx)
 	else
 		meta = (1 << 0) | (1 << 1) | (1 << 11);
 	if (flags & meta)
-		record((struct inode *)ctx->args[0], DK_META, *slot);
+		record(seen_of_cpu(), (struct inode *)ctx->args[0], DK_META, *slot, id, epoch);
 	return 0;
 }

@@ -20,7 +20,13 @@ public sealed unsafe class ChangeCapture : IDisposable
 
     private readonly object _gate = new();
     private nint _obj;
-    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd, _cgroupsActiveFd;
+    private readonly int _trackedFd, _dirtyFd, _countersFd, _trackedCgroupFd, _cgroupsActiveFd, _epochFd, _watchFd, _watchFsFd;
+    /// <summary>The watched tree of each tracked cgroup that has one: its slot and root inode (the dk_watch key).</summary>
+    private readonly Dictionary<ulong, (uint Slot, ulong Root)> _watches = new();
+    /// <summary>Set in a slot given to dk_tracked_cg: the hooks drop the command's changes outside its watched tree.</summary>
+    private const uint SlotWatched = 0x8000_0000;
+    /// <summary>The last even value written to dk_epoch (the caches' generation between drains).</summary>
+    private ulong _epoch;
     private readonly int _cpus;
     private readonly List<nint> _links = new();
     private readonly HashSet<ulong> _tracked = new();
@@ -29,10 +35,11 @@ public sealed unsafe class ChangeCapture : IDisposable
     private readonly Native.DirtyKey[] _keys = new Native.DirtyKey[BatchSize];
     private readonly Native.DirtyValue[] _values = new Native.DirtyValue[BatchSize];
 
-    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int cgroupsActiveFd, int capacity)
+    private ChangeCapture(nint obj, int trackedFd, int dirtyFd, int countersFd, int trackedCgroupFd, int cgroupsActiveFd, int epochFd,
+        int watchFd, int watchFsFd, int capacity)
     {
         _obj = obj; _trackedFd = trackedFd; _dirtyFd = dirtyFd; _countersFd = countersFd; _trackedCgroupFd = trackedCgroupFd;
-        _cgroupsActiveFd = cgroupsActiveFd;
+        _cgroupsActiveFd = cgroupsActiveFd; _epochFd = epochFd; _watchFd = watchFd; _watchFsFd = watchFsFd;
         DirtySetCapacity = capacity;
         _cpus = Native.libbpf_num_possible_cpus();
         if (_cpus <= 0) _cpus = Environment.ProcessorCount;
@@ -82,12 +89,14 @@ public sealed unsafe class ChangeCapture : IDisposable
             try
             {
                 nint tracked = FindMap(obj, "dk_tracked"), dirty = FindMap(obj, "dk_dirty"), counters = FindMap(obj, "dk_counters"),
-                    trackedCgroups = FindMap(obj, "dk_tracked_cg"), cgroupsActive = FindMap(obj, "dk_cg_active");
+                    trackedCgroups = FindMap(obj, "dk_tracked_cg"), cgroupsActive = FindMap(obj, "dk_cg_active"),
+                    epoch = FindMap(obj, "dk_epoch"), watch = FindMap(obj, "dk_watch"), watchFs = FindMap(obj, "dk_watch_fs");
                 Native.bpf_map__set_max_entries(dirty, (uint)dirtySetCapacity);
                 int rc = Native.bpf_object__load(obj);
                 if (rc < 0) throw LoadError(-rc, objectPath);
                 return new ChangeCapture(obj, Native.bpf_map__fd(tracked), Native.bpf_map__fd(dirty), Native.bpf_map__fd(counters),
-                    Native.bpf_map__fd(trackedCgroups), Native.bpf_map__fd(cgroupsActive), (int)Native.bpf_map__max_entries(dirty));
+                    Native.bpf_map__fd(trackedCgroups), Native.bpf_map__fd(cgroupsActive), Native.bpf_map__fd(epoch),
+                    Native.bpf_map__fd(watch), Native.bpf_map__fd(watchFs), (int)Native.bpf_map__max_entries(dirty));
             }
             catch
             {
@@ -154,8 +163,45 @@ public sealed unsafe class ChangeCapture : IDisposable
     /// <summary>Starts capturing what processes in the cgroup v2 <paramref name="cgroupId"/> (the inode number of
     /// its directory in the cgroup2 file system, what bpf_get_current_cgroup_id() returns) change, tagged with
     /// <paramref name="slot"/>: a recorded command (`diffkeeper record`) in the host's mount namespace. Only the
-    /// exact cgroup: a process moved into a child cgroup is not tracked.</summary>
-    public void TrackCgroup(ulong cgroupId, uint slot) => TrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, slot, "cgroup");
+    /// exact cgroup: a process moved into a child cgroup is not tracked. With <paramref name="watched"/>, the kernel
+    /// drops the command's changes outside that directory tree (on another file system, or not below its root; a
+    /// nameless inode; see docs/bpf.md): give it only when no mount lies inside the tree, as the kernel's walk up
+    /// the directories cannot cross one.</summary>
+    public void TrackCgroup(ulong cgroupId, uint slot, WatchedTree? watched = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(slot, SlotWatched);
+        if (watched is not { } tree)
+        {
+            TrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, slot, "cgroup");
+            return;
+        }
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            // The tree first: from the moment the cgroup is tracked with the flag, the hooks look it up.
+            ulong kdev = ((ulong)tree.DevMajor << 20) | tree.DevMinor;
+            var key = new Native.WatchKey { Ino = tree.RootInode, Slot = slot };
+            byte one = 1;
+            if (Native.bpf_map_update_elem(_watchFsFd, &slot, &kdev, Native.BPF_ANY) < 0 ||
+                Native.bpf_map_update_elem(_watchFd, &key, &one, Native.BPF_ANY) < 0)
+            {
+                int e = Marshal.GetLastPInvokeError();
+                RemoveWatch(slot, tree.RootInode);
+                throw new BpfException($"cannot track cgroup {cgroupId}'s watched tree: {Errno(e)}", e);
+            }
+            try { TrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, slot | SlotWatched, "cgroup"); }
+            catch { RemoveWatch(slot, tree.RootInode); throw; }
+            _watches[cgroupId] = (slot, tree.RootInode);
+        }
+    }
+
+    /// <summary>Removes a slot's watched tree from the kernel's maps. Under <see cref="_gate"/>.</summary>
+    private void RemoveWatch(uint slot, ulong root)
+    {
+        var key = new Native.WatchKey { Ino = root, Slot = slot };
+        Native.bpf_map_delete_elem(_watchFd, &key);
+        Native.bpf_map_delete_elem(_watchFsFd, &slot);
+    }
 
     private void TrackKey(int mapFd, HashSet<ulong> set, ulong key, uint slot, string what)
     {
@@ -170,6 +216,7 @@ public sealed unsafe class ChangeCapture : IDisposable
             }
             bool added = set.Add(key);
             PublishCgroupCount(set);
+            NextEpoch();
             if (_links.Count > 0) return;
             try { AttachAll(); }
             catch
@@ -187,7 +234,15 @@ public sealed unsafe class ChangeCapture : IDisposable
     public void Untrack(ulong mountNamespace) => UntrackKey(_trackedFd, _tracked, mountNamespace, "mount namespace");
 
     /// <summary>Stops capturing cgroup <paramref name="cgroupId"/> (see <see cref="Untrack"/>).</summary>
-    public void UntrackCgroup(ulong cgroupId) => UntrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, "cgroup");
+    public void UntrackCgroup(ulong cgroupId)
+    {
+        lock (_gate)
+        {
+            UntrackKey(_trackedCgroupFd, _trackedCgroups, cgroupId, "cgroup");
+            // After the cgroup: the hooks find no slot before the tree goes (without a tree, a flagged slot keeps all).
+            if (_watches.Remove(cgroupId, out var w)) RemoveWatch(w.Slot, w.Root);
+        }
+    }
 
     /// <summary>Tells the programs how many cgroups are tracked (dk_cg_active), after <paramref name="changed"/>
     /// changed: with none, they skip the cgroup lookup. Under <see cref="_gate"/>.</summary>
@@ -202,6 +257,22 @@ public sealed unsafe class ChangeCapture : IDisposable
         }
     }
 
+    /// <summary>Moves the programs' per-CPU caches (dk_seen, dk_writer) to a new generation: what they hold is not
+    /// trusted any more. Before a drain <paramref name="draining"/> makes the generation odd (no coalescing while the
+    /// dirty set is being taken); after it, and after a Track/Untrack, even again. Derived from the last even value,
+    /// so a failed write never leaves the parity wrong for the next one. Under <see cref="_gate"/>.</summary>
+    private void NextEpoch(bool draining = false)
+    {
+        ulong value = _epoch + (draining ? 1UL : 2UL);
+        uint key = 0;
+        if (Native.bpf_map_update_elem(_epochFd, &key, &value, Native.BPF_ANY) < 0)
+        {
+            int e = Marshal.GetLastPInvokeError();
+            throw new BpfException($"cannot update the capture's generation (dk_epoch): {Errno(e)}", e);
+        }
+        if (!draining) _epoch = value;
+    }
+
     private void UntrackKey(int mapFd, HashSet<ulong> set, ulong key, string what)
     {
         lock (_gate)
@@ -214,6 +285,7 @@ public sealed unsafe class ChangeCapture : IDisposable
             }
             set.Remove(key);
             PublishCgroupCount(set);
+            NextEpoch();
             if (_tracked.Count > 0 || _trackedCgroups.Count > 0) return;
             _idleSince = Environment.TickCount64;
             if (DetachLinger == TimeSpan.Zero) DetachAll();
@@ -257,23 +329,28 @@ public sealed unsafe class ChangeCapture : IDisposable
             // The hash map's batch token is a u32 bucket index; libbpf documents it as key-sized: use a key.
             Native.DirtyKey token = default, outToken = default;
             bool first = true;
-            fixed (Native.DirtyKey* keys = _keys)
-            fixed (Native.DirtyValue* values = _values)
+            NextEpoch(draining: true);
+            try
             {
-                while (true)
+                fixed (Native.DirtyKey* keys = _keys)
+                fixed (Native.DirtyValue* values = _values)
                 {
-                    uint count = BatchSize;
-                    int rc = Native.bpf_map_lookup_and_delete_batch(_dirtyFd, first ? null : &token, &outToken, keys, values, &count, 0);
-                    int e = rc < 0 ? Marshal.GetLastPInvokeError() : 0;
-                    if (rc < 0 && e != Native.ENOENT)
-                        throw new BpfException($"draining the dirty set failed: {Errno(e)}", e);
-                    for (int i = 0; i < count; i++) into.Add(Decode(in keys[i], in values[i], offset));
-                    total += (int)count;
-                    if (rc < 0) break; // ENOENT: the last bucket has been visited
-                    token = outToken;
-                    first = false;
+                    while (true)
+                    {
+                        uint count = BatchSize;
+                        int rc = Native.bpf_map_lookup_and_delete_batch(_dirtyFd, first ? null : &token, &outToken, keys, values, &count, 0);
+                        int e = rc < 0 ? Marshal.GetLastPInvokeError() : 0;
+                        if (rc < 0 && e != Native.ENOENT)
+                            throw new BpfException($"draining the dirty set failed: {Errno(e)}", e);
+                        for (int i = 0; i < count; i++) into.Add(Decode(in keys[i], in values[i], offset));
+                        total += (int)count;
+                        if (rc < 0) break; // ENOENT: the last bucket has been visited
+                        token = outToken;
+                        first = false;
+                    }
                 }
             }
+            finally { NextEpoch(); }
             return total;
         }
     }

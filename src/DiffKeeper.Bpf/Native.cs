@@ -50,6 +50,10 @@ internal static unsafe partial class Native
     [StructLayout(LayoutKind.Sequential)]
     public struct DirtyKey { public ulong Dev; public ulong Ino; }
 
+    /// <summary>struct dk_watch_key in bpf/diffkeeper.bpf.c.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct WatchKey { public ulong Ino; public uint Slot, Pad; }
+
     /// <summary>struct dk_value in bpf/diffkeeper.bpf.c (48 bytes).</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct DirtyValue

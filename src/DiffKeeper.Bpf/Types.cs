@@ -27,6 +27,10 @@ public enum ChangeKinds : byte
 public readonly record struct DirtyInode(ulong Dev, ulong Ino, uint Slot, ChangeKinds Kinds,
     long FirstRealtimeNs, long LastRealtimeNs, int Pid, string Comm, uint Merged);
 
+/// <summary>The one directory tree a recorded command's changes are captured in (<see cref="ChangeCapture.TrackCgroup"/>):
+/// the root directory's device (major, minor) and inode number. The kernel drops the command's changes elsewhere.</summary>
+public readonly record struct WatchedTree(uint DevMajor, uint DevMinor, ulong RootInode);
+
 /// <summary>Kernel counters since load: hook hits in tracked namespaces, those merged into an existing entry, those lost to a
 /// full dirty set, and those coalesced: already covered by a fresh entry of the same writer, so the entry was left as it
 /// was (its <see cref="DirtyInode.Merged"/> does not count them). Every event is in exactly one of: an entry (Merged + 1

@@ -79,8 +79,13 @@ public static unsafe partial class Libc
     /// <summary>Major and minor as one dev_t, by glibc itself (what makedev(3) expands to).</summary>
     public static ulong MakeDev(uint major, uint minor) => gnu_dev_makedev(major, minor);
 
-    // Not in Tmds.LibC (0.5): makedev is a macro there.
+    /// <summary>A dev_t's major and minor, by glibc itself (major(3), minor(3)).</summary>
+    public static (uint Major, uint Minor) SplitDev(ulong dev) => (gnu_dev_major(dev), gnu_dev_minor(dev));
+
+    // Not in Tmds.LibC (0.5): makedev, major and minor are macros there.
     [LibraryImport("libc")] private static partial ulong gnu_dev_makedev(uint major, uint minor);
+    [LibraryImport("libc")] private static partial uint gnu_dev_major(ulong dev);
+    [LibraryImport("libc")] private static partial uint gnu_dev_minor(ulong dev);
 
     /// <summary>A NUL-terminated UTF-8 copy of <paramref name="path"/>.</summary>
     public static byte[] Z(string path) => Encoding.UTF8.GetBytes(path + "\0");

@@ -1,4 +1,5 @@
 using System.Globalization;
+using DiffKeeper.Common.Mounts;
 using DiffKeeper.Store.Native;
 
 namespace DiffKeeper.Cli.Record;
@@ -19,22 +20,8 @@ internal sealed class CommandCgroup
     private CommandCgroup(string path, string parent, ulong id) { Path = path; ParentPath = parent; Id = id; }
 
     /// <summary>The cgroup2 mount point, or null when cgroup v2 is not mounted.</summary>
-    public static string? FindMount()
-    {
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
-            int dash = line.IndexOf(" - ", StringComparison.Ordinal);
-            if (dash < 0) continue;
-            var after = line[(dash + 3)..].Split(' ');
-            if (after.Length == 0 || after[0] != "cgroup2") continue;
-            var f = line[..dash].Split(' ');
-            if (f.Length >= 5 && f[3] == "/") return Unescape(f[4]);
-        }
-        return null;
-    }
-
-    private static string Unescape(string s) => s.Replace("\\040", " ").Replace("\\011", "\t").Replace("\\012", "\n").Replace("\\134", "\\");
+    public static string? FindMount() =>
+        MountTable.Read().Where(m => m.FsType == "cgroup2" && m.Root == "/").Select(m => m.MountPoint).FirstOrDefault();
 
     /// <summary>Our own cgroup in the v2 hierarchy ("0::/path" in /proc/self/cgroup).</summary>
     private static string OwnPath()

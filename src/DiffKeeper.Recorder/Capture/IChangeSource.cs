@@ -18,8 +18,9 @@ internal interface IChangeSource : IDisposable
     /// <summary>The upper directory's file system sets ctime without the multigrain tracepoints: hook that path too.</summary>
     void RequireCtimeSetHook();
     void Untrack(ulong mountNamespace);
-    /// <summary>A recorded command's cgroup v2 id (`diffkeeper record`).</summary>
-    void TrackCgroup(ulong cgroupId, uint slot);
+    /// <summary>A recorded command's cgroup v2 id (`diffkeeper record`); with <paramref name="watched"/>, its changes
+    /// outside that tree are dropped in the kernel.</summary>
+    void TrackCgroup(ulong cgroupId, uint slot, WatchedTree? watched);
     void UntrackCgroup(ulong cgroupId);
     bool Attached { get; }
     /// <summary>Detaches the programs once nothing has been tracked for the capture's linger (see
@@ -38,7 +39,7 @@ internal sealed class NoChangeSource(string reason) : IChangeSource
     public void Track(ulong mountNamespace, uint slot) { }
     public void RequireCtimeSetHook() { }
     public void Untrack(ulong mountNamespace) { }
-    public void TrackCgroup(ulong cgroupId, uint slot) { }
+    public void TrackCgroup(ulong cgroupId, uint slot, WatchedTree? watched) { }
     public void UntrackCgroup(ulong cgroupId) { }
     public bool Attached => false;
     public void DetachIfIdle() { }
@@ -55,7 +56,7 @@ internal sealed class BpfChangeSource(ChangeCapture capture) : IChangeSource
     public void Track(ulong mountNamespace, uint slot) => capture.Track(mountNamespace, slot);
     public void RequireCtimeSetHook() => capture.RequireCtimeSetHook();
     public void Untrack(ulong mountNamespace) => capture.Untrack(mountNamespace);
-    public void TrackCgroup(ulong cgroupId, uint slot) => capture.TrackCgroup(cgroupId, slot);
+    public void TrackCgroup(ulong cgroupId, uint slot, WatchedTree? watched) => capture.TrackCgroup(cgroupId, slot, watched);
     public void UntrackCgroup(ulong cgroupId) => capture.UntrackCgroup(cgroupId);
     public bool Attached => capture.Attached;
     public void DetachIfIdle() => capture.DetachIfIdle();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using DiffKeeper.Bpf;
+using DiffKeeper.Common.Mounts;
 using DiffKeeper.Recorder.Api;
 using DiffKeeper.Recorder.Native;
 using DiffKeeper.Store;
@@ -98,7 +99,11 @@ internal sealed partial class ContainerRecorder
                 try
                 {
                     if (!ChangeCapture.HasMultigrainTimestamps(root)) _capture.RequireCtimeSetHook();
-                    _capture.TrackCgroup(req.CgroupId, tc.Slot);
+                    // The kernel drops the command's changes outside the watched tree, unless a mount lies inside it
+                    // (its walk up the directories cannot cross mounts): then user space alone filters.
+                    WatchedTree? kernelTree = MountTable.AnyMountBelow(root) ? null : new WatchedTree(rootSt.DevMajor, rootSt.DevMinor, rootSt.Inode);
+                    _capture.TrackCgroup(req.CgroupId, tc.Slot, kernelTree);
+                    if (kernelTree == null) _log($"record {session}: a mount lies inside {root}: its changes elsewhere are filtered in user space only");
                 }
                 catch (BpfException e)
                 {

@@ -63,6 +63,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         public List<RecordedEvent> Events { get; } = [];
         /// <summary>Bytes read and ticks spent in IngestPath in this frame (the slow-frame log line).</summary>
         public long BytesRead, IngestTicks;
+        /// <summary>Versions were written with the recording's summary left unsaved (deferSave): Finish saves it once.</summary>
+        public bool SaveRecording;
         public List<(UpperNode Node, Change Why)> Removed { get; } = [];
         public List<(UpperNode Parent, DirectoryEntry Entry, Change Why)> Added { get; } = [];
         /// <summary>This frame's changes by inode: who changed a directory found new (its entries were made by it).</summary>
@@ -162,9 +164,10 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         if (frame.Events.Count > 0)
         {
-            store.AddEvents(frame.C.Recording, frame.Events);
+            store.AddEvents(frame.C.Recording, frame.Events); // saves the recording's summary too
             metrics.ChangeEvents.Add(frame.Events.Count);
         }
+        else if (frame.SaveRecording) store.SaveRecording(frame.C.Recording);
         LastFrame = new Summary(frame.Captured.Count, frame.BytesRead, frame.IngestTicks, frame.Waiting.Count, frame.Events.Count,
             System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
     }
@@ -416,7 +419,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         try
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path, oneAttempt: oneAttempt);
+            var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path, oneAttempt: oneAttempt, deferSave: true);
+            frame.SaveRecording = true;
             frame.IngestTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             frame.BytesRead += s.BytesRead;
             metrics.VersionsWritten.Add(s.Changed);
@@ -487,7 +491,8 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
 
     private void RecordDeleted(Frame frame, UpperNode node, byte[] path, long time)
     {
-        ingester.RecordDeleted(frame.C.Recording, path, Math.Max(time, node.LastVersionTime + 1));
+        ingester.RecordDeleted(frame.C.Recording, path, Math.Max(time, node.LastVersionTime + 1), deferSave: true);
+        frame.SaveRecording = true;
         metrics.VersionsWritten.Add(1);
     }
 

@@ -1,3 +1,4 @@
+using DiffKeeper.Common.Mounts;
 using DiffKeeper.Shim.Diagnostics;
 using DiffKeeper.Shim.Native;
 using DiffKeeper.Shim.Protos.Types;
@@ -104,19 +105,7 @@ internal static class RootfsMounter
     }
 
     /// <summary>Whether <paramref name="path"/> is a mount point (per /proc/self/mountinfo).</summary>
-    public static bool IsMountPoint(string path)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-            {
-                var fields = line.Split(' ', 6);
-                if (fields.Length > 4 && fields[4].Replace("\\040", " ") == path) return true;
-            }
-        }
-        catch (IOException) { }
-        return false;
-    }
+    public static bool IsMountPoint(string path) => MountTable.Read().Any(m => m.MountPoint == path);
 
     /// <summary>
     /// Unmounts everything stacked on <paramref name="target"/>; false if something stayed mounted.

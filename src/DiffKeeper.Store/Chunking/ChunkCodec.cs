@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using DiffKeeper.Store.Model;
@@ -46,10 +47,19 @@ internal sealed unsafe class ChunkCodec : IDisposable
     // Native zstd contexts (see NativeZstd), created on first use: a reader never pays for a compression context.
     // Deltas use their own context: a prefix is a sticky parameter of the context that encodes it.
     private nint _cctx, _deltaCctx, _dctx;
-    private byte[] _out = new byte[HeaderSize + (int)ZSTD_compressBound((nuint)FastCdc.DefaultMax)];
-    private byte[] _deltaOut = new byte[DeltaHeaderSize + (int)ZSTD_compressBound((nuint)FastCdc.DefaultMax)];
+    // Output and base buffers are rented on first use and returned at Dispose: a live ingest makes a codec per
+    // captured file, and allocating (so zeroing) ~200 KB each time was 5 % of the daemon's CPU while a recorded
+    // command created 3,000 small files (perf, docs/record.md).
+    private byte[] _out = [], _deltaOut = [];
     /// <summary>One buffer per chain level for the raw bytes of a delta's base while it is resolved.</summary>
     private readonly byte[]?[] _bases = new byte[]?[MaxDeltaDepth];
+
+    /// <summary>A pooled buffer of at least <paramref name="size"/> bytes in place of <paramref name="old"/> (returned).</summary>
+    private static byte[] Regrow(byte[] old, int size)
+    {
+        if (old.Length > 0) ArrayPool<byte>.Shared.Return(old);
+        return ArrayPool<byte>.Shared.Rent(size);
+    }
 
     /// <summary>
     /// Bytes a process hashes with the managed SHA-256 before OpenSSL's takes over. Loading OpenSSL costs ~5 ms,
@@ -86,7 +96,7 @@ internal sealed unsafe class ChunkCodec : IDisposable
     public ReadOnlySpan<byte> Encode(ReadOnlySpan<byte> raw)
     {
         int bound = HeaderSize + (int)ZSTD_compressBound((nuint)raw.Length);
-        if (_out.Length < bound) _out = new byte[bound];
+        if (_out.Length < bound) _out = Regrow(_out, bound);
         if (_cctx == 0 && (_cctx = ZSTD_createCCtx()) == 0) throw new OutOfMemoryException("zstd: no compression context");
         nuint r;
         fixed (byte* src = raw)
@@ -98,8 +108,7 @@ internal sealed unsafe class ChunkCodec : IDisposable
         // Incompressible data is stored raw: saves the decompression on every read.
         if (n >= raw.Length - raw.Length / 32)
         {
-            _out[0] = Raw;
-            if (_out.Length < HeaderSize + raw.Length) _out = new byte[HeaderSize + raw.Length];
+            _out[0] = Raw; // bound >= HeaderSize + raw.Length: it fits
             raw.CopyTo(_out.AsSpan(HeaderSize));
             return _out.AsSpan(0, HeaderSize + raw.Length);
         }
@@ -118,7 +127,7 @@ internal sealed unsafe class ChunkCodec : IDisposable
         delta = false;
         if (baseDepth >= MaxDeltaDepth || baseRaw.IsEmpty) return Encode(raw);
         int bound = DeltaHeaderSize + (int)ZSTD_compressBound((nuint)raw.Length);
-        if (_deltaOut.Length < bound) _deltaOut = new byte[bound];
+        if (_deltaOut.Length < bound) _deltaOut = Regrow(_deltaOut, bound);
         if (_deltaCctx == 0 && (_deltaCctx = ZSTD_createCCtx()) == 0) throw new OutOfMemoryException("zstd: no compression context");
         nuint r;
         fixed (byte* src = raw)
@@ -182,7 +191,7 @@ internal sealed unsafe class ChunkCodec : IDisposable
                     throw new CorruptDataException($"chunk {expected} has a delta chain deeper than {MaxDeltaDepth}");
                 var baseHash = new Hash256(stored.Slice(HeaderSize + 1, Hash256.Size));
                 if (bases == null) throw new CorruptDataException($"chunk {expected} is a delta and its base {baseHash} cannot be read here");
-                var baseBuf = _bases[level] ??= new byte[FastCdc.DefaultMax];
+                var baseBuf = _bases[level] ??= ArrayPool<byte>.Shared.Rent(FastCdc.DefaultMax);
                 var st = (Codec: this, Hash: baseHash, Buf: baseBuf, Bases: bases, Level: level + 1, Length: 0);
                 if (!bases.TryUseChunk(baseHash, ref st, static (value, ref s) => s.Length = s.Codec.Decode(s.Hash, value, s.Buf, s.Bases, s.Level)))
                     throw new CorruptDataException($"chunk {expected}: its delta base {baseHash} is missing");
@@ -215,6 +224,14 @@ internal sealed unsafe class ChunkCodec : IDisposable
 
     public void Dispose()
     {
+        if (_out.Length > 0) ArrayPool<byte>.Shared.Return(_out);
+        if (_deltaOut.Length > 0) ArrayPool<byte>.Shared.Return(_deltaOut);
+        _out = _deltaOut = [];
+        for (int i = 0; i < _bases.Length; i++)
+        {
+            if (_bases[i] is { } b) ArrayPool<byte>.Shared.Return(b);
+            _bases[i] = null;
+        }
         if (_cctx != 0) { ZSTD_freeCCtx(_cctx); _cctx = 0; }
         if (_deltaCctx != 0) { ZSTD_freeCCtx(_deltaCctx); _deltaCctx = 0; }
         if (_dctx != 0) { ZSTD_freeDCtx(_dctx); _dctx = 0; }

@@ -51,7 +51,8 @@ internal sealed unsafe class FileCapture : IDisposable
     /// <summary>Chunks of the current list already searched for an alignment point, and the offset after them.</summary>
     private int _alignedThrough;
     private long _alignedOffset;
-    private readonly byte[] _baseRaw = new byte[FastCdc.DefaultMax];
+    /// <summary>A delta's base chunk, rented on the first delta (see ChunkCodec's buffers).</summary>
+    private byte[]? _baseRaw;
 
     /// <summary>The overlay's merged view (no trailing slash), where a metacopy file's data is read; null: unknown.</summary>
     private readonly byte[]? _mergedRoot;
@@ -392,7 +393,7 @@ internal sealed unsafe class FileCapture : IDisposable
         var baseRef = _prevChunks[at];
         if (baseRef.IsHole || baseRef.Hash == h) return _codec.Encode(raw);
         var chunks0 = _store.ChunkSource;
-        var st = (Codec: _codec, Hash: baseRef.Hash, Buf: _baseRaw, Source: chunks0, Depth: 0, Length: 0);
+        var st = (Codec: _codec, Hash: baseRef.Hash, Buf: _baseRaw ??= ArrayPool<byte>.Shared.Rent(FastCdc.DefaultMax), Source: chunks0, Depth: 0, Length: 0);
         try
         {
             bool found = chunks0.TryUseChunk(baseRef.Hash, ref st, static (value, ref s) =>
@@ -471,5 +472,7 @@ internal sealed unsafe class FileCapture : IDisposable
         _batch.Dispose();
         _version.Dispose();
         ArrayPool<byte>.Shared.Return(_buf);
+        if (_baseRaw != null) ArrayPool<byte>.Shared.Return(_baseRaw);
+        _baseRaw = null;
     }
 }
