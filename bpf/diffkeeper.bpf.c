@@ -374,18 +374,19 @@ static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *i
 	return true;
 }
 
-// Remembers that this CPU just wrote the entry of this inode for this thread (see coalesced()).
+// Remembers that this CPU just wrote the entry of this inode for this thread with these kinds at this time (see
+// coalesced()), or, with DK_OUTSIDE, that the inode lies outside the writer's watched tree.
 static __always_inline void remember(struct dk_seen_entry *way, struct inode *inode, __u64 id, __u64 epoch,
-				     struct dk_key *key, struct dk_value *val)
+				     struct dk_key *key, __u8 kinds, __u64 stamp_ns)
 {
 	if (!way)
 		return;
 	way->inode = (__u64)inode;
 	way->pid_tgid = id;
 	way->epoch = epoch;
-	way->stamp_ns = val->last_ns;
+	way->stamp_ns = stamp_ns;
 	way->key = *key;
-	way->kinds = val->kinds;
+	way->kinds = kinds;
 }
 
 // Folds the event into an existing entry with a replace (see below); false when there is none any more.
@@ -520,13 +521,7 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 			return;
 		if (place == DK_ELSEWHERE) {
 			// Remembered like a written entry, so the writer's next events on it stop in coalesced().
-			if (way) {
-				way->inode = (__u64)inode;
-				way->pid_tgid = id;
-				way->epoch = epoch;
-				way->key = key;
-				way->kinds = DK_OUTSIDE;
-			}
+			remember(way, inode, id, epoch, &key, DK_OUTSIDE, 0);
 			return;
 		}
 	}
@@ -544,7 +539,7 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 	// entry is inserted: the event still reaches user space, in the next drain.
 	// Which to try first: when this CPU wrote the inode's entry in this generation it is probably still there
 	// (merge); otherwise it is probably new (an inode's first event in a frame: insert, one hash walk fewer).
-	known = way && way->inode == (__u64)inode && way->epoch == epoch && way->key.ino == key.ino;
+	known = way && way->inode == (__u64)inode && way->epoch == epoch && way->key.ino == key.ino && way->kinds != DK_OUTSIDE;
 	if (known && merge(&key, &val, kinds))
 		goto done;
 	err = insert(&key, &val, kinds);
@@ -558,7 +553,7 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 	count(DK_CNT_LOST);
 	return;
 done:
-	remember(way, inode, id, epoch, &key, &val);
+	remember(way, inode, id, epoch, &key, val.kinds, val.last_ns);
 }
 
 static __always_inline int on_ctime(struct inode *inode)

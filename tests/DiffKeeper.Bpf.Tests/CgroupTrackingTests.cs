@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DiffKeeper.Bpf.Tests.Infrastructure;
+using DiffKeeper.Common.Mounts;
 using static DiffKeeper.Bpf.Tests.Infrastructure.CaptureSession;
 
 namespace DiffKeeper.Bpf.Tests;
@@ -101,9 +102,7 @@ public class CgroupTrackingTests
     /// <summary>A new cgroup v2 below the test's own (skips when cgroup v2 is not mounted).</summary>
     private static string NewCgroup()
     {
-        var mount = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(" - "))
-            .Where(p => p.Length == 2 && p[1].StartsWith("cgroup2 ", StringComparison.Ordinal))
-            .Select(p => p[0].Split(' ')[4]).FirstOrDefault();
+        var mount = MountTable.Read().Where(m => m.FsType == "cgroup2").Select(m => m.MountPoint).FirstOrDefault();
         Integration.Require(mount != null, "cgroup v2 mounted");
         var own = File.ReadLines("/proc/self/cgroup").First(l => l.StartsWith("0::", StringComparison.Ordinal))[3..].TrimEnd('/');
         var cg = Path.Join(mount, own, "dk-bpf-test-" + Guid.NewGuid().ToString("N")[..8]);

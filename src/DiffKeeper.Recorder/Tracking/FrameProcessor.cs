@@ -64,7 +64,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         /// <summary>Bytes read and ticks spent in IngestPath in this frame (the slow-frame log line).</summary>
         public long BytesRead, IngestTicks;
         /// <summary>Versions were written with the recording's summary left unsaved (deferSave): Finish saves it once.</summary>
-        public bool SaveRecording;
+        public bool SummaryUnsaved;
         public List<(UpperNode Node, Change Why)> Removed { get; } = [];
         public List<(UpperNode Parent, DirectoryEntry Entry, Change Why)> Added { get; } = [];
         /// <summary>This frame's changes by inode: who changed a directory found new (its entries were made by it).</summary>
@@ -167,7 +167,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
             store.AddEvents(frame.C.Recording, frame.Events); // saves the recording's summary too
             metrics.ChangeEvents.Add(frame.Events.Count);
         }
-        else if (frame.SaveRecording) store.SaveRecording(frame.C.Recording);
+        else if (frame.SummaryUnsaved) store.SaveRecording(frame.C.Recording);
         LastFrame = new Summary(frame.Captured.Count, frame.BytesRead, frame.IngestTicks, frame.Waiting.Count, frame.Events.Count,
             System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
     }
@@ -420,7 +420,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             var s = ingester.IngestPath(c.Recording, c.Info.UpperDir, path, time, linkTo?.Path, oneAttempt: oneAttempt, deferSave: true);
-            frame.SaveRecording = true;
+            frame.SummaryUnsaved = true;
             frame.IngestTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             frame.BytesRead += s.BytesRead;
             metrics.VersionsWritten.Add(s.Changed);
@@ -492,7 +492,7 @@ internal sealed class FrameProcessor(RecordingStore store, Ingester ingester, lo
     private void RecordDeleted(Frame frame, UpperNode node, byte[] path, long time)
     {
         ingester.RecordDeleted(frame.C.Recording, path, Math.Max(time, node.LastVersionTime + 1), deferSave: true);
-        frame.SaveRecording = true;
+        frame.SummaryUnsaved = true;
         metrics.VersionsWritten.Add(1);
     }
 
