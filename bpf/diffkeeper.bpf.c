@@ -4,7 +4,9 @@
 // in the write path. docs/bpf.md has the whole design and what the kernel really reports for each operation.
 //
 // Why these hooks (measured on the reference kernel, Linux 6.18; see docs/bpf.md, "Kernel facts the design rests on"):
-//  - fentry/fexit, LSM and kprobes are unavailable there; raw tracepoints work and need no tracefs.
+//  - fentry/fexit, LSM and kprobes are unavailable there; raw tracepoints work and need no tracefs. They are attached
+//    as BTF-typed programs (tp_btf): typed arguments, so kernel fields are read with plain guarded loads instead of
+//    a bpf_probe_read_kernel call each (docs/bpf.md, "BTF-typed tracepoint programs").
 //  - Any syscalls:sys_enter_* hook costs ~0.3 us on every syscall of the node, and a ring-buffer record per write
 //    costs 5x: so no per-syscall hook and no ring buffer. The hooks below fire on STATE CHANGES, in the writer's
 //    context (its mount namespace, pid, comm):
@@ -36,6 +38,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define DK_META 2 /* the inode's ctime was set: attributes, link count, or (with a write) mtime changed */
 #define DK_DIR 4  /* the inode is a directory: with META, its entries changed */
 #define DK_OUTSIDE 0x80 /* only in a dk_seen way: the inode lies outside its writer's watched tree (not recorded) */
+#define DK_BORN 0x40    /* only in a dk_seen way: a regular file its writer is creating, not named yet (see record()) */
 
 #define DK_S_IFMT 00170000
 #define DK_S_IFDIR 0040000
@@ -134,8 +137,8 @@ struct {
 	__type(value, __u64);
 } dk_watch_fs SEC(".maps");
 
-// Per CPU: whether a directory lies in a slot's watched tree, by dentry pointer (16 ways), valid in one generation
-// (see dk_epoch): the walk up to the root is paid once per directory and frame, not per event.
+// Per CPU: whether a directory lies in a slot's watched tree, by its dentry and inode number (16 ways), valid in
+// one generation (see dk_epoch): the walk up to the root is paid once per directory and frame, not per event.
 #define DK_DIR_WAYS 16
 #define DK_WATCH_DEPTH 48 /* a deeper directory is taken as inside: recorded, user space filters it */
 struct dk_dir_verdict {
@@ -185,7 +188,7 @@ struct {
 	__type(value, __u64);
 } dk_epoch SEC(".maps");
 
-// Per CPU: the entries of dk_dirty this CPU's programs last wrote in full, direct-mapped by inode pointer (64 ways:
+// Per CPU: the entries of dk_dirty this CPU's programs last wrote in full, direct-mapped by inode number (64 ways:
 // a writer that alternates between a directory and the files it creates or removes keeps both). Only a hint that
 // the writer is about to hit the same entry again; coalesced() decides.
 #define DK_SEEN_WAYS 64
@@ -259,7 +262,7 @@ static __always_inline __u32 *tracked_slot(__u64 id, __u64 epoch)
 
 	if (writer && writer->pid_tgid == id && writer->task == (__u64)task && writer->epoch == epoch)
 		return &writer->slot;
-	mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	mntns = task->nsproxy->mnt_ns->ns.inum;
 	if (!mntns) // an exiting task has no nsproxy any more
 		return NULL;
 	slot = bpf_map_lookup_elem(&dk_tracked, &mntns);
@@ -289,11 +292,11 @@ static __always_inline __u32 *tracked_slot(__u64 id, __u64 epoch)
 // times into its inode with inode_set_ctime_to_ts; the upper inode raises the same change itself).
 static __always_inline bool interesting(struct inode *inode, struct super_block *sb, __u16 mode)
 {
-	unsigned long flags = BPF_CORE_READ(sb, s_flags);
+	unsigned long flags = sb->s_flags;
 
 	if (flags & (DK_SB_KERNMOUNT | DK_SB_NOUSER))
 		return false;
-	if (BPF_CORE_READ(sb, s_magic) == DK_OVERLAYFS_SUPER_MAGIC)
+	if (sb->s_magic == DK_OVERLAYFS_SUPER_MAGIC)
 		return false;
 	switch (mode & DK_S_IFMT) {
 	case DK_S_IFREG:
@@ -301,18 +304,19 @@ static __always_inline bool interesting(struct inode *inode, struct super_block 
 	case DK_S_IFLNK:
 		return true;
 	case DK_S_IFCHR: // an overlay whiteout is a 0:0 character device; real device nodes are not content
-		return BPF_CORE_READ(inode, i_rdev) == 0;
+		return inode->i_rdev == 0;
 	default: // fifos, sockets, block devices
 		return false;
 	}
 }
 
-// This CPU's cache way for an inode pointer (a multiplicative hash: inodes are slab objects ~1 KiB apart).
-static __always_inline struct dk_seen_entry *seen_way(struct dk_seen *seen, __u64 inode)
+// This CPU's cache way for an inode, by its number (a multiplicative hash: files created in turn get consecutive
+// numbers). Not by the inode pointer: the verifier allows no arithmetic on a kernel pointer it knows the type of.
+static __always_inline struct dk_seen_entry *seen_way(struct dk_seen *seen, __u64 ino)
 {
 	if (!seen)
 		return NULL;
-	return &seen->way[(inode * 0x9E3779B97F4A7C15ULL) >> 58];
+	return &seen->way[(ino * 0x9E3779B97F4A7C15ULL) >> 58];
 }
 
 static __always_inline struct dk_seen *seen_of_cpu(void)
@@ -353,17 +357,17 @@ static __always_inline bool folded(struct dk_seen_entry *way, __u8 kinds, __u64 
 // the recording: last_ns (the version's time) may lag the last event by < DK_COALESCE_NS, and so may the last
 // writer's pid/comm when another process on another CPU wrote the same inode in between. A drain that starts after
 // the generation was read takes the entry after the event: like a replace landing just before it.
-// An outside way (DK_OUTSIDE, see watched_place()) ends the event the same way, uncounted, for the generation.
-static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *inode, __u8 kinds, __u64 id, __u64 epoch)
+// An outside way (DK_OUTSIDE, see watched_place()) or a born way (DK_BORN, see record()) ends the event the same
+// way, uncounted, for the rest of the generation.
+static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *inode, __u64 ino, __u8 kinds, __u64 id,
+				      __u64 epoch)
 {
-	if (!way || !inode || way->inode != (__u64)inode || way->pid_tgid != id)
+	// The same pointer may be another inode by now (freed and reused): the inode number says.
+	if (!way || !inode || way->inode != (__u64)inode || way->key.ino != ino || way->pid_tgid != id)
 		return false;
 	if (way->epoch != epoch || (epoch & 1))
 		return false;
-	// The same pointer may be another inode by now (freed and reused): the inode number says.
-	if (BPF_CORE_READ(inode, i_ino) != way->key.ino)
-		return false;
-	if (way->kinds == DK_OUTSIDE) // not recorded (outside the writer's watched tree) for the rest of the generation
+	if (way->kinds & (DK_OUTSIDE | DK_BORN)) // not recorded: outside the watched tree, or covered by its directory
 		return true;
 	if (bpf_ktime_get_boot_ns() - way->stamp_ns >= DK_COALESCE_NS)
 		return false;
@@ -375,7 +379,8 @@ static __always_inline bool coalesced(struct dk_seen_entry *way, struct inode *i
 }
 
 // Remembers that this CPU just wrote the entry of this inode for this thread with these kinds at this time (see
-// coalesced()), or, with DK_OUTSIDE, that the inode lies outside the writer's watched tree.
+// coalesced()), or, with DK_OUTSIDE, that the inode lies outside the writer's watched tree, or, with DK_BORN, that
+// the writer is creating it.
 static __always_inline void remember(struct dk_seen_entry *way, struct inode *inode, __u64 id, __u64 epoch,
 				     struct dk_key *key, __u8 kinds, __u64 stamp_ns)
 {
@@ -408,18 +413,18 @@ static __always_inline bool merge(struct dk_key *key, struct dk_value *val, __u8
 // Whether the directory lies in the slot's watched tree: it or an ancestor is the tree's root (dk_watch). The walk
 // follows d_parent within the file system, so reaching its root means outside; it cannot cross mounts, which is why
 // user space gives no tree when a mount lies inside the watched one.
-static __always_inline bool dir_inside(struct dentry *dir, __u32 slot, __u64 epoch)
+// dir: the directory's dentry; ino: its inode number.
+static __always_inline bool dir_inside(struct dentry *dir, __u64 ino, __u32 slot, __u64 epoch)
 {
 	__u32 zero = 0;
 	struct dk_dir_verdicts *cache = bpf_map_lookup_elem(&dk_dir_verdicts, &zero);
 	struct dk_watch_key wk = {.slot = slot};
 	struct dk_dir_verdict *v = NULL;
 	struct dentry *d = dir, *parent;
-	__u64 ino = BPF_CORE_READ(dir, d_inode, i_ino);
 	bool inside = true; // deeper than DK_WATCH_DEPTH: recorded
 
 	if (cache) {
-		v = &cache->way[((__u64)dir * 0x9E3779B97F4A7C15ULL) >> 60];
+		v = &cache->way[(ino * 0x9E3779B97F4A7C15ULL) >> 60];
 		if (v->dentry == (__u64)dir && v->ino == ino && v->epoch == epoch && v->slot == slot)
 			return v->inside;
 	}
@@ -449,37 +454,41 @@ static __always_inline bool dir_inside(struct dentry *dir, __u32 slot, __u64 epo
 
 // For a recorded command that watches some directories only: where the inode lies. DK_INSIDE: record the event.
 // DK_ELSEWHERE: on another file system or not below the watched root — dropped (not counted), and remembered for the
-// writer's next events in this generation. DK_NAMELESS: no name yet (being created: its first ctime precedes its
-// name), or none any more (its last name being removed: link count 0; an unlinked file still written), or an
-// O_TMPFILE — this event is dropped, as the name it gets or loses is a change of its directory, which is seen (the
-// daemon's rescans record creations and deletions); not remembered, as the next event may come with a name. A file
-// with several names is inside (another name may be: user space decides). Else its directory's place decides.
+// writer's next events in this generation. DK_NAMELESS: no name any more (its last name being removed: link count 0;
+// an unlinked file still written; an O_TMPFILE) — this event is dropped, as the name it loses or gets is a change of
+// its directory, which is seen (the daemon's rescans record creations and deletions); not remembered, as the next
+// event may come with a name. DK_UNBORN: a link count but no name yet: being created (its first ctime precedes its
+// name) — dropped too, see record(). A file with several names is inside (another name may be: user space decides).
+// Else its directory's place decides.
 #define DK_INSIDE 0
 #define DK_ELSEWHERE 1
 #define DK_NAMELESS 2
+#define DK_UNBORN 3
 static __always_inline int watched_place(struct inode *inode, __u16 mode, struct dk_key *key, __u32 slot, __u64 epoch)
 {
 	__u64 *fs = bpf_map_lookup_elem(&dk_watch_fs, &slot);
 	struct hlist_node *first;
-	struct dentry *alias;
+	struct dentry *alias, *parent;
 	__u32 nlink;
 
 	if (!fs)
 		return DK_INSIDE; // its watched tree is being set up or torn down: keep everything
 	if (key->dev != *fs)
 		return DK_ELSEWHERE;
-	nlink = BPF_CORE_READ(inode, __i_nlink);
+	nlink = inode->__i_nlink;
 	if (nlink == 0) // its last name is going (unlink, rmdir: ctime is set after the link count dropped)
 		return DK_NAMELESS;
-	first = BPF_CORE_READ(inode, i_dentry.first);
+	first = inode->i_dentry.first;
 	if (!first)
-		return DK_NAMELESS;
+		return DK_UNBORN;
+	// The dentry holding `first` (container_of): a pointer the verifier cannot type, so read through the helper.
 	alias = (struct dentry *)((__u64)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
 	if ((mode & DK_S_IFMT) == DK_S_IFDIR)
-		return dir_inside(alias, slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
+		return dir_inside(alias, key->ino, slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
 	if (nlink > 1)
 		return DK_INSIDE;
-	return dir_inside(BPF_CORE_READ(alias, d_parent), slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
+	parent = BPF_CORE_READ(alias, d_parent);
+	return dir_inside(parent, BPF_CORE_READ(parent, d_inode, i_ino), slot, epoch) ? DK_INSIDE : DK_ELSEWHERE;
 }
 
 // Inserts the event as a new entry: 0, or the error (-EEXIST: there is one; -E2BIG: the set is full).
@@ -505,20 +514,32 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 
 	if (!inode)
 		return;
-	mode = BPF_CORE_READ(inode, i_mode);
-	sb = BPF_CORE_READ(inode, i_sb);
+	mode = inode->i_mode;
+	sb = inode->i_sb;
 	if (!interesting(inode, sb, mode))
 		return;
 	if ((mode & DK_S_IFMT) == DK_S_IFDIR)
 		kinds |= DK_DIR;
-	key.dev = BPF_CORE_READ(sb, s_dev);
-	key.ino = BPF_CORE_READ(inode, i_ino);
-	way = seen_way(seen, (__u64)inode);
+	key.dev = sb->s_dev;
+	key.ino = inode->i_ino;
+	way = seen_way(seen, key.ino);
 	if (slot & DK_SLOT_WATCHED) {
 		slot &= ~DK_SLOT_WATCHED;
 		place = watched_place(inode, mode, &key, slot, epoch);
 		if (place == DK_NAMELESS)
 			return;
+		// A regular file being created (a link count, no name yet: its first ctime precedes its name): whatever
+		// its writer does to it for the rest of this generation (the write that follows an open(O_CREAT), its
+		// mtime) needs no entry of its own. The name it gets is a change of its directory, and the daemon's rescan
+		// for that change reads the new file after the drain that ends this generation, so with everything written
+		// to it before. A write in a later generation, or by another thread, takes the full path again. Saves the
+		// file's insert into the dirty set. Only with a watched tree (`record`): for containers, a new file keeps
+		// an entry of its own, with its own writer and time.
+		if (place == DK_UNBORN) {
+			if ((mode & DK_S_IFMT) == DK_S_IFREG)
+				remember(way, inode, id, epoch, &key, DK_BORN, 0);
+			return;
+		}
 		if (place == DK_ELSEWHERE) {
 			// Remembered like a written entry, so the writer's next events on it stop in coalesced().
 			remember(way, inode, id, epoch, &key, DK_OUTSIDE, 0);
@@ -539,7 +560,8 @@ static __always_inline void record(struct dk_seen *seen, struct inode *inode, __
 	// entry is inserted: the event still reaches user space, in the next drain.
 	// Which to try first: when this CPU wrote the inode's entry in this generation it is probably still there
 	// (merge); otherwise it is probably new (an inode's first event in a frame: insert, one hash walk fewer).
-	known = way && way->inode == (__u64)inode && way->epoch == epoch && way->key.ino == key.ino && way->kinds != DK_OUTSIDE;
+	known = way && way->inode == (__u64)inode && way->epoch == epoch && way->key.ino == key.ino &&
+		!(way->kinds & (DK_OUTSIDE | DK_BORN));
 	if (known && merge(&key, &val, kinds))
 		goto done;
 	err = insert(&key, &val, kinds);
@@ -561,9 +583,10 @@ static __always_inline int on_ctime(struct inode *inode)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 epoch = current_epoch();
 	struct dk_seen *seen = seen_of_cpu();
+	__u64 ino = inode ? inode->i_ino : 0;
 	__u32 *slot;
 
-	if (coalesced(seen_way(seen, (__u64)inode), inode, DK_META, id, epoch))
+	if (coalesced(seen_way(seen, ino), inode, ino, DK_META, id, epoch))
 		return 0;
 	slot = tracked_slot(id, epoch);
 	if (slot)
@@ -571,74 +594,63 @@ static __always_inline int on_ctime(struct inode *inode)
 	return 0;
 }
 
-// The inode owning the page cache that a folio of writeback_dirty_folio belongs to.
-static __always_inline struct inode *dirtied_inode(struct bpf_raw_tracepoint_args *ctx, struct address_space *mapping)
-{
-	if (!mapping) {
-		struct folio *folio = (struct folio *)ctx->args[0];
-		mapping = BPF_CORE_READ(folio, mapping);
-	}
-	return mapping ? BPF_CORE_READ(mapping, host) : NULL;
-}
-
 // writeback_dirty_folio(struct folio *folio, struct address_space *mapping): a data page became dirty.
 // mapping->host owns the page cache: on overlayfs that is the UPPER file system's inode (overlay has no page
-// cache of its own), i.e. the file user space will read from the upper directory.
-SEC("raw_tracepoint/writeback_dirty_folio")
-int dk_dirty_folio(struct bpf_raw_tracepoint_args *ctx)
+// cache of its own), i.e. the file user space will read from the upper directory. (A NULL mapping: the folio's.)
+SEC("tp_btf/writeback_dirty_folio")
+int BPF_PROG(dk_dirty_folio, struct folio *folio, struct address_space *mapping)
 {
-	struct address_space *mapping = (struct address_space *)ctx->args[1];
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 epoch = current_epoch();
 	struct dk_seen *seen = seen_of_cpu();
 	struct inode *host;
+	__u64 ino;
 	__u32 *slot;
 
-	// A file's page cache is the inode's own i_data (mapping->host is that inode), so the fast path finds its way
-	// from the mapping pointer without reading the kernel: the rest of the node pays no read more than before.
-	if (mapping) {
-		struct inode *owner = (struct inode *)((__u64)mapping - bpf_core_field_offset(struct inode, i_data));
-
-		if (coalesced(seen_way(seen, (__u64)owner), owner, DK_DATA, id, epoch))
-			return 0;
-	}
-	slot = tracked_slot(id, epoch);
-	if (!slot)
+	if (!mapping)
+		mapping = folio->mapping;
+	if (!mapping)
 		return 0;
-	host = dirtied_inode(ctx, mapping);
-	if (host)
+	host = mapping->host;
+	if (!host)
+		return 0;
+	ino = host->i_ino;
+	if (coalesced(seen_way(seen, ino), host, ino, DK_DATA, id, epoch))
+		return 0;
+	slot = tracked_slot(id, epoch);
+	if (slot)
 		record(seen, host, DK_DATA, *slot, id, epoch);
 	return 0;
 }
 
 // ctime_ns_xchg(struct inode *inode, u32 old, u32 new, u32 cur): a multigrain file system set a new ctime.
-SEC("raw_tracepoint/ctime_ns_xchg")
-int dk_ctime_xchg(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/ctime_ns_xchg")
+int BPF_PROG(dk_ctime_xchg, struct inode *inode)
 {
-	return on_ctime((struct inode *)ctx->args[0]);
+	return on_ctime(inode);
 }
 
 // ctime_xchg_skip(struct inode *inode, struct timespec64 *ctime): a change whose ctime equals the current one
 // (same tick, nobody looked at the time since): a change nonetheless.
-SEC("raw_tracepoint/ctime_xchg_skip")
-int dk_ctime_skip(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/ctime_xchg_skip")
+int BPF_PROG(dk_ctime_skip, struct inode *inode)
 {
-	return on_ctime((struct inode *)ctx->args[0]);
+	return on_ctime(inode);
 }
 
 // inode_set_ctime_to_ts(struct inode *inode, struct timespec64 *ts): ctime set on a file system without
 // multigrain timestamps (and by a few explicit setters).
-SEC("raw_tracepoint/inode_set_ctime_to_ts")
-int dk_ctime_set(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/inode_set_ctime_to_ts")
+int BPF_PROG(dk_ctime_set, struct inode *inode)
 {
-	return on_ctime((struct inode *)ctx->args[0]);
+	return on_ctime(inode);
 }
 
 // Fallback for kernels without the timestamp tracepoints (< 6.13), attached by user space only then:
 // writeback_mark_inode_dirty(struct inode *inode, int flags). I_DIRTY_PAGES alone echoes a page becoming dirty
 // (already DATA); the other flags mean timestamps/attributes. Misses what ext4 journals itself (see the top).
-SEC("raw_tracepoint/writeback_mark_inode_dirty")
-int dk_fallback_mark_inode_dirty(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/writeback_mark_inode_dirty")
+int BPF_PROG(dk_fallback_mark_inode_dirty, struct inode *inode, int flags_arg)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 epoch = current_epoch();
@@ -647,7 +659,7 @@ int dk_fallback_mark_inode_dirty(struct bpf_raw_tracepoint_args *ctx)
 
 	if (!slot)
 		return 0;
-	flags = (__u32)ctx->args[1];
+	flags = (__u32)flags_arg;
 	// The I_DIRTY_* values moved in 6.18 (enum inode_state_flags_t): take them from the running kernel's BTF,
 	// falling back to the long-standing #define values on kernels without that enum.
 	if (bpf_core_enum_value_exists(enum inode_state_flags_t, I_DIRTY_SYNC))
@@ -657,6 +669,6 @@ int dk_fallback_mark_inode_dirty(struct bpf_raw_tracepoint_args *ctx)
 	else
 		meta = (1 << 0) | (1 << 1) | (1 << 11);
 	if (flags & meta)
-		record(seen_of_cpu(), (struct inode *)ctx->args[0], DK_META, *slot, id, epoch);
+		record(seen_of_cpu(), inode, DK_META, *slot, id, epoch);
 	return 0;
 }

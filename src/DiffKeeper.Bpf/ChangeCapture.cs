@@ -92,6 +92,7 @@ public sealed unsafe class ChangeCapture : IDisposable
                     trackedCgroups = FindMap(obj, "dk_tracked_cg"), cgroupsActive = FindMap(obj, "dk_cg_active"),
                     epoch = FindMap(obj, "dk_epoch"), watch = FindMap(obj, "dk_watch"), watchFs = FindMap(obj, "dk_watch_fs");
                 Native.bpf_map__set_max_entries(dirty, (uint)dirtySetCapacity);
+                SkipMissingCtimeTracepoints(obj);
                 int rc = Native.bpf_object__load(obj);
                 if (rc < 0) throw LoadError(-rc, objectPath);
                 return new ChangeCapture(obj, Native.bpf_map__fd(tracked), Native.bpf_map__fd(dirty), Native.bpf_map__fd(counters),
@@ -150,6 +151,7 @@ public sealed unsafe class ChangeCapture : IDisposable
             for (nint prog = Native.bpf_object__next_program(_obj, 0); prog != 0; prog = Native.bpf_object__next_program(_obj, prog))
             {
                 if (Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) != CtimeSetProgram) continue;
+                if (!Native.bpf_program__autoload(prog)) continue; // no such tracepoint here: the fallback is attached
                 if (TryAttach(prog) is var e and not 0 and not Native.ENOENT) throw AttachError(prog, e);
             }
         }
@@ -463,7 +465,7 @@ public sealed unsafe class ChangeCapture : IDisposable
         static long Ns(Native.Timespec t) => t.Sec * 1_000_000_000L + t.Nsec;
     }
 
-    /// <summary>Attaches every program to its raw tracepoint. The timestamp (ctime) tracepoints exist since Linux
+    /// <summary>Attaches every program to its tracepoint. The timestamp (ctime) tracepoints exist since Linux
     /// 6.13; where one is missing, the writeback_mark_inode_dirty fallback is attached instead (see the BPF C).</summary>
     private void AttachAll()
     {
@@ -476,11 +478,12 @@ public sealed unsafe class ChangeCapture : IDisposable
             {
                 string name = Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) ?? "?";
                 if (name.StartsWith("dk_fallback_", StringComparison.Ordinal)) { fallbacks.Add(prog); continue; }
-                if (UseFallbackHooks && name.StartsWith("dk_ctime_", StringComparison.Ordinal)) { ctimeMissing = true; continue; }
+                bool ctime = name.StartsWith("dk_ctime_", StringComparison.Ordinal);
+                if (ctime && (UseFallbackHooks || !Native.bpf_program__autoload(prog))) { ctimeMissing = true; continue; } // not loaded: see SkipMissingCtimeTracepoints
                 if (name == CtimeSetProgram && !_ctimeSetWanted) continue; // see RequireCtimeSetHook
                 int e = TryAttach(prog);
                 if (e == 0) continue;
-                if (e == Native.ENOENT && name.StartsWith("dk_ctime_", StringComparison.Ordinal)) { ctimeMissing = true; continue; }
+                if (e == Native.ENOENT && ctime) { ctimeMissing = true; continue; }
                 throw AttachError(prog, e);
             }
             if (!ctimeMissing) return;
@@ -527,6 +530,29 @@ public sealed unsafe class ChangeCapture : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_obj == 0, this);
 
+    /// <summary>
+    /// The programs are BTF-typed tracepoint programs (tp_btf): the kernel resolves each one's tracepoint when it
+    /// LOADS it, so a program whose tracepoint this kernel lacks would fail the whole object. The timestamp (ctime)
+    /// tracepoints exist since Linux 6.13: where one is missing from the kernel's BTF (its btf_trace_NAME typedef),
+    /// its program is not loaded, and <see cref="AttachAll"/> attaches the writeback_mark_inode_dirty fallback instead.
+    /// </summary>
+    private static void SkipMissingCtimeTracepoints(nint obj)
+    {
+        nint btf = Native.btf__load_vmlinux_btf();
+        if (btf == 0) return; // the load itself then says what is wrong
+        try
+        {
+            for (nint prog = Native.bpf_object__next_program(obj, 0); prog != 0; prog = Native.bpf_object__next_program(obj, prog))
+            {
+                string name = Marshal.PtrToStringUTF8(Native.bpf_program__name(prog)) ?? "";
+                if (!name.StartsWith("dk_ctime_", StringComparison.Ordinal)) continue;
+                if (Native.btf__find_by_name_kind(btf, "btf_trace_" + TracepointOf(prog), Native.BTF_KIND_TYPEDEF) < 0)
+                    Native.bpf_program__set_autoload(prog, false);
+            }
+        }
+        finally { Native.btf__free(btf); }
+    }
+
     private static nint FindMap(nint obj, string name)
     {
         nint map = Native.bpf_object__find_map_by_name(obj, name);
@@ -540,7 +566,7 @@ public sealed unsafe class ChangeCapture : IDisposable
         {
             Native.EPERM or Native.EACCES => "permission denied: loading eBPF needs root or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN on some kernels)",
             Native.ENOMEM => "out of memory (or the locked-memory limit, RLIMIT_MEMLOCK, on kernels before 5.11)",
-            Native.EINVAL or Native.ENOTSUP => "the kernel rejected the programs (verifier, missing BTF, or raw tracepoints unsupported)",
+            Native.EINVAL or Native.ENOTSUP => "the kernel rejected the programs (verifier, missing BTF, or BTF-typed tracepoint programs (tp_btf) unsupported)",
             Native.ENOENT => "a type or tracepoint the programs need is missing from the kernel's BTF",
             _ => Errno(e),
         };

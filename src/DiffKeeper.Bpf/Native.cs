@@ -31,6 +31,12 @@ internal static unsafe partial class Native
     public static partial int bpf_map_lookup_and_delete_batch(int fd, void* inBatch, void* outBatch, void* keys, void* values, uint* count, nint opts);
     [LibraryImport(Lib)] public static partial int bpf_program__fd(nint prog);
     [LibraryImport(Lib, SetLastError = true)] public static partial int bpf_obj_get_info_by_fd(int fd, void* info, uint* infoLen);
+    [LibraryImport(Lib)] public static partial int bpf_program__set_autoload(nint prog, [MarshalAs(UnmanagedType.U1)] bool autoload);
+    [LibraryImport(Lib)] [return: MarshalAs(UnmanagedType.U1)] public static partial bool bpf_program__autoload(nint prog);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint btf__load_vmlinux_btf();
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int btf__find_by_name_kind(nint btf, string name, uint kind);
+    [LibraryImport(Lib)] public static partial void btf__free(nint btf);
     [LibraryImport(Lib)] public static partial int libbpf_num_possible_cpus();
     [LibraryImport(Lib)] public static partial nint libbpf_set_print(nint fn);
     [LibraryImport(Lib)] public static partial int libbpf_strerror(int err, byte* buf, nuint size);
@@ -41,6 +47,7 @@ internal static unsafe partial class Native
 
     public const int CLOCK_REALTIME = 0, CLOCK_BOOTTIME = 7;
     public const ulong BPF_ANY = 0;
+    public const uint BTF_KIND_TYPEDEF = 8;
     public const int EPERM = 1, ENOENT = 2, E2BIG = 7, ENOMEM = 12, EACCES = 13, EINVAL = 22, ENOTSUP = 95;
 
     [StructLayout(LayoutKind.Sequential)]

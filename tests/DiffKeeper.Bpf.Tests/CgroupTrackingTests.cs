@@ -47,8 +47,9 @@ public class CgroupTrackingTests
     public void WithAWatchedTreeTheKernelDropsTheCommandsChangesElsewhere()
     {
         // `diffkeeper record --dir`: the hooks walk up from a changed inode's directory and drop what lies outside
-        // the watched tree, before the dirty set (docs/bpf.md). Inside: new files, a subdirectory, a file with a
-        // second name outside written through that name. Outside: a sibling directory, another file system.
+        // the watched tree, before the dirty set (docs/bpf.md). Inside: a file written, new files (through their
+        // directory's change), a subdirectory, a file with a second name outside written through that name.
+        // Outside: a sibling directory, another file system.
         using var s = Start(track: false);
         string watched = s.Scratch["watched"], elsewhere = s.Scratch["elsewhere"];
         Directory.CreateDirectory(watched);
@@ -56,6 +57,7 @@ public class CgroupTrackingTests
         string linkedOut = s.Scratch["elsewhere/linked"], linkedIn = s.Scratch["watched/linked"];
         File.WriteAllText(linkedOut, "0");
         Sh($"ln {linkedOut} {linkedIn}");
+        File.WriteAllText(s.Scratch["watched/old"], "0");
         string shm = $"/dev/shm/dk-bpf-test-{Guid.NewGuid():N}";
         var cg = NewCgroup();
         try
@@ -75,11 +77,12 @@ public class CgroupTrackingTests
 
             // Inside, and the linked file through its name elsewhere: all there.
             Sh($"echo $$ > {cg}/cgroup.procs && echo in > {watched}/a && mkdir {watched}/sub && echo b > {watched}/sub/b" +
-               $" && echo more >> {linkedOut} && echo out > {elsewhere}/c");
+               $" && echo more >> {watched}/old && echo more >> {linkedOut} && echo out > {elsewhere}/c");
             var drained = s.Drain();
-            Assert.Equal("sh", InSlot(drained, s.Scratch["watched/a"]).Comm);
-            InSlot(drained, s.Scratch["watched/sub/b"]);
+            Assert.Equal("sh", InSlot(drained, s.Scratch["watched/old"]).Comm);
             InSlot(drained, linkedIn);
+            // The new files a and sub/b come with their directories' changes (whether they have entries of their own
+            // too depends on the CPU the shell ran on: see AFileBeingCreatedIsLeftToItsDirectoryForOneGeneration).
             InSlot(drained, watched, ChangeKinds.Directory | ChangeKinds.Meta);
             InSlot(drained, s.Scratch["watched/sub"], ChangeKinds.Directory | ChangeKinds.Meta);
             Assert.Null(Find(drained, s.Scratch["elsewhere/c"]));
@@ -96,6 +99,64 @@ public class CgroupTrackingTests
         {
             RemoveCgroup(cg);
             File.Delete(shm);
+        }
+    }
+
+    [SkippableFact]
+    public void AFileBeingCreatedIsLeftToItsDirectoryForOneGeneration()
+    {
+        // A recorded command's new regular file needs no entry of its own while the generation it was created in
+        // lasts (docs/bpf.md, DK_BORN): its name is a change of its directory, and the daemon reads the file after
+        // the drain. A writer in the cgroup creates and writes a file, waits while the test drains, and writes it
+        // again at once: that write is in a later generation and must be in the next drain, every round. (The writer
+        // looks at the file's times after its first write, as the daemon's capture does: on a multigrain file system
+        // a change after a look gets a new ctime, so the second write is an event though its page is still dirty.)
+        using var s = Start(track: false);
+        string watched = s.Scratch["watched"], p = s.Scratch.Path;
+        Directory.CreateDirectory(watched);
+        using var handshake = new Handshake(s.Scratch);
+        const int Rounds = 20;
+        File.WriteAllText(s.Scratch["writer.py"],
+            "import os\n" + handshake.PythonOpen +
+            $"for n in range({Rounds}):\n" +
+            $"    fd = os.open('{watched}/f%d' % n, os.O_RDWR | os.O_CREAT); os.write(fd, b'first'); os.fstat(fd)\n" +
+            "    os.write(r, b'1'); os.read(a, 1)\n" +
+            "    os.pwrite(fd, b'second', 0); os.close(fd)\n" +
+            "    os.write(r, b'2'); os.read(a, 1)\n");
+        var cg = NewCgroup();
+        Process? writer = null;
+        try
+        {
+            ulong id = BpfEnv.Stat(cg).Ino;
+            var (dev, ino) = BpfEnv.Stat(watched);
+            var (major, minor) = DiffKeeper.TestSupport.Libc.SplitDev(dev);
+            s.Capture.TrackCgroup(id, CgroupSlot, new WatchedTree(major, minor, ino));
+            writer = Process.Start(new ProcessStartInfo("sh", ["-c", $"echo $$ > {cg}/cgroup.procs && exec python3 {p}/writer.py"]))!;
+            int leftToDirectory = 0;
+            for (int n = 0; n < Rounds; n++)
+            {
+                string f = s.Scratch[$"watched/f{n}"];
+                handshake.Wait();
+                var first = s.Drain();
+                InSlot(first, watched, ChangeKinds.Directory | ChangeKinds.Meta); // the name: always
+                if (Find(first, f) is null) leftToDirectory++;
+                handshake.Go();
+                handshake.Wait();
+                // Its page is still dirty: the write comes as the file's new mtime and ctime (Meta), which makes the
+                // daemon read it.
+                Assert.True(Find(s.Drain(), f) is not null, $"round {n}: the write after the drain is in no drain");
+                handshake.Go();
+            }
+            Assert.True(writer.WaitForExit(10_000) && writer.ExitCode == 0, "the writer failed");
+            // Meaningful only if the creation was often left to the directory (the writer stayed on its CPU).
+            Assert.True(leftToDirectory >= 5, $"only {leftToDirectory} of {Rounds} new files were left to their directory");
+            s.Capture.UntrackCgroup(id);
+        }
+        finally
+        {
+            if (writer is { HasExited: false }) writer.Kill();
+            writer?.Dispose();
+            RemoveCgroup(cg);
         }
     }
 

@@ -242,37 +242,32 @@ public class ChangeCaptureTests
         // test drains, and changes it again at once (well within 1 ms of the first change, in most rounds): the
         // second change must be in the next drain, every round.
         using var s = Start();
-        string p = s.Scratch.Path;
-        string ready = s.Scratch["ready"], ack = s.Scratch["ack"], file = s.Scratch["f"];
-        DiffKeeper.TestSupport.Libc.MkFifo(ready);
-        DiffKeeper.TestSupport.Libc.MkFifo(ack);
+        string p = s.Scratch.Path, file = s.Scratch["f"];
+        using var handshake = new Handshake(s.Scratch);
         const int Rounds = 30;
         File.WriteAllText(s.Scratch["writer.py"],
             "import os, time\n" +
             $"fd = os.open('{file}', os.O_RDWR | os.O_CREAT)\n" +
-            $"r = os.open('{ready}', os.O_WRONLY); a = os.open('{ack}', os.O_RDONLY)\n" +
+            handshake.PythonOpen +
             $"for n in range({Rounds}):\n" +
             "    os.pwrite(fd, b'a%d' % n, 0); os.fstat(fd); t = time.monotonic_ns()\n" +
             "    os.write(r, b'1'); os.read(a, 1)\n" +
             "    os.pwrite(fd, b'b%d' % n, 0); gap = time.monotonic_ns() - t; os.fstat(fd)\n" +
             "    os.write(r, b'%08d' % (gap // 1000)); os.read(a, 1)\n");
         s.Shell.Exec($"python3 {p}/writer.py > {p}/writer.log 2>&1 &");
-        using var readyStream = new FileStream(ready, FileMode.Open, FileAccess.Read);
-        using var ackStream = new FileStream(ack, FileMode.Open, FileAccess.Write);
+        handshake.Wait(0); // opens the fifos: the writer has created the file
         var (dev, ino) = BpfEnv.Stat(file);
         int quick = 0;
-        var gap = new byte[8];
         for (int n = 0; n < Rounds; n++)
         {
-            Assert.Equal(1, readyStream.Read(gap, 0, 1));
+            handshake.Wait();
             Assert.NotNull(Find(s.Drain(), dev, ino)); // the first change
-            ackStream.WriteByte(1); ackStream.Flush();
-            readyStream.ReadExactly(gap, 0, 8);
-            long micros = long.Parse(System.Text.Encoding.ASCII.GetString(gap));
+            handshake.Go();
+            long micros = long.Parse(System.Text.Encoding.ASCII.GetString(handshake.Wait(8)));
             if (micros < 900) quick++;
             var second = Find(s.Drain(), dev, ino);
             Assert.True(second is not null, $"round {n}: the change {micros} µs after the drained one is in no drain");
-            ackStream.WriteByte(1); ackStream.Flush();
+            handshake.Go();
         }
         // Meaningful only if the second change often came within the coalescing window.
         Assert.True(quick >= 5, $"only {quick} of {Rounds} second changes came within 0.9 ms of the first");
@@ -399,7 +394,7 @@ public class ChangeCaptureTests
         {
             ids = s.Capture.ProgramIds();
             Assert.Equal(5, ids.Count);
-            foreach (var id in ids) Assert.Contains("raw_tracepoint", BpfEnv.Run("bpftool", "prog", "show", "id", id.ToString()));
+            foreach (var id in ids) Assert.Contains("tracing", BpfEnv.Run("bpftool", "prog", "show", "id", id.ToString())); // tp_btf programs
             string links = BpfEnv.Run("bpftool", "link", "list");
             Assert.Contains($"prog {ids[0]}", links);
         }
