@@ -113,7 +113,7 @@ public sealed partial class ActionTests
             psi.Environment.Remove("DIFFKEEPER_STORE");
             if (Map(stepNode, "env") is { } env)
                 foreach (var (k, v) in env.Children) psi.Environment[((YamlScalarNode)k).Value!] = Eval(((YamlScalarNode)v).Value!);
-            using var p = Process.Start(psi)!;
+            using var p = Process.Start(h.InCgroup(psi))!; // where Leftovers() looks for the cgroups `record` makes
             var o = p.StandardOutput.ReadToEndAsync();
             var e = p.StandardError.ReadToEndAsync();
             Assert.True(p.WaitForExit(60_000), $"step {id} hung");

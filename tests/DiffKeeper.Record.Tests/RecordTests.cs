@@ -287,6 +287,32 @@ public sealed class RecordTests
     }
 
     [SkippableFact]
+    public void SurvivorsThatForkWhileRecordMovesThemOutAllLeaveAndRecordEndsCleanly()
+    {
+        // cgroup v2 moves one process per write to cgroup.procs: `record` reads the list of survivors and moves them out
+        // one by one, while a survivor not yet moved can fork, and its child starts in the cgroup. Here 300 idle
+        // survivors come first in the list (moving them takes tens of ms), then one that forks a 2 s child every ~8 ms
+        // until `stop` exists. Before session 9, such a child stayed in the cgroup: removing it failed (EBUSY for 1 s),
+        // and `record` exited 1 instead of the command's 0, left its cgroup behind and its private daemon running
+        // (3 runs of 3).
+        using var h = new RecordHarness();
+        var w = h.Sub("w");
+        var (code, _, err) = h.Run(w, "--name", "forking", "--", "busybox", "sh", "-c", """
+            i=0; while [ $i -lt 300 ]; do busybox sleep 30 </dev/null >/dev/null 2>&1 & i=$((i+1)); done
+            busybox sh -c 'n=0; while [ ! -e stop ] && [ $n -lt 2500 ]; do busybox sleep 2 & busybox usleep 8000; n=$((n+1)); done' </dev/null >/dev/null 2>&1 &
+            busybox sleep 0.2
+            """);
+        File.WriteAllText(Path.Combine(w, "stop"), "");
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Contains("still run", err);
+        Assert.DoesNotContain("could not be removed", err);
+        Assert.Empty(h.Leftovers()); // the cgroup removed, the private daemon stopped
+        // The survivors went on, outside: in the cgroup `record` itself ran in (the harness's).
+        Assert.True(File.ReadAllLines(Path.Combine(h.Cgroup, "cgroup.procs")).Length >= 300, "the survivors were not moved to record's own cgroup");
+        Assert.Contains(h.Cli.Timeline(h.RecordingId("forking")), r => r.Kind == "exit" && r.Detail == "0");
+    }
+
+    [SkippableFact]
     public void EightRecordRunsInParallelShareOnePrivateDaemon()
     {
         using var h = new RecordHarness();

@@ -163,7 +163,8 @@ public static class RecordVerb
                 Say("the recording could not be finished: " + OneLine(e.Message));
             }
         }
-        cgroup?.Remove();
+        // Survivors moved out, the cgroup removed; if that fails, a warning: CMD's status stands, the daemon still stops.
+        if (cgroup?.Remove() is { } why) Say($"warning: the command's cgroup {cgroup.Path} could not be removed: {OneLine(why)}");
         if (conn != null) await conn.DisposeAsync();
         return status;
     }
