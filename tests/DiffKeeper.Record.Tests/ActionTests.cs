@@ -155,7 +155,7 @@ public sealed partial class ActionTests
         Assert.Contains("/src/out.txt", File.ReadAllText(Path.Combine(outDir, rec + ".timeline.txt")));
         var shown = new Cli(h.Bins, h.Store).Ok("show", pack, "/src/out.txt");
         Assert.Equal("result: flaky\n", shown);
-        Assert.Empty(h.Leftovers());
+        h.AssertNoLeftovers();
     }
 
     [SkippableFact]

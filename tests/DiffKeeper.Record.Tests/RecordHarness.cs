@@ -140,6 +140,13 @@ public sealed class RecordHarness : IDisposable
         return left;
     }
 
+    /// <summary>Fails with every leftover in full (Assert.Empty would cut each to 50 characters).</summary>
+    public void AssertNoLeftovers()
+    {
+        var left = Leftovers();
+        Assert.True(left.Count == 0, "left behind:\n" + string.Join("\n", left));
+    }
+
     private static string Comm(string pid)
     {
         try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
