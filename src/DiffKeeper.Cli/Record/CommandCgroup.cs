@@ -87,14 +87,15 @@ internal sealed class CommandCgroup
             foreach (var (pid, _) in left)
             {
                 try { Leave(pid); moved++; }
-                catch (IOException) { } // exited meanwhile
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // exited meanwhile
             }
             if (left.Count == 0)
             {
                 try { Directory.Delete(Path); return null; }
                 catch (DirectoryNotFoundException) { return null; }
+                catch (UnauthorizedAccessException e) { return e.Message; }
                 catch (IOException e) when (DateTime.UtcNow >= deadline) { return e.Message; }
-                catch (IOException) { } // EBUSY: a process forked after the list was read, or is still leaving
+                catch (IOException) { } // EBUSY: a process is still leaving (exiting)
             }
             else if (DateTime.UtcNow >= deadline)
                 return $"{left.Count} process(es) still in it after {timeout.TotalSeconds:0} s of moving them out ({string.Join(", ", left.Take(5).Select(m => $"{m.Pid} {m.Comm}"))})";
