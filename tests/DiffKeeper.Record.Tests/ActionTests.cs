@@ -113,7 +113,7 @@ public sealed partial class ActionTests
             psi.Environment.Remove("DIFFKEEPER_STORE");
             if (Map(stepNode, "env") is { } env)
                 foreach (var (k, v) in env.Children) psi.Environment[((YamlScalarNode)k).Value!] = Eval(((YamlScalarNode)v).Value!);
-            using var p = Process.Start(psi)!;
+            using var p = Process.Start(h.InCgroup(psi))!; // where Leftovers() looks for the cgroups `record` makes
             var o = p.StandardOutput.ReadToEndAsync();
             var e = p.StandardError.ReadToEndAsync();
             Assert.True(p.WaitForExit(60_000), $"step {id} hung");
@@ -155,7 +155,7 @@ public sealed partial class ActionTests
         Assert.Contains("/src/out.txt", File.ReadAllText(Path.Combine(outDir, rec + ".timeline.txt")));
         var shown = new Cli(h.Bins, h.Store).Ok("show", pack, "/src/out.txt");
         Assert.Equal("result: flaky\n", shown);
-        Assert.Empty(h.Leftovers());
+        h.AssertNoLeftovers();
     }
 
     [SkippableFact]

@@ -1,11 +1,16 @@
 using System.Diagnostics;
+using DiffKeeper.Common.Mounts;
 
 namespace DiffKeeper.Record.Tests;
 
 /// <summary>
 /// `diffkeeper record` as a user runs it: the real CLI in a scratch directory, with a store of its own and a
 /// socket that does not exist (so `record` starts its private diffkeeperd, as on a CI runner without the service).
-/// Disposing checks that nothing is left behind (the private daemon, the command's cgroup) and removes the files.
+/// Every `record` it starts runs in a cgroup v2 of the harness's own (as in a CI job's cgroup), so the cgroups that
+/// `record` makes are children of it: <see cref="Leftovers"/> looks there, and only there. Other runs of `record` on
+/// the machine (another suite, a benchmark) make theirs elsewhere; looking machine-wide, as this harness did before,
+/// made tests fail on another user's live command (session 9, docs/record.md).
+/// Disposing kills what the harness's processes left in its cgroup, removes it, and removes the files.
 /// </summary>
 public sealed class RecordHarness : IDisposable
 {
@@ -14,6 +19,8 @@ public sealed class RecordHarness : IDisposable
     public string Store => Path.Combine(Dir.Path, "store");
     public Cli Cli { get; }
     private readonly string _noSocket;
+    /// <summary>The harness's cgroup (under the test runner's own v2 cgroup).</summary>
+    public string Cgroup { get; }
 
     public RecordHarness()
     {
@@ -24,6 +31,23 @@ public sealed class RecordHarness : IDisposable
         Integration.Require(Bins.BpfObject != null, "diffkeeper.bpf.o is missing beside the binaries: run `make build`");
         Cli = new Cli(Bins, Store);
         _noSocket = Path.Combine(Dir.Path, "no-daemon.sock");
+        var mount = MountTable.Read().Where(m => m.FsType == "cgroup2" && m.Root == "/").Select(m => m.MountPoint).FirstOrDefault();
+        Integration.Require(mount != null, "needs cgroup v2");
+        var own = File.ReadLines("/proc/self/cgroup").First(l => l.StartsWith("0::", StringComparison.Ordinal))[3..].TrimEnd('/');
+        Cgroup = Path.Join(mount, own, "dk-record-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(Cgroup);
+    }
+
+    /// <summary><paramref name="psi"/>, changed to start inside <see cref="Cgroup"/>: a shell moves itself there and
+    /// execs the program (same pid, same arguments, environment and directory).</summary>
+    public ProcessStartInfo InCgroup(ProcessStartInfo psi)
+    {
+        var args = psi.ArgumentList.ToList();
+        psi.ArgumentList.Clear();
+        foreach (var x in (string[])["sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", Path.Join(Cgroup, "cgroup.procs"), psi.FileName, .. args])
+            psi.ArgumentList.Add(x);
+        psi.FileName = "busybox";
+        return psi;
     }
 
     public string Sub(string name) => Dir.CreateSub(name);
@@ -37,7 +61,7 @@ public sealed class RecordHarness : IDisposable
         };
         psi.Environment["DIFFKEEPER_SOCKET"] = _noSocket;
         psi.Environment.Remove("DIFFKEEPER_STORE");
-        return Process.Start(psi)!;
+        return Process.Start(InCgroup(psi))!;
     }
 
     public (int Code, string Out, string Err) Run(string cwd, params string[] args)
@@ -88,15 +112,15 @@ public sealed class RecordHarness : IDisposable
         finally { Directory.Delete(outDir, true); }
     }
 
-    /// <summary>The cgroups `record` makes (diffkeeper-record-*) that still exist, and diffkeeperd processes on our store.</summary>
+    /// <summary>What the harness's `record` runs left: a cgroup `record` made (diffkeeper-record-*, with the processes
+    /// in it), which `record` removes before it returns; a diffkeeperd process on our store.</summary>
     public List<string> Leftovers()
     {
         var left = new List<string>();
-        foreach (var cg in new[] { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" })
+        foreach (var d in Directory.EnumerateDirectories(Cgroup, "diffkeeper-record-*", SearchOption.AllDirectories))
         {
-            if (!Directory.Exists(cg)) continue;
-            foreach (var d in Directory.EnumerateDirectories(cg, "diffkeeper-record-*", SearchOption.AllDirectories))
-                if (File.Exists(Path.Combine(d, "cgroup.procs")) && File.ReadAllText(Path.Combine(d, "cgroup.procs")).Trim().Length > 0) left.Add(d);
+            var procs = File.Exists(Path.Combine(d, "cgroup.procs")) ? File.ReadAllLines(Path.Combine(d, "cgroup.procs")) : [];
+            left.Add($"cgroup {d}: {procs.Length} process(es) " + string.Join(", ", procs.Take(10).Select(p => $"{p} {Comm(p)}")));
         }
         foreach (var proc in Directory.EnumerateDirectories("/proc"))
         {
@@ -114,6 +138,19 @@ public sealed class RecordHarness : IDisposable
             catch (UnauthorizedAccessException) { }
         }
         return left;
+    }
+
+    /// <summary>Fails with every leftover in full (Assert.Empty would cut each to 50 characters).</summary>
+    public void AssertNoLeftovers()
+    {
+        var left = Leftovers();
+        Assert.True(left.Count == 0, "left behind:\n" + string.Join("\n", left));
+    }
+
+    private static string Comm(string pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
+        catch (IOException) { return "?"; }
     }
 
     public void Dispose()
@@ -134,6 +171,27 @@ public sealed class RecordHarness : IDisposable
         var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Store)))[..16];
         foreach (var d in new[] { "/run/diffkeeper-record", Path.Combine(Path.GetTempPath(), "diffkeeper-record") })
             try { if (Directory.Exists(Path.Combine(d, hash))) Directory.Delete(Path.Combine(d, hash), true); } catch (IOException) { }
+        RemoveCgroup();
         Dir.Dispose();
+    }
+
+    /// <summary>Kills what is left in the harness's cgroup (survivors a test started on purpose, or after a failure:
+    /// only processes started through <see cref="InCgroup"/> and their children are in it), then removes it and any
+    /// cgroup `record` left in it.</summary>
+    private void RemoveCgroup()
+    {
+        if (!Directory.Exists(Cgroup)) return;
+        try { File.WriteAllText(Path.Combine(Cgroup, "cgroup.kill"), "1"); } catch (IOException) { }
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var dirs = Directory.EnumerateDirectories(Cgroup, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(Cgroup).ToList();
+        foreach (var d in dirs)
+        {
+            while (true)
+            {
+                try { Directory.Delete(d); break; }
+                catch (DirectoryNotFoundException) { break; }
+                catch (IOException) when (DateTime.UtcNow < deadline) { Thread.Sleep(20); } // the killed are still exiting
+            }
+        }
     }
 }

@@ -71,18 +71,35 @@ internal sealed class CommandCgroup
         return list;
     }
 
-    /// <summary>Moves what is left (a daemonised child) to the parent cgroup and removes this one.</summary>
-    public void Remove()
+    /// <summary>Moves what is left (a daemonised child and whatever it starts) to the parent cgroup and removes this
+    /// one. cgroup v2 moves one process per write, and a process still here can fork while the others are moved: its
+    /// child starts here, after the list was read. So the moving repeats until the cgroup is empty (a pass leaves only
+    /// what was forked during it), then the cgroup is removed. Never throws: returns null when the cgroup is gone,
+    /// else why it is not (the command's exit status and the private daemon's stop must not depend on it).</summary>
+    public string? Remove()
     {
-        foreach (var (pid, _) in Members())
+        var timeout = TimeSpan.FromSeconds(10);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
         {
-            try { Leave(pid); } catch (IOException) { } // exited meanwhile
-        }
-        for (int i = 0; i < 50; i++)
-        {
-            try { Directory.Delete(Path); return; }
-            catch (IOException) when (i < 49) { Thread.Sleep(20); } // EBUSY: a process is still leaving
-            catch (DirectoryNotFoundException) { return; }
+            var left = Members();
+            int moved = 0;
+            foreach (var (pid, _) in left)
+            {
+                try { Leave(pid); moved++; }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // exited meanwhile
+            }
+            if (left.Count == 0)
+            {
+                try { Directory.Delete(Path); return null; }
+                catch (DirectoryNotFoundException) { return null; }
+                catch (UnauthorizedAccessException e) { return e.Message; }
+                catch (IOException e) when (DateTime.UtcNow >= deadline) { return e.Message; }
+                catch (IOException) { } // EBUSY: a process is still leaving (exiting)
+            }
+            else if (DateTime.UtcNow >= deadline)
+                return $"{left.Count} process(es) still in it after {timeout.TotalSeconds:0} s of moving them out ({string.Join(", ", left.Take(5).Select(m => $"{m.Pid} {m.Comm}"))})";
+            if (moved == 0) Thread.Sleep(10);
         }
     }
 }

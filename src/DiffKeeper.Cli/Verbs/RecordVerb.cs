@@ -43,6 +43,26 @@ public static class RecordVerb
         bool quiet = a.Quiet;
         void Say(string s) { if (!quiet) Console.Error.WriteLine("diffkeeper record: " + s); }
 
+        // Signals are passed on to CMD. One that comes before CMD runs (while the daemon starts, the baseline is read)
+        // is held and passed on as soon as CMD runs: `record` must not die in the middle of the set-up, leaving its
+        // cgroup and its private daemon behind (it did before session 9, docs/record.md).
+        var forwarding = new List<PosixSignalRegistration>();
+        int childPid = 0, pendingSignal = 0;
+        void PassOn()
+        {
+            int p = Volatile.Read(ref childPid);
+            if (p > 0 && Interlocked.Exchange(ref pendingSignal, 0) is > 0 and var n) Spawn.kill(p, n);
+        }
+        foreach (var (sig, num) in new[] { (PosixSignal.SIGINT, 2), (PosixSignal.SIGTERM, 15), (PosixSignal.SIGHUP, 1), (PosixSignal.SIGQUIT, 3) })
+        {
+            forwarding.Add(PosixSignalRegistration.Create(sig, c =>
+            {
+                c.Cancel = true; // we stay to finish the recording; the command decides what the signal means
+                Volatile.Write(ref pendingSignal, num);
+                PassOn();
+            }));
+        }
+
         // 1. The daemon and the command's cgroup. Any failure here: CMD runs unrecorded.
         RecorderConnection? conn = null;
         CommandCgroup? cgroup = null;
@@ -75,17 +95,6 @@ public static class RecordVerb
         }
 
         // 2. The command, in the cgroup: we step in, spawn (the child inherits the cgroup at fork), and step out.
-        var forwarding = new List<PosixSignalRegistration>();
-        int childPid = 0;
-        foreach (var (sig, num) in new[] { (PosixSignal.SIGINT, 2), (PosixSignal.SIGTERM, 15), (PosixSignal.SIGHUP, 1), (PosixSignal.SIGQUIT, 3) })
-        {
-            forwarding.Add(PosixSignalRegistration.Create(sig, c =>
-            {
-                c.Cancel = true; // we stay to finish the recording; the command decides what the signal means
-                int p = Volatile.Read(ref childPid);
-                if (p > 0) Spawn.kill(p, num);
-            }));
-        }
         long exitedAt;
         int pid = 0, status, signal = 0;
         Timestamp? startTime = null;
@@ -104,6 +113,7 @@ public static class RecordVerb
                 try { pid = Spawn.Start(cmd); }
                 finally { if (entered) cgroup!.Leave(Environment.ProcessId); }
                 Volatile.Write(ref childPid, pid);
+                PassOn(); // a signal that came before
             }
             catch (SpawnException e)
             {
@@ -163,7 +173,8 @@ public static class RecordVerb
                 Say("the recording could not be finished: " + OneLine(e.Message));
             }
         }
-        cgroup?.Remove();
+        // Survivors moved out, the cgroup removed; if that fails, a warning: CMD's status stands, the daemon still stops.
+        if (cgroup?.Remove() is { } why) Say($"warning: the command's cgroup {cgroup.Path} could not be removed: {OneLine(why)}");
         if (conn != null) await conn.DisposeAsync();
         return status;
     }
