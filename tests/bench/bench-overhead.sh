@@ -98,7 +98,8 @@ trap 'exit 143' TERM
 # a fresh ext4 WITH a journal, loop-mounted on WORK. This machine's root ext4 has none, and without a journal ext4's
 # inode allocator skips every inode freed in the last 60-360 s (recently_deleted() in fs/ext4/ialloc.c): after a
 # few 3,000-file rounds, creating a file costs ~0.5 ms of system time for both sides, which drowns (c). A journaled
-# ext4 (or xfs) is what a containerd host usually has. Default: the machine's own file system, as before.
+# ext4 (or xfs) is what a containerd host usually has. Default: the machine's own file system (`make
+# bench-overhead-record` passes journal since session 9; docs/record.md).
 if [ "${BENCH_FS:-}" = journal ]; then
   WORK_IMAGE=$(mktemp /var/tmp/dk-overhead-fs-XXXX.img)
   truncate -s "${BENCH_FS_SIZE:-8G}" "$WORK_IMAGE"
