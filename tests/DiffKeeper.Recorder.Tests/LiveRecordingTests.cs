@@ -74,8 +74,15 @@ public sealed class LiveRecordingTests
         {
             var match = timeline.Where(r => r.Path == step.Path && step.Kinds.Contains(r.Kind) && r.Time >= before - FrameNs && r.Time <= after + FrameNs).ToList();
             if (match.Count == 0) { failures.Add($"{step.Name}: no {string.Join('|', step.Kinds)} of /{step.Path} between {Cli.FormatTime(before)} and {Cli.FormatTime(after)}"); continue; }
-            if (!match.Any(r => r.Pid == pid && r.Comm == step.Comm))
-                failures.Add($"{step.Name}: expected pid {pid} comm {step.Comm}, got {string.Join("; ", match)}");
+            if (match.Any(r => r.Pid == pid && r.Comm == step.Comm)) continue;
+            // One known limit of attribution at frame resolution (docs/recorder.md, "From inodes to paths"): when a
+            // frame ends between mkdir's `e/f` and the shell's `e/f/g.txt`, and the shell makes the file before the
+            // daemon lists the new `e/f`, the create names mkdir (the directory's maker), and the shell's own change
+            // of the file follows in the next frame. Accepted in exactly that form, nothing else.
+            var byMaker = match.FirstOrDefault(r => r.Kind == "create" && r.Comm == "mkdir");
+            bool frameBoundary = step.Name == "mkdir tree" && byMaker != null &&
+                timeline.Any(r => r.Path == step.Path && r.Pid == pid && r.Comm == step.Comm && r.Time > byMaker.Time && r.Time <= byMaker.Time + FrameNs);
+            if (!frameBoundary) failures.Add($"{step.Name}: expected pid {pid} comm {step.Comm}, got {string.Join("; ", match)}");
         }
         if (!python) failures.Add("(python3 missing: the mmap step did not run)");
         // Renames name their target.
