@@ -28,6 +28,8 @@ internal static class Program
           --config FILE       TOML config (default /etc/diffkeeper/config.toml; a missing default file = defaults)
           --bpf-object PATH   the eBPF object (default: diffkeeper.bpf.o beside diffkeeperd, then /usr/lib/diffkeeper/)
           --frame DURATION    the recording's time resolution (default 100ms)
+          --private DIR       started by `diffkeeper record` for its store (DIR: its socket, pid file and locks):
+                              stop once no `record` uses it, also when the last one was killed without a word
           --help, --version
 
         Precedence: flags, then environment, then the config file, then defaults.
@@ -62,7 +64,7 @@ internal static class Program
 
     private static int Run(string[] args)
     {
-        string? store = null, socket = null, configFile = null, bpf = null, frame = null;
+        string? store = null, socket = null, configFile = null, bpf = null, frame = null, privateDir = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -79,6 +81,7 @@ internal static class Program
                 case "--config": configFile = Value(); break;
                 case "--bpf-object": bpf = Value(); break;
                 case "--frame": frame = Value(); break;
+                case "--private": privateDir = Value(); break;
                 default: throw new ConfigException($"unknown argument \"{args[i]}\" (see --help)");
             }
         }
@@ -125,6 +128,15 @@ internal static class Program
             try { metricsServer = new MetricsServer(config.MetricsAddress, metrics); }
             catch (Exception e) when (e is SocketException or System.Net.HttpListenerException) { Log($"metrics off: cannot listen on {config.MetricsAddress}: {e.Message}"); }
         }
+        if (privateDir != null)
+        {
+            var own = new Lifecycle.PrivateDaemon(Path.GetFullPath(privateDir), Log);
+            // Every connection that closes may have been the last `record` (a killed one ends no other way).
+            server.ConnectionClosed += stillOpen =>
+            {
+                if (!stopping.IsCancellationRequested && recorder.Idle) _ = Task.Run(() => RetireIfUnused(own, recorder, stopping));
+            };
+        }
         recorder.Start();
         var serving = server.ServeAsync(listener, stopping.Token);
         Log($"serving on {config.Socket} (store {config.Store}, spool {config.EffectiveSpoolDir}, frame {config.Frame.TotalMilliseconds}ms, " +
@@ -136,12 +148,25 @@ internal static class Program
         Log("stopping: finishing calls in flight and queued exit states");
         SdNotify.Send("STOPPING=1");
         try { File.Delete(config.Socket); } catch (IOException) { }
+        recorder.BeginShutdown();
         server.DisposeAsync().AsTask().Wait();
         recorder.Stop(TimeSpan.FromSeconds(30));
         metricsServer?.Dispose();
         rstore.Flush();
         Log("stopped");
         return 0;
+    }
+
+    /// <summary>A private daemon (--private) that records nothing and that no `record` uses any more stops.</summary>
+    private static void RetireIfUnused(Lifecycle.PrivateDaemon own, ContainerRecorder recorder, CancellationTokenSource stopping)
+    {
+        try
+        {
+            if (stopping.IsCancellationRequested || !recorder.Idle || !own.TryRetire()) return;
+            Log($"private daemon: no diffkeeper record uses it any more ({own.Directory}): stopping");
+            stopping.Cancel();
+        }
+        catch (ObjectDisposedException) { } // already stopped
     }
 
     /// <summary>

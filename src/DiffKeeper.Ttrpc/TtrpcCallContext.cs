@@ -5,13 +5,14 @@ public sealed class TtrpcCallContext
 {
     /// <summary>Public so handlers can be unit-tested without a socket.</summary>
     public TtrpcCallContext(string service, string method, IReadOnlyList<KeyValuePair<string, string>> metadata,
-        TimeSpan? timeout, CancellationToken cancellationToken)
+        TimeSpan? timeout, CancellationToken cancellationToken, CancellationToken connectionClosed = default)
     {
         Service = service;
         Method = method;
         Metadata = metadata;
         Timeout = timeout;
         CancellationToken = cancellationToken;
+        ConnectionClosed = connectionClosed;
     }
 
     public string Service { get; }
@@ -25,4 +26,9 @@ public sealed class TtrpcCallContext
 
     /// <summary>Cancelled when the timeout expires, the connection closes or the server is disposed.</summary>
     public CancellationToken CancellationToken { get; }
+
+    /// <summary>Cancelled when the connection the call came on closes (the peer went away, or the server is disposed),
+    /// also long after the call returned: a server that keeps state for a client (a session it started) learns here
+    /// that the client is gone, even when it was killed without a word.</summary>
+    public CancellationToken ConnectionClosed { get; }
 }

@@ -52,6 +52,7 @@ public sealed partial class ActionTests
             inputs[k] = v;
         }
         var runnerTemp = h.Sub("runner-temp");
+        h.UsesStore(Path.Combine(runnerTemp, "diffkeeper-store")); // action.yml's DIFFKEEPER_STORE
         var outputs = new Dictionary<string, Dictionary<string, string>>();
         var outcomes = new Dictionary<string, int>();
         bool failed = false;

@@ -53,9 +53,17 @@ public sealed class RecordHarness : IDisposable
     public string Sub(string name) => Dir.CreateSub(name);
 
     /// <summary>Starts `diffkeeper record ARGS` in <paramref name="cwd"/>; stdout and stderr captured.</summary>
-    public Process Start(string cwd, params string[] args)
+    public Process Start(string cwd, params string[] args) => Start(cwd, ownProcessGroup: false, args);
+
+    /// <summary>As <see cref="Start(string, string[])"/>, with `record` leading a process group of its own (a CI job's
+    /// processes): the command is in it, the private daemon is not (it has its own session).</summary>
+    public Process StartInOwnProcessGroup(string cwd, params string[] args) => Start(cwd, ownProcessGroup: true, args);
+
+    private Process Start(string cwd, bool ownProcessGroup, string[] args)
     {
-        var psi = new ProcessStartInfo(Bins.Cli, ["--store", Store, "record", .. args])
+        string[] argv = ["--store", Store, "record", .. args];
+        // busybox setsid execs in place (the process started here leads no group yet): the pid stays `record`'s.
+        var psi = new ProcessStartInfo(ownProcessGroup ? "busybox" : Bins.Cli, ownProcessGroup ? ["setsid", Bins.Cli, .. argv] : argv)
         {
             WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
         };
@@ -153,6 +161,32 @@ public sealed class RecordHarness : IDisposable
         catch (IOException) { return "?"; }
     }
 
+    /// <summary>The private daemon's directory for this store (socket, log, pid file, locks), as `record` names it.</summary>
+    public string PrivateDir => PrivateDirOf(Store);
+
+    private static string PrivateDirOf(string store)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(store)))[..16];
+        return Path.Combine(Directory.Exists("/run") ? "/run/diffkeeper-record" : Path.Combine(Path.GetTempPath(), "diffkeeper-record"), hash);
+    }
+
+    private readonly List<string> _otherStores = [];
+
+    /// <summary>A store other than <see cref="Store"/> that a test's `record` runs use (the action's): its private
+    /// daemon's directory is removed on dispose too.</summary>
+    public void UsesStore(string store) => _otherStores.Add(store);
+
+    /// <summary>True while <paramref name="pid"/> runs (a zombie does not: nothing may reap a daemon whose parent died).</summary>
+    public static bool Runs(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (IOException) { return false; }
+    }
+
     public void Dispose()
     {
         // A daemon that a failed test left running: stopped by its pid (never by name).
@@ -162,15 +196,14 @@ public sealed class RecordHarness : IDisposable
             try
             {
                 var cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' ');
-                if (cmdline.Contains("diffkeeperd", StringComparison.Ordinal) && cmdline.Contains(Store, StringComparison.Ordinal))
+                if (cmdline.Contains("diffkeeperd", StringComparison.Ordinal) && _otherStores.Prepend(Store).Any(st => cmdline.Contains(st, StringComparison.Ordinal)))
                     Process.GetProcessById(pid).Kill();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException) { }
         }
-        // The private daemon's directory for this store (socket, log, locks), as `record` names it.
-        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Store)))[..16];
-        foreach (var d in new[] { "/run/diffkeeper-record", Path.Combine(Path.GetTempPath(), "diffkeeper-record") })
-            try { if (Directory.Exists(Path.Combine(d, hash))) Directory.Delete(Path.Combine(d, hash), true); } catch (IOException) { }
+        // The private daemons' directories for our stores (socket, log, locks).
+        foreach (var store in _otherStores.Prepend(Store))
+            try { if (Directory.Exists(PrivateDirOf(store))) Directory.Delete(PrivateDirOf(store), true); } catch (IOException) { }
         RemoveCgroup();
         Dir.Dispose();
     }

@@ -396,5 +396,103 @@ public sealed class RecordTests
         Assert.Contains("command not found", e4);
     }
 
+    [SkippableFact]
+    public void ARecordKilledWithoutAWordHasItsRecordingEndedByItsDaemonWhichThenStops()
+    {
+        // A CI job's timeout kills the job's processes with SIGKILL: `record` can neither end its recording nor stop
+        // its private daemon. Before session 10 the recording stayed live and the daemon ran on, for ever.
+        using var h = new RecordHarness();
+        var w = h.Sub("w");
+
+        // 1. `record` and the command killed together (the job's process group; the daemon has a session of its own).
+        using (var p = h.StartInOwnProcessGroup(w, "--name", "timed-out", "--", "busybox", "sh", "-c", "echo one > a; echo ready > ready; sleep 1000"))
+        {
+            WaitForFile(Path.Combine(w, "ready"), p);
+            Thread.Sleep(300); // a few frames: `a` recorded live
+            int daemon = int.Parse(File.ReadAllText(Path.Combine(h.PrivateDir, "daemon.pid")), CultureInfo.InvariantCulture);
+            Assert.Equal(0, kill(-p.Id, 9));
+            p.WaitForExit();
+            WaitUntilStopped(daemon);
+        }
+        Assert.False(File.Exists(Path.Combine(h.PrivateDir, "daemon.pid")), "the daemon's pid file stayed");
+        h.AssertNoLeftovers(); // the daemon gone, the empty cgroup removed (by the daemon)
+        var rec = h.RecordingId("timed-out");
+        var tl = h.Cli.Timeline(rec);
+        Assert.Contains(tl, r => r.Kind == "gap" && (r.Detail ?? "").Contains("went away before the command ended", StringComparison.Ordinal)
+                                 && (r.Detail ?? "").Contains("exit status unknown", StringComparison.Ordinal));
+        Assert.Contains(tl, r => r.Kind == "exit" && r.Detail == "unknown");
+        Assert.Contains(tl, r => r.Kind == "create" && r.Path == "a" && r.Comm == "busybox");
+        Assert.Equal(new SortedSet<string>(StringComparer.Ordinal) { "f a one\n", "f ready ready\n" }, h.ExportAt(rec, "end"));
+        var row = h.Cli.Recordings().Single(r => r.GetProperty("name").GetString() == "timed-out");
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, row.GetProperty("exit_status").ValueKind);
+
+        // 2. `record` alone killed: the command goes on in its cgroup, which the daemon leaves to it; the recording
+        // ends anyway, naming it. The next `record` finds no daemon and starts one.
+        int cmd;
+        using (var p = h.Start(w, "--name", "orphaned", "--", "busybox", "sh", "-c", "echo two > b; echo $$ > cmd.pid; while :; do sleep 0.05; done"))
+        {
+            WaitForFile(Path.Combine(w, "cmd.pid"), p);
+            Thread.Sleep(300);
+            cmd = int.Parse(File.ReadAllText(Path.Combine(w, "cmd.pid")), CultureInfo.InvariantCulture);
+            int daemon = int.Parse(File.ReadAllText(Path.Combine(h.PrivateDir, "daemon.pid")), CultureInfo.InvariantCulture);
+            Assert.Equal(0, kill(p.Id, 9));
+            p.WaitForExit();
+            WaitUntilStopped(daemon);
+        }
+        Assert.True(RecordHarness.Runs(cmd), "the command did not outlive its `record`");
+        var left = h.Leftovers();
+        Assert.True(left.Count == 1 && left[0].StartsWith("cgroup ", StringComparison.Ordinal) && left[0].Contains($"{cmd} ", StringComparison.Ordinal),
+            "expected only the command's cgroup, with the command in it:\n" + string.Join("\n", left));
+        var gap = h.Cli.Timeline(h.RecordingId("orphaned")).Single(r => r.Kind == "gap" && (r.Detail ?? "").Contains("went away", StringComparison.Ordinal));
+        Assert.Contains($"{cmd} busybox", gap.Detail);
+        Assert.Contains("f b two\n", h.ExportAt(h.RecordingId("orphaned"), "end"));
+        Assert.Equal(0, kill(cmd, 9));
+        var (code, _, err) = h.Run(w, "--name", "after", "--", "busybox", "sh", "-c", "exit 4");
+        Assert.True(code == 4, $"exit {code}: {err}");
+    }
+
+    [SkippableFact]
+    public void ADaemonThatStopsWhileTheCommandRunsEndsItsRecordingAndTheCommandGoesOn()
+    {
+        // The daemon stops under a live `record` (SIGTERM: the node's daemon restarted, a private one killed): the
+        // recording is ended then, not left open; `record` cannot finish it, says so, and exits with CMD's status.
+        using var h = new RecordHarness();
+        var w = h.Sub("w");
+        using var p = h.Start(w, "--name", "daemon-stopped", "--", "busybox", "sh", "-c",
+            "echo one > a; echo ready > ready; while [ ! -e go ]; do sleep 0.05; done; echo two > b; exit 5");
+        WaitForFile(Path.Combine(w, "ready"), p);
+        Thread.Sleep(300);
+        int daemon = int.Parse(File.ReadAllText(Path.Combine(h.PrivateDir, "daemon.pid")), CultureInfo.InvariantCulture);
+        Assert.Equal(0, kill(daemon, 15));
+        WaitUntilStopped(daemon);
+        File.WriteAllText(Path.Combine(w, "go"), "");
+        var (code, _, err) = RecordHarness.Finish(p);
+        Assert.True(code == 5, $"exit {code}: {err}");
+        Assert.Contains("could not be finished", err);
+        Assert.Equal("two\n", File.ReadAllText(Path.Combine(w, "b")));
+        h.AssertNoLeftovers();
+        var rec = h.RecordingId("daemon-stopped");
+        var tl = h.Cli.Timeline(rec);
+        Assert.Contains(tl, r => r.Kind == "gap" && (r.Detail ?? "").Contains("diffkeeperd stopped while diffkeeper record (pid " + p.Id + ")", StringComparison.Ordinal));
+        Assert.Contains(tl, r => r.Kind == "exit" && r.Detail == "unknown");
+        var end = h.ExportAt(rec, "end");
+        Assert.Contains("f a one\n", end);
+        Assert.DoesNotContain(end, e => e.StartsWith("f b ", StringComparison.Ordinal)); // written after the recording ended
+    }
+
+    private static void WaitForFile(string path, Process p)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(File.Exists(path) && new FileInfo(path).Length > 0) && !p.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        Assert.True(File.Exists(path), $"{Path.GetFileName(path)} never came: {(p.HasExited ? p.StandardError.ReadToEnd() : "record still runs")}");
+    }
+
+    private static void WaitUntilStopped(int daemon)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (RecordHarness.Runs(daemon) && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        Assert.False(RecordHarness.Runs(daemon), $"the private daemon (pid {daemon}) still runs 30 s after its last `record` was killed");
+    }
+
     private static int kill(int pid, int sig) => Tmds.Linux.LibC.kill(pid, sig);
 }

@@ -103,6 +103,7 @@ public static class ManPage
         ("--config FILE", "TOML config (default /etc/diffkeeper/config.toml; a missing default file = defaults)"),
         ("--bpf-object PATH", "the eBPF object (default: diffkeeper.bpf.o beside diffkeeperd, then /usr/lib/diffkeeper/)"),
         ("--frame DURATION", "the recording's time resolution (default 100ms)"),
+        ("--private DIR", "started by diffkeeper record for its store (DIR: its socket, pid file and locks): stop once no record uses it, also when the last one was killed"),
         ("-h, --help", "print the options and exit"),
         ("--version", "print the version and exit"),
     ];

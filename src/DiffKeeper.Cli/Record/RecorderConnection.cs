@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using DiffKeeper.Recorder.Api;
+using DiffKeeper.Store.Native;
 using DiffKeeper.Ttrpc;
 using Google.Protobuf;
 
@@ -13,7 +14,10 @@ namespace DiffKeeper.Cli.Record;
 /// writer per store, so parallel `record` runs on one store (8 test shards on one CI runner) must share one daemon.
 /// Its directory (/run/diffkeeper-record/HASH-OF-STORE: socket, pid, log, locks) coordinates them: every run holds
 /// a shared lock on users.lock while it records; starting and stopping happen under start.lock; the run that ends
-/// and finds no other user (its lock upgrades to exclusive) stops the daemon by its pid.
+/// and finds no other user (its lock upgrades to exclusive) stops the daemon by its pid. A run killed without a word
+/// (SIGKILL, a CI job's timeout) releases its locks with its death and closes its connection: the daemon, started
+/// with --private DIR, then ends that run's recording itself and, finding no user left by the same locks, stops
+/// (diffkeeperd's Lifecycle/PrivateDaemon.cs).
 /// </summary>
 internal sealed class RecorderConnection : IAsyncDisposable
 {
@@ -96,12 +100,15 @@ internal sealed class RecorderConnection : IAsyncDisposable
         var dir = PrivateDirFor(store);
         Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var socket = Path.Combine(dir, "daemon.sock");
-        var users = OpenLock(Path.Combine(dir, "users.lock"));
+        var users = new LockFile(Path.Combine(dir, "users.lock"));
         try
         {
-            Lock(users, Spawn.LOCK_SH);
-            using var start = OpenLock(Path.Combine(dir, "start.lock"));
-            Lock(start, Spawn.LOCK_EX);
+            // Held exclusively only while the daemon stops: by the last run that stops it (45 s at most, then SIGKILL),
+            // or by the daemon itself when it retires (it found no user) until it has exited. Not waited for without end.
+            if (!users.TryLockFor(Libc.LOCK_SH, TimeSpan.FromSeconds(60)))
+                throw new IOException($"{users.Path} stayed locked for 60 s (a private diffkeeperd that does not finish stopping?)");
+            using var start = new LockFile(Path.Combine(dir, "start.lock"));
+            start.Lock(Libc.LOCK_EX);
             try
             {
                 if (File.Exists(socket) && await TryConnectAsync(socket) is { } c)
@@ -112,7 +119,7 @@ internal sealed class RecorderConnection : IAsyncDisposable
                 var exe = FindDaemon() ?? throw new IOException($"no diffkeeperd is running ({socket} absent) and {DaemonName} was found neither beside {AppContext.BaseDirectory} nor on PATH");
                 var log = Path.Combine(dir, "daemon.log");
                 File.WriteAllText(log, "");
-                int pid = Spawn.Start([exe, "--store", store, "--socket", socket], log);
+                int pid = Spawn.Start([exe, "--store", store, "--socket", socket, "--private", dir], log);
                 File.WriteAllText(Path.Combine(dir, "daemon.pid"), pid.ToString(CultureInfo.InvariantCulture));
                 var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
                 while (DateTime.UtcNow < deadline)
@@ -129,7 +136,7 @@ internal sealed class RecorderConnection : IAsyncDisposable
                 Stop(pid);
                 throw new IOException($"{exe} did not answer on {socket} within 60 s: {Tail(log)}");
             }
-            finally { start.Lock(Spawn.LOCK_UN); }
+            finally { start.Lock(Libc.LOCK_UN); }
         }
         catch
         {
@@ -147,10 +154,6 @@ internal sealed class RecorderConnection : IAsyncDisposable
         }
         catch (IOException) { return "(no log)"; }
     }
-
-    private static LockFile OpenLock(string path) => new(path);
-
-    private static void Lock(LockFile f, int op) => f.Lock(op);
 
     /// <summary>diffkeeperd beside this binary (the install's bin directory), beside the name it was started by
     /// (artifacts/bin/diffkeeper is a symlink into artifacts/cli), else on PATH.</summary>
@@ -200,11 +203,11 @@ internal sealed class RecorderConnection : IAsyncDisposable
     {
         await _client.DisposeAsync();
         if (_privateDir == null || _users == null) return;
-        using (var start = OpenLock(Path.Combine(_privateDir, "start.lock")))
+        using (var start = new LockFile(Path.Combine(_privateDir, "start.lock")))
         {
-            Lock(start, Spawn.LOCK_EX);
+            start.Lock(Libc.LOCK_EX);
             // The last user (no one else holds users.lock shared) stops the daemon.
-            if (_users.TryLock(Spawn.LOCK_EX | Spawn.LOCK_NB))
+            if (_users.TryLock(Libc.LOCK_EX))
             {
                 var pidFile = Path.Combine(_privateDir, "daemon.pid");
                 if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
@@ -213,38 +216,8 @@ internal sealed class RecorderConnection : IAsyncDisposable
                     File.Delete(pidFile);
                 }
             }
-            start.Lock(Spawn.LOCK_UN);
+            start.Lock(Libc.LOCK_UN);
         }
         _users.Dispose();
-    }
-}
-
-/// <summary>An flock(2) lock file (not a FileStream: the runtime takes its own advisory locks on those).</summary>
-internal sealed unsafe class LockFile : IDisposable
-{
-    private int _fd;
-
-    public LockFile(string path)
-    {
-        var z = Encoding.UTF8.GetBytes(path + "\0");
-        fixed (byte* p = z) _fd = DiffKeeper.Store.Native.Libc.openat(-100, p, 0x2 | 0x40 | 0x80000 /* O_RDWR|O_CREAT|O_CLOEXEC */, 0x180);
-        if (_fd < 0) throw new IOException($"cannot open {path}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-        Path = path;
-    }
-
-    public string Path { get; }
-
-    public void Lock(int op)
-    {
-        while (Spawn.flock(_fd, op) < 0)
-            if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != Spawn.EINTR) throw new IOException($"flock {Path} failed");
-    }
-
-    public bool TryLock(int op) => Spawn.flock(_fd, op) == 0;
-
-    public void Dispose()
-    {
-        if (_fd >= 0) DiffKeeper.Store.Native.Libc.close(_fd);
-        _fd = -1;
     }
 }

@@ -18,7 +18,6 @@ internal static unsafe partial class Spawn
     private const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
     private const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_APPEND = 0x400;
     public const int WNOHANG = 1, EINTR = 4, ECHILD = 10, ESRCH = 3;
-    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 
     [LibraryImport(Lib)] private static partial int posix_spawnattr_init(byte* attr);
     [LibraryImport(Lib)] private static partial int posix_spawnattr_destroy(byte* attr);
@@ -31,8 +30,7 @@ internal static unsafe partial class Spawn
     [LibraryImport(Lib)] private static partial int posix_spawn_file_actions_adddup2(byte* fa, int fd, int newfd);
     [LibraryImport(Lib)] private static partial int posix_spawnp(int* pid, byte* file, byte* fileActions, byte* attr, byte** argv, byte** envp);
     [LibraryImport(Lib, SetLastError = true)] private static partial int waitpid(int pid, int* status, int options);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int flock(int fd, int operation);
-    // Above: what Tmds.LibC 0.5 lacks (the posix_spawn family, waitpid, flock). The rest is its.
+    // Above: what Tmds.LibC 0.5 lacks (the posix_spawn family, waitpid; flock is the store's, for LockFile). The rest is its.
     private static int sigemptyset(byte* set) => T.sigemptyset((sigset_t*)set);
     private static int sigfillset(byte* set) => T.sigfillset((sigset_t*)set);
     private static int sigdelset(byte* set, int sig) => T.sigdelset((sigset_t*)set, sig);

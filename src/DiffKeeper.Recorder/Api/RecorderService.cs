@@ -17,7 +17,7 @@ internal sealed class RecorderService(ContainerRecorder recorder, Action<string>
         Add(server, "Lifecycle", LifecycleRequest.Parser, (r, _) => { recorder.Lifecycle(r); return new LifecycleResponse(); });
         Add(server, "Exited", ExitedRequest.Parser, (r, _) => { recorder.Exited(r); return new ExitedResponse(); });
         Add(server, "Status", StatusRequest.Parser, (_, _) => recorder.Status());
-        Add(server, "RecordStart", RecordStartRequest.Parser, (r, _) => recorder.RecordStart(r));
+        Add(server, "RecordStart", RecordStartRequest.Parser, (r, ctx) => recorder.RecordStart(r, ctx.ConnectionClosed));
         Add(server, "RecordEnd", RecordEndRequest.Parser, (r, _) => recorder.RecordEnd(r));
     }
 

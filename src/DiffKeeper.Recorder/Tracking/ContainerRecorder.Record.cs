@@ -25,7 +25,9 @@ internal sealed partial class ContainerRecorder
     public const string RecordNamespace = "record";
     public const string RecordRootLabel = "diffkeeper.io/record-root", RecordDirsLabel = "diffkeeper.io/record-dirs";
 
-    public RecordStartResponse RecordStart(RecordStartRequest req)
+    /// <param name="recorderGone">Cancelled when the CLI's connection closes: if that comes before RecordEnd (the
+    /// CLI was killed), the daemon ends the recording itself (<see cref="EndWithoutRecorder"/>).</param>
+    public RecordStartResponse RecordStart(RecordStartRequest req, CancellationToken recorderGone = default)
     {
         if (req.Dirs.Count == 0) throw Invalid("RecordStart: no directory to watch");
         if (req.CgroupId == 0) throw Invalid("RecordStart: the command's cgroup id is required");
@@ -82,9 +84,10 @@ internal sealed partial class ContainerRecorder
         CreateRecording(rec, events, startedAt, noLive);
 
         var response = new RecordStartResponse { RecordingId = rec.Id, Session = session, Root = root };
+        TrackedContainer tc;
         lock (_gate)
         {
-            var tc = new TrackedContainer
+            tc = new TrackedContainer
             {
                 Info = info, Recording = rec, Slot = ++_nextSlot, Tree = new UpperTree(root, watched), Filter = new PathFilter(null, storeExclude),
                 Keep = req.Keep.Length > 0 ? req.Keep : _config.Keep, LowerDirs = [], MountNamespace = 0, CgroupId = req.CgroupId,
@@ -116,6 +119,8 @@ internal sealed partial class ContainerRecorder
         }
         if (noLive != null) response.Reason = noLive;
         _log($"record {session}: recording {rec.IdText}, cgroup {req.CgroupId}, root {root}, dirs {string.Join(' ', dirs)}{(noLive != null ? ", " + noLive : "")}");
+        // Last: a connection already closed runs the callback here and now.
+        if (recorderGone.CanBeCanceled) tc.RecorderWatch = recorderGone.Register(() => EndWithoutRecorder(tc, req.RecorderPid));
         return response;
     }
 
@@ -124,25 +129,81 @@ internal sealed partial class ContainerRecorder
         var key = TrackedContainer.KeyOf(RecordNamespace, req.Session);
         if (!_byKey.TryGetValue(key, out var tc) || tc.CgroupId == 0)
             throw new TtrpcException(TtrpcStatusCode.NotFound, $"RecordEnd: no recorded command session {req.Session}");
+        if (!tc.BeginEnd())
+            throw new TtrpcException(TtrpcStatusCode.FailedPrecondition, $"RecordEnd: session {req.Session} is already ending (its connection closed first)");
+        tc.RecorderWatch.Unregister();
         long exitedAt = req.ExitedAt is { } ts ? ts.Seconds * 1_000_000_000L + ts.Nanos : NowNs();
+        return EndSession(tc, exitedAt, req.ExitStatus, req.Signal, req.Survivors, lostRecorder: null);
+    }
+
+    /// <summary>
+    /// The CLI's connection closed before its RecordEnd: `record` was killed (SIGKILL, a CI job's timeout), or this
+    /// daemon is stopping. Nobody else would end the recording: it stayed live, its cgroup tracked, until the daemon
+    /// stopped (and a private daemon never stopped: nobody was left to stop it). Ended here as RecordEnd would, with
+    /// what the daemon can know: the command's processes still in its cgroup, the state of the watched directories
+    /// now, the exit status unknown. The cgroup, if empty, is removed as `record` would have; one that still holds
+    /// processes stays theirs (the daemon never stops the command). Runs on the connection's close; never throws.
+    /// </summary>
+    private void EndWithoutRecorder(TrackedContainer tc, int recorderPid)
+    {
+        try
+        {
+            if (!tc.BeginEnd()) return; // RecordEnd came first
+            var cgroup = CommandCgroupPath(tc);
+            // Killed with `record` (a job's process group): the command may still be on its way out. A moment for it.
+            var survivors = cgroup != null ? CgroupMembers(cgroup) : [];
+            for (var until = DateTime.UtcNow.AddMilliseconds(250); survivors.Count > 0 && DateTime.UtcNow < until; survivors = CgroupMembers(cgroup!))
+                Thread.Sleep(10);
+            string who = recorderPid > 0 ? $"diffkeeper record (pid {recorderPid})" : "diffkeeper record";
+            string why = _shuttingDown
+                ? $"diffkeeperd stopped while {who} waited for the command"
+                : $"{who} went away before the command ended (killed?)";
+            var r = EndSession(tc, NowNs(), exitStatus: null, signal: 0, survivors, lostRecorder: why);
+            string cgroupFate = cgroup == null ? "" : CgroupMembers(cgroup).Count > 0 ? $"; its cgroup {cgroup} stays with them" : RemoveCgroup(cgroup);
+            _log($"record {tc.Info.Id}: {why}: recording {RecordingInfo.FormatId(r.RecordingId)} ended by the daemon, " +
+                 $"{survivors.Count} process(es) of the command still run{cgroupFate}");
+        }
+        catch (Exception e)
+        {
+            _log($"record {tc.Info.Id}: ending the recording without its CLI failed: {e}");
+        }
+    }
+
+    /// <summary>The one end of a command's recording (RecordEnd, or the daemon's when the CLI is gone): the last
+    /// frame, the survivors and the killing signal said, the state at exit, the exit event, the keep policy.</summary>
+    /// <param name="exitStatus">null: unknown (the CLI that waited for the command is gone); such a recording is kept.</param>
+    /// <param name="lostRecorder">Why the daemon ends it without RecordEnd (null for RecordEnd).</param>
+    private RecordEndResponse EndSession(TrackedContainer tc, long exitedAt, int? exitStatus, int signal, IReadOnlyCollection<string> survivors, string? lostRecorder)
+    {
+        string session = tc.Info.Id;
         StopLive(tc);
-        if (!tc.Drained.Task.Wait(TimeSpan.FromSeconds(10))) _log($"record {req.Session}: the last frame did not finish in 10 s");
+        if (!tc.Drained.Task.Wait(TimeSpan.FromSeconds(10))) _log($"record {session}: the last frame did not finish in 10 s");
         var rec = tc.Recording;
         lock (tc.WriteLock)
         {
             var events = new List<RecordedEvent>();
-            if (req.Survivors.Count > 0)
+            if (lostRecorder != null)
             {
                 events.Add(new RecordedEvent
                 {
                     Time = exitedAt, Kind = EventKinds.Gap,
-                    Detail = $"the recording ends with the command: {req.Survivors.Count} process(es) it started still run " +
-                             $"({string.Join(", ", req.Survivors)}); what they change from now on is not recorded",
+                    Detail = $"{lostRecorder}: the recording ends here, with the command's exit status unknown" +
+                             (survivors.Count > 0 ? $"; {survivors.Count} process(es) of the command still run ({string.Join(", ", survivors)}); what they change from now on is not recorded" : ""),
                 });
                 _metrics.Gaps.Add(1);
             }
-            if (req.Signal > 0)
-                events.Add(new RecordedEvent { Time = exitedAt, Kind = "signal", Detail = $"the command was killed by signal {req.Signal}" });
+            else if (survivors.Count > 0)
+            {
+                events.Add(new RecordedEvent
+                {
+                    Time = exitedAt, Kind = EventKinds.Gap,
+                    Detail = $"the recording ends with the command: {survivors.Count} process(es) it started still run " +
+                             $"({string.Join(", ", survivors)}); what they change from now on is not recorded",
+                });
+                _metrics.Gaps.Add(1);
+            }
+            if (signal > 0)
+                events.Add(new RecordedEvent { Time = exitedAt, Kind = "signal", Detail = $"the command was killed by signal {signal}" });
             if (events.Count > 0) _store.AddEvents(rec, events);
             // The state at exit: whatever the last frames could not attribute (a write in the same timestamp tick as
             // its capture, an event lost) is found by a rescan of the watched directories, attributed to nobody. Files
@@ -150,25 +211,74 @@ internal sealed partial class ContainerRecorder
             _frames.FullRescan(tc, exitedAt, rereadWrittenAfter: rec.Start, exitState: true);
             _store.AddEvents(rec, [new RecordedEvent
             {
-                Time = exitedAt, Kind = EventKinds.Exit, Detail = req.ExitStatus.ToString(CultureInfo.InvariantCulture),
+                Time = exitedAt, Kind = EventKinds.Exit,
+                Detail = exitStatus?.ToString(CultureInfo.InvariantCulture) ?? UnknownExitStatus,
             }]);
         }
         var response = new RecordEndResponse { RecordingId = rec.Id, Kept = true };
-        if (tc.Keep == "failure" && req.ExitStatus == 0)
+        if (tc.Keep == "failure" && exitStatus == 0)
         {
             lock (tc.WriteLock) GarbageCollector.DropRecording(_store, rec.Id);
             response.Kept = false;
-            _log($"record {req.Session}: exited 0 and keep=failure: recording {rec.IdText} dropped");
+            _log($"record {session}: exited 0 and keep=failure: recording {rec.IdText} dropped");
         }
         else
         {
             response.Versions = (ulong)_store.CountVersions(rec.Id);
             response.Events = (ulong)_store.ReadEvents(rec.Id).LongCount();
-            _log($"record {req.Session}: exit status {req.ExitStatus}, recording {rec.IdText} complete");
+            _log($"record {session}: exit status {exitStatus?.ToString(CultureInfo.InvariantCulture) ?? UnknownExitStatus}, recording {rec.IdText} complete");
         }
         Finished(tc);
-        if (!response.Kept) _recent.TryRemove(key, out _);
+        if (!response.Kept) _recent.TryRemove(tc.Key, out _);
         return response;
+    }
+
+    /// <summary>The exit event's detail when the daemon ended the recording without the CLI (no status to parse).</summary>
+    public const string UnknownExitStatus = "unknown";
+
+    /// <summary>The command's cgroup as `record` named it, if it is still the directory whose inode the kernel filter
+    /// tracked (the path comes from the client: the daemon reads and removes nothing else).</summary>
+    private static string? CommandCgroupPath(TrackedContainer tc)
+    {
+        var path = tc.Info.CgroupPath;
+        if (path.Length == 0 || !Path.IsPathFullyQualified(path)) return null;
+        return Dirents.TryLstat(RawPath.EncodeArg(path), out var st) && st.Inode == tc.CgroupId ? path : null;
+    }
+
+    /// <summary>Processes in a cgroup, as "PID COMM".</summary>
+    private static List<string> CgroupMembers(string cgroup)
+    {
+        var list = new List<string>();
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Join(cgroup, "cgroup.procs")))
+            {
+                if (line.Length == 0) continue;
+                string comm;
+                try { comm = File.ReadAllText($"/proc/{line}/comm").TrimEnd('\n'); }
+                catch (IOException) { comm = "?"; }
+                list.Add($"{line} {comm}");
+            }
+        }
+        catch (IOException) { }
+        return list;
+    }
+
+    /// <summary>Removes an empty cgroup (rmdir: never one that holds processes); a process that just exited may keep
+    /// it busy for a moment. Returns what became of it, for the log.</summary>
+    private static string RemoveCgroup(string cgroup)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(2);
+        while (true)
+        {
+            try { Directory.Delete(cgroup); return $"; its cgroup {cgroup} removed"; }
+            catch (DirectoryNotFoundException) { return ""; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (DateTime.UtcNow >= deadline) return $"; its cgroup {cgroup} could not be removed: {e.Message}";
+                Thread.Sleep(20);
+            }
+        }
     }
 
     private static TtrpcException Invalid(string message) => new(TtrpcStatusCode.InvalidArgument, message);

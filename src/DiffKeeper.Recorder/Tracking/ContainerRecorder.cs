@@ -38,6 +38,9 @@ internal sealed partial class ContainerRecorder : IDisposable
     private readonly ManualResetEventSlim _wake = new();
     private readonly HashSet<TrackedContainer> _lastFrameOf = []; // frame thread only (RunFrame)
     private volatile bool _stopping;
+    /// <summary>Set before the API server closes its connections at shutdown (a `record` session ended by that close
+    /// says the daemon stopped, not that its CLI went away).</summary>
+    private volatile bool _shuttingDown;
     private Thread? _thread;
     private uint _nextSlot;
     private ulong _lastLost;
@@ -47,6 +50,11 @@ internal sealed partial class ContainerRecorder : IDisposable
     /// <summary>Containers recorded live right now (not those exited and waiting for their exit state).</summary>
     public int TrackedCount => _byKey.Values.Count(t => !t.Exiting);
     public bool CaptureAttached => _capture.Attached;
+    /// <summary>Nothing recorded, live or waiting for its exit state: a private daemon may stop.</summary>
+    public bool Idle => _byKey.IsEmpty && Spool.Backlog == 0;
+
+    /// <summary>The daemon is about to close its API connections and stop.</summary>
+    public void BeginShutdown() => _shuttingDown = true;
 
     public ContainerRecorder(DaemonConfig config, RecordingStore store, IChangeSource capture, DaemonMetrics metrics, Action<string> log)
     {

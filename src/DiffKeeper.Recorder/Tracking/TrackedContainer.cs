@@ -41,4 +41,11 @@ internal sealed class TrackedContainer
     /// <summary>True for the one caller that ends the live capture (Exited and the spool worker may both try).</summary>
     public bool BeginExit() => Interlocked.Exchange(ref _exitBegun, 1) == 0;
     public TaskCompletionSource Drained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private int _endBegun;
+    /// <summary>`diffkeeper record`: true for the one that ends the recording, RecordEnd or the close of the CLI's
+    /// connection without it (the CLI was killed, or its RecordEnd gave up waiting).</summary>
+    public bool BeginEnd() => Interlocked.Exchange(ref _endBegun, 1) == 0;
+    /// <summary>`diffkeeper record`: the watch on the CLI's connection (disposed when the recording ends).</summary>
+    public CancellationTokenRegistration RecorderWatch;
 }

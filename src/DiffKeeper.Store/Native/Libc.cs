@@ -52,7 +52,9 @@ public static unsafe partial class Libc
     public static int futimens(int fd, long* times) => T.futimens(fd, (timespec*)times);
     public static int geteuid() => (int)(uint)T.geteuid();
 
-    // Tmds.LibC 0.5 has no getdents64 and no xattr calls: declared here.
+    // Tmds.LibC 0.5 has no getdents64, no xattr calls and no flock: declared here.
+    [LibraryImport(Lib, SetLastError = true)] public static partial int flock(int fd, int operation);
+    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     [LibraryImport(Lib, SetLastError = true)] public static partial nint getdents64(int fd, byte* buf, nint count);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint flistxattr(int fd, byte* list, nint size);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint fgetxattr(int fd, byte* name, byte* value, nint size);

@@ -79,7 +79,9 @@ internal sealed class ServerConnection : IDisposable
     /// <summary>Cancels the calls in flight and closes the socket; the read loop then ends.</summary>
     public void Close()
     {
-        try { _closing.Cancel(); } catch (ObjectDisposedException) { }
+        try { _closing.Cancel(); }
+        catch (ObjectDisposedException) { }
+        catch (AggregateException e) { Log($"a handler's connection-closed callback threw: {e.InnerException}"); } // the close goes on
         _socket.Dispose();
     }
 
@@ -197,7 +199,7 @@ internal sealed class ServerConnection : IDisposable
         var callToken = deadline?.Token ?? closing;
         try
         {
-            var context = new TtrpcCallContext(request.Service, request.Method, MetadataOf(request), timeout, callToken);
+            var context = new TtrpcCallContext(request.Service, request.Method, MetadataOf(request), timeout, callToken, closing);
             var invoke = _methods.Find(request.Service, request.Method)(request.Payload, context);
             // With a deadline, stop waiting when it passes even if the handler ignores its token.
             var result = deadline is null

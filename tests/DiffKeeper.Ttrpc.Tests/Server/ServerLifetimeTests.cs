@@ -56,4 +56,32 @@ public class ServerLifetimeTests
         Assert.False(one.IsConnected);
         Assert.False(two.IsConnected);
     }
+    [Fact]
+    public async Task A_handler_learns_when_its_callers_connection_closes_long_after_the_call_returned()
+    {
+        // What diffkeeperd needs to end a `record` session whose CLI was killed without a word: the call is over,
+        // only the connection it came on tells that the client is gone.
+        await using var server = new TestServer();
+        var closed = new Dictionary<string, TaskCompletionSource>();
+        server.Server.Register<StringValue, Empty>("test.Sessions", "Open", StringValue.Parser, (req, ctx) =>
+        {
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (closed) closed[req.Value] = tcs;
+            ctx.ConnectionClosed.Register(() => tcs.TrySetResult());
+            return ValueTask.FromResult(new Empty());
+        });
+        var leaving = await server.ConnectAsync();
+        await using var staying = await server.ConnectAsync();
+        // With a deadline: the call's own token is not the connection's, and the call ends well before the close.
+        await leaving.CallAsync("test.Sessions", "Open", new StringValue { Value = "leaving" }, Empty.Parser, timeout: TimeSpan.FromSeconds(1));
+        await staying.CallAsync("test.Sessions", "Open", new StringValue { Value = "staying" }, Empty.Parser);
+        await Task.Delay(1200); // past the first call's deadline
+        Assert.False(closed["leaving"].Task.IsCompleted, "the token fired while the client was still connected");
+
+        await leaving.DisposeAsync();
+
+        await closed["leaving"].Task.WaitAsync(Patience);
+        Assert.False(closed["staying"].Task.IsCompleted, "another connection's token fired");
+        await staying.CallAsync(TestService.Name, "Empty", new Empty(), Empty.Parser);
+    }
 }
