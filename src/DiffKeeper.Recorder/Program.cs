@@ -132,10 +132,7 @@ internal static class Program
         {
             var own = new Lifecycle.PrivateDaemon(Path.GetFullPath(privateDir), Log);
             // Every connection that closes may have been the last `record` (a killed one ends no other way).
-            server.ConnectionClosed += stillOpen =>
-            {
-                if (!stopping.IsCancellationRequested && recorder.Idle) _ = Task.Run(() => RetireIfUnused(own, recorder, stopping));
-            };
+            server.ConnectionClosed += _ => Task.Run(() => RetireIfUnused(own, recorder, stopping));
         }
         recorder.Start();
         var serving = server.ServeAsync(listener, stopping.Token);

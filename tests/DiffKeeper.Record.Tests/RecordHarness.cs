@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DiffKeeper.Common.Cgroups;
 using DiffKeeper.Common.Mounts;
 
 namespace DiffKeeper.Record.Tests;
@@ -127,24 +128,10 @@ public sealed class RecordHarness : IDisposable
         var left = new List<string>();
         foreach (var d in Directory.EnumerateDirectories(Cgroup, "diffkeeper-record-*", SearchOption.AllDirectories))
         {
-            var procs = File.Exists(Path.Combine(d, "cgroup.procs")) ? File.ReadAllLines(Path.Combine(d, "cgroup.procs")) : [];
-            left.Add($"cgroup {d}: {procs.Length} process(es) " + string.Join(", ", procs.Take(10).Select(p => $"{p} {Comm(p)}")));
+            var procs = CgroupMembers.Of(d);
+            left.Add($"cgroup {d}: {procs.Count} process(es) " + string.Join(", ", procs.Take(10).Select(m => $"{m.Pid} {m.Comm}")));
         }
-        foreach (var proc in Directory.EnumerateDirectories("/proc"))
-        {
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' ');
-                if (cmdline.Contains("diffkeeperd", StringComparison.Ordinal) && cmdline.Contains(Store, StringComparison.Ordinal))
-                {
-                    var stat = File.ReadAllText(Path.Combine(proc, "stat"));
-                    if (stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z')) continue;
-                    left.Add("process " + Path.GetFileName(proc) + ": " + cmdline);
-                }
-            }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-        }
+        foreach (var (pid, cmdline) in DaemonsOn([Store])) left.Add($"process {pid}: {cmdline}");
         return left;
     }
 
@@ -155,10 +142,18 @@ public sealed class RecordHarness : IDisposable
         Assert.True(left.Count == 0, "left behind:\n" + string.Join("\n", left));
     }
 
-    private static string Comm(string pid)
+    /// <summary>diffkeeperd processes running (not zombies) on one of <paramref name="stores"/>, by pid.</summary>
+    private static IEnumerable<(int Pid, string Cmdline)> DaemonsOn(IReadOnlyCollection<string> stores)
     {
-        try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
-        catch (IOException) { return "?"; }
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), out int pid)) continue;
+            string cmdline;
+            try { cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' '); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            if (cmdline.Contains("diffkeeperd", StringComparison.Ordinal) && stores.Any(st => cmdline.Contains(st, StringComparison.Ordinal)) && Runs(pid))
+                yield return (pid, cmdline);
+        }
     }
 
     /// <summary>The private daemon's directory for this store (socket, log, pid file, locks), as `record` names it.</summary>
@@ -190,16 +185,10 @@ public sealed class RecordHarness : IDisposable
     public void Dispose()
     {
         // A daemon that a failed test left running: stopped by its pid (never by name).
-        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        foreach (var (pid, _) in DaemonsOn([.. _otherStores.Prepend(Store)]))
         {
-            if (!int.TryParse(Path.GetFileName(proc), out int pid)) continue;
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' ');
-                if (cmdline.Contains("diffkeeperd", StringComparison.Ordinal) && _otherStores.Prepend(Store).Any(st => cmdline.Contains(st, StringComparison.Ordinal)))
-                    Process.GetProcessById(pid).Kill();
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException) { }
+            try { Process.GetProcessById(pid).Kill(); }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { } // gone meanwhile
         }
         // The private daemons' directories for our stores (socket, log, locks).
         foreach (var store in _otherStores.Prepend(Store))

@@ -1,4 +1,5 @@
 using System.Globalization;
+using DiffKeeper.Common.Cgroups;
 using DiffKeeper.Common.Mounts;
 using DiffKeeper.Store.Native;
 
@@ -52,24 +53,8 @@ internal sealed class CommandCgroup
     /// <summary>Moves process <paramref name="pid"/> back into the parent cgroup.</summary>
     public void Leave(int pid) => File.WriteAllText(System.IO.Path.Join(ParentPath, "cgroup.procs"), pid.ToString(CultureInfo.InvariantCulture));
 
-    /// <summary>Processes still in the cgroup, as "PID COMM".</summary>
-    public List<(int Pid, string Comm)> Members()
-    {
-        var list = new List<(int, string)>();
-        try
-        {
-            foreach (var line in File.ReadLines(System.IO.Path.Join(Path, "cgroup.procs")))
-            {
-                if (!int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out int pid)) continue;
-                string comm;
-                try { comm = File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
-                catch (IOException) { comm = "?"; }
-                list.Add((pid, comm));
-            }
-        }
-        catch (IOException) { }
-        return list;
-    }
+    /// <summary>Processes still in the cgroup.</summary>
+    public List<(int Pid, string Comm)> Members() => CgroupMembers.Of(Path);
 
     /// <summary>Moves what is left (a daemonised child and whatever it starts) to the parent cgroup and removes this
     /// one. cgroup v2 moves one process per write, and a process still here can fork while the others are moved: its

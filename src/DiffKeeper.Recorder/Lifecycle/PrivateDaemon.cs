@@ -16,7 +16,6 @@ internal sealed class PrivateDaemon(string dir, Action<string> log)
     private readonly object _gate = new();
     private LockFile? _start, _users; // held from retirement until the process exits
     public string Directory { get; } = dir;
-    public bool Retired { get { lock (_gate) return _users != null; } }
 
     /// <summary>True (and the locks held) when no `record` run uses the daemon any more. Never waits: a run that holds
     /// start.lock is starting or stopping this daemon itself, and the one stopping it needs us to answer.</summary>

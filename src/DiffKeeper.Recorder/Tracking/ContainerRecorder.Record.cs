@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using DiffKeeper.Bpf;
+using DiffKeeper.Common.Cgroups;
 using DiffKeeper.Common.Mounts;
 using DiffKeeper.Recorder.Api;
 using DiffKeeper.Recorder.Native;
@@ -151,15 +152,15 @@ internal sealed partial class ContainerRecorder
             if (!tc.BeginEnd()) return; // RecordEnd came first
             var cgroup = CommandCgroupPath(tc);
             // Killed with `record` (a job's process group): the command may still be on its way out. A moment for it.
-            var survivors = cgroup != null ? CgroupMembers(cgroup) : [];
-            for (var until = DateTime.UtcNow.AddMilliseconds(250); survivors.Count > 0 && DateTime.UtcNow < until; survivors = CgroupMembers(cgroup!))
+            var survivors = Members(cgroup);
+            for (var until = DateTime.UtcNow.AddMilliseconds(250); survivors.Count > 0 && DateTime.UtcNow < until; survivors = Members(cgroup))
                 Thread.Sleep(10);
             string who = recorderPid > 0 ? $"diffkeeper record (pid {recorderPid})" : "diffkeeper record";
             string why = _shuttingDown
                 ? $"diffkeeperd stopped while {who} waited for the command"
                 : $"{who} went away before the command ended (killed?)";
             var r = EndSession(tc, NowNs(), exitStatus: null, signal: 0, survivors, lostRecorder: why);
-            string cgroupFate = cgroup == null ? "" : CgroupMembers(cgroup).Count > 0 ? $"; its cgroup {cgroup} stays with them" : RemoveCgroup(cgroup);
+            string cgroupFate = cgroup == null ? "" : Members(cgroup).Count > 0 ? $"; its cgroup {cgroup} stays with them" : RemoveCgroup(cgroup);
             _log($"record {tc.Info.Id}: {why}: recording {RecordingInfo.FormatId(r.RecordingId)} ended by the daemon, " +
                  $"{survivors.Count} process(es) of the command still run{cgroupFate}");
         }
@@ -182,24 +183,16 @@ internal sealed partial class ContainerRecorder
         lock (tc.WriteLock)
         {
             var events = new List<RecordedEvent>();
-            if (lostRecorder != null)
+            string? still = survivors.Count > 0
+                ? $"{survivors.Count} process(es) {(lostRecorder != null ? "of the command" : "it started")} still run " +
+                  $"({string.Join(", ", survivors)}); what they change from now on is not recorded"
+                : null;
+            string? gap = lostRecorder != null
+                ? $"{lostRecorder}: the recording ends here, with the command's exit status unknown" + (still != null ? "; " + still : "")
+                : still != null ? "the recording ends with the command: " + still : null;
+            if (gap != null)
             {
-                events.Add(new RecordedEvent
-                {
-                    Time = exitedAt, Kind = EventKinds.Gap,
-                    Detail = $"{lostRecorder}: the recording ends here, with the command's exit status unknown" +
-                             (survivors.Count > 0 ? $"; {survivors.Count} process(es) of the command still run ({string.Join(", ", survivors)}); what they change from now on is not recorded" : ""),
-                });
-                _metrics.Gaps.Add(1);
-            }
-            else if (survivors.Count > 0)
-            {
-                events.Add(new RecordedEvent
-                {
-                    Time = exitedAt, Kind = EventKinds.Gap,
-                    Detail = $"the recording ends with the command: {survivors.Count} process(es) it started still run " +
-                             $"({string.Join(", ", survivors)}); what they change from now on is not recorded",
-                });
+                events.Add(new RecordedEvent { Time = exitedAt, Kind = EventKinds.Gap, Detail = gap });
                 _metrics.Gaps.Add(1);
             }
             if (signal > 0)
@@ -245,24 +238,9 @@ internal sealed partial class ContainerRecorder
         return Dirents.TryLstat(RawPath.EncodeArg(path), out var st) && st.Inode == tc.CgroupId ? path : null;
     }
 
-    /// <summary>Processes in a cgroup, as "PID COMM".</summary>
-    private static List<string> CgroupMembers(string cgroup)
-    {
-        var list = new List<string>();
-        try
-        {
-            foreach (var line in File.ReadLines(Path.Join(cgroup, "cgroup.procs")))
-            {
-                if (line.Length == 0) continue;
-                string comm;
-                try { comm = File.ReadAllText($"/proc/{line}/comm").TrimEnd('\n'); }
-                catch (IOException) { comm = "?"; }
-                list.Add($"{line} {comm}");
-            }
-        }
-        catch (IOException) { }
-        return list;
-    }
+    /// <summary>The processes in the command's cgroup, as "PID COMM" (none without the cgroup).</summary>
+    private static List<string> Members(string? cgroup) =>
+        cgroup == null ? [] : CgroupMembers.Of(cgroup).Select(m => $"{m.Pid} {m.Comm}").ToList();
 
     /// <summary>Removes an empty cgroup (rmdir: never one that holds processes); a process that just exited may keep
     /// it busy for a moment. Returns what became of it, for the log.</summary>
